@@ -1,0 +1,299 @@
+//! What happens to a call (input to the state machine) and what is logged of it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::call::session::At;
+
+/// Something that happened to a call, as the provider reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// The call came in.
+    Start,
+    /// Keys pressed at a Gather.
+    Digits {
+        /// Node and attempt from the URL.
+        at: At,
+        /// The keys, finish key included if pressed.
+        digits: String,
+    },
+    /// A Gather fell through without keys.
+    Silence {
+        /// Node and attempt from the URL.
+        at: At,
+    },
+    /// A `<Dial>` ended.
+    DialResult {
+        /// The transfer node.
+        at: At,
+        /// How it ended.
+        status: DialStatus,
+    },
+    /// A `<Record>` ended.
+    Recorded {
+        /// The voicemail node.
+        at: At,
+        /// Where the provider keeps the recording.
+        url: Option<String>,
+        /// Seconds recorded.
+        duration_secs: Option<u32>,
+    },
+    /// The caller left a queue (`QueueResult`).
+    QueueLeft {
+        /// The queue node.
+        at: At,
+        /// `bridged`, `hangup`, `leave`, `queue-full`, `error`, ...
+        result: String,
+    },
+    /// The provider fetches hold music for a queue.
+    Hold {
+        /// The queue node.
+        at: At,
+    },
+    /// A lookup the previous step asked for has finished.
+    LookupResult {
+        /// The lookup node.
+        at: At,
+        /// Its result.
+        outcome: LookupOutcome,
+    },
+    /// A callback phonetree cannot place (a node the flow no longer has): the caller goes to `on_fail`.
+    Stale {
+        /// What was wrong, for the log.
+        reason: String,
+    },
+    /// The status callback: the call ended.
+    Status {
+        /// Final status.
+        status: CallStatus,
+    },
+}
+
+/// How a `<Dial>` ended (`DialCallStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DialStatus {
+    /// Connected and finished.
+    Completed,
+    /// Connected.
+    Answered,
+    /// Busy.
+    Busy,
+    /// Rang out.
+    NoAnswer,
+    /// Could not be placed.
+    Failed,
+    /// Cancelled before answer.
+    Canceled,
+}
+
+impl DialStatus {
+    /// Parses Twilio's `DialCallStatus`.
+    pub fn parse(s: &str) -> Option<DialStatus> {
+        Some(match s {
+            "completed" => DialStatus::Completed,
+            "answered" => DialStatus::Answered,
+            "busy" => DialStatus::Busy,
+            "no-answer" => DialStatus::NoAnswer,
+            "failed" => DialStatus::Failed,
+            "canceled" => DialStatus::Canceled,
+            _ => return None,
+        })
+    }
+    /// As Twilio writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialStatus::Completed => "completed",
+            DialStatus::Answered => "answered",
+            DialStatus::Busy => "busy",
+            DialStatus::NoAnswer => "no-answer",
+            DialStatus::Failed => "failed",
+            DialStatus::Canceled => "canceled",
+        }
+    }
+    /// True when the callee picked up.
+    pub fn connected(self) -> bool {
+        matches!(self, DialStatus::Completed | DialStatus::Answered)
+    }
+}
+
+/// A call's status from the status callback (`CallStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallStatus {
+    /// Still going (`queued`, `ringing`, `in-progress`): nothing to close.
+    Active,
+    /// Ended normally.
+    Completed,
+    /// Busy.
+    Busy,
+    /// Failed.
+    Failed,
+    /// Not answered.
+    NoAnswer,
+    /// Cancelled.
+    Canceled,
+}
+
+impl CallStatus {
+    /// Parses Twilio's `CallStatus`.
+    pub fn parse(s: &str) -> Option<CallStatus> {
+        Some(match s {
+            "queued" | "initiated" | "ringing" | "in-progress" => CallStatus::Active,
+            "completed" => CallStatus::Completed,
+            "busy" => CallStatus::Busy,
+            "failed" => CallStatus::Failed,
+            "no-answer" => CallStatus::NoAnswer,
+            "canceled" => CallStatus::Canceled,
+            _ => return None,
+        })
+    }
+    /// As Twilio writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallStatus::Active => "in-progress",
+            CallStatus::Completed => "completed",
+            CallStatus::Busy => "busy",
+            CallStatus::Failed => "failed",
+            CallStatus::NoAnswer => "no-answer",
+            CallStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// What a lookup returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LookupOutcome {
+    /// A 2xx JSON answer.
+    Answer(serde_json::Value),
+    /// Timeout, non-2xx, bad JSON or connection failure, with a short reason.
+    Failed(String),
+}
+
+/// How a call ended, for analytics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The flow finished the call itself.
+    SelfService,
+    /// Connected to a person.
+    Transferred,
+    /// Put in a queue.
+    Queued,
+    /// Left a voicemail.
+    Voicemail,
+    /// The flow gave up (retries or step budget spent, a fault).
+    Failed,
+    /// The caller hung up in the IVR.
+    Abandoned,
+}
+
+impl Outcome {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::SelfService => "self_service",
+            Outcome::Transferred => "transferred",
+            Outcome::Queued => "queued",
+            Outcome::Voicemail => "voicemail",
+            Outcome::Failed => "failed",
+            Outcome::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// Kind of a call-log event row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The call started (value: caller number).
+    CallStarted,
+    /// A node was entered.
+    Entered,
+    /// A menu key that is an option (value: the key).
+    Key,
+    /// A key or entry that is not accepted (value: the key, masked when sensitive).
+    Invalid,
+    /// Silence at a menu or input.
+    NoInput,
+    /// Digits accepted by an input (value: the digits, masked when sensitive).
+    Input,
+    /// A variable was set (value: `name=value`).
+    Set,
+    /// Retries ran out; the caller goes to `on_fail`.
+    RetriesExhausted,
+    /// The call spent its step budget.
+    BudgetExhausted,
+    /// A lookup answered (value: HTTP outcome).
+    LookupOk,
+    /// A lookup failed (value: reason).
+    LookupError,
+    /// A transfer was dialed (value: the target).
+    TransferStarted,
+    /// A transfer ended (value: dial status).
+    TransferResult,
+    /// The caller was queued (value: queue name).
+    Queued,
+    /// The caller left the queue (value: queue result).
+    QueueLeft,
+    /// A voicemail was recorded (value: seconds).
+    Recorded,
+    /// The flow hung up.
+    FlowHangup,
+    /// The caller hung up (tied to the node the caller was in).
+    CallerHangup,
+    /// The call record was closed (value: outcome).
+    CallEnded,
+    /// Something went wrong inside phonetree; the caller was sent to `on_fail`.
+    Fault,
+}
+
+impl EventKind {
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::CallStarted => "call_started",
+            EventKind::Entered => "entered",
+            EventKind::Key => "key",
+            EventKind::Invalid => "invalid",
+            EventKind::NoInput => "no_input",
+            EventKind::Input => "input",
+            EventKind::Set => "set",
+            EventKind::RetriesExhausted => "retries_exhausted",
+            EventKind::BudgetExhausted => "budget_exhausted",
+            EventKind::LookupOk => "lookup_ok",
+            EventKind::LookupError => "lookup_error",
+            EventKind::TransferStarted => "transfer_started",
+            EventKind::TransferResult => "transfer_result",
+            EventKind::Queued => "queued",
+            EventKind::QueueLeft => "queue_left",
+            EventKind::Recorded => "recorded",
+            EventKind::FlowHangup => "flow_hangup",
+            EventKind::CallerHangup => "caller_hangup",
+            EventKind::CallEnded => "call_ended",
+            EventKind::Fault => "fault",
+        }
+    }
+}
+
+/// One row of the call log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEvent {
+    /// The call.
+    pub call_sid: String,
+    /// Order within the call (1-based, gap-free).
+    pub seq: u32,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Flow id.
+    pub flow: String,
+    /// Flow set version.
+    pub version: String,
+    /// Node, when the event belongs to one.
+    pub node: Option<String>,
+    /// What happened.
+    pub kind: EventKind,
+    /// The key, value or reason.
+    pub value: Option<String>,
+    /// Attempt at the node (1-based; 0 when not applicable).
+    pub attempt: u32,
+}

@@ -1,0 +1,29 @@
+//! The flow language: YAML files under `flows/` and `prompts/` compiled into a
+//! checked, immutable [`FlowSet`].
+//!
+//! `raw` mirrors the YAML, `parse` is the only place that knows serde_yaml,
+//! `compile` validates raw flows into the `model` types, `diagnostic` renders
+//! what is wrong with file, line, column and a hint.
+
+pub mod compile;
+pub mod diagnostic;
+pub mod duration;
+pub mod graph_check;
+pub mod hours;
+pub mod model;
+pub mod parse;
+pub mod prompts;
+pub mod raw;
+pub mod recording;
+pub mod spans;
+pub mod template;
+
+pub use compile::{Compiled, ProjectError, compile_paths, compile_sources, flow_files};
+pub use diagnostic::{Code, Diagnostic, Severity};
+pub use model::*;
+
+/// JSON Schema of a flow file, generated from the same types the parser uses.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(raw::RawFlowFile);
+    serde_json::to_value(schema).unwrap_or_default()
+}

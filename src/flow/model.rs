@@ -1,0 +1,671 @@
+//! The compiled flow: proof that a flow file is valid.
+//!
+//! Node ids are resolved to [`NodeId`] indices, prompts are resolved per language,
+//! defaults are applied. Later code (the call state machine, renderers, tools)
+//! never re-checks what the compiler proved.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::flow::hours::Schedule;
+
+/// Index of a node inside its [`Flow`]; only the compiler makes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub(crate) u32);
+
+impl NodeId {
+    /// The index into [`Flow::nodes`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Index of a language inside [`Flow::languages`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LangIdx(pub(crate) u16);
+
+impl LangIdx {
+    /// The flow's default (first) language.
+    pub const DEFAULT: LangIdx = LangIdx(0);
+    /// The index into [`Flow::languages`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Everything compiled together from one `flows/` and `prompts/` pair.
+#[derive(Debug)]
+pub struct FlowSet {
+    /// Content hash of every source file and recording (first 12 hex digits of SHA-256).
+    pub version: String,
+    /// The flows by id, in file order.
+    pub flows: IndexMap<String, Arc<Flow>>,
+    /// The `To` number to flow id.
+    pub numbers: BTreeMap<String, String>,
+    /// The flow that takes calls no number claims.
+    pub default_flow: Option<String>,
+    /// Where recordings live; `<Play>` URLs are paths relative to it.
+    pub prompts_dir: PathBuf,
+}
+
+impl FlowSet {
+    /// The flow with this id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Flow>> {
+        self.flows.get(id)
+    }
+
+    /// The flow a call to `to` is routed to: by number, else the default flow, else the only flow.
+    pub fn route(&self, to: &str) -> Option<&Arc<Flow>> {
+        if let Some(id) = self.numbers.get(to) {
+            return self.flows.get(id);
+        }
+        self.default_flow
+            .as_deref()
+            .and_then(|id| self.flows.get(id))
+            .or_else(|| {
+                (self.flows.len() == 1)
+                    .then(|| self.flows.values().next())
+                    .flatten()
+            })
+    }
+}
+
+/// One compiled call flow.
+#[derive(Debug)]
+pub struct Flow {
+    /// Flow id (file stem unless `flow:` says otherwise).
+    pub id: String,
+    /// Source file.
+    pub source: PathBuf,
+    /// Numbers routed here.
+    pub numbers: Vec<String>,
+    /// Takes calls no number claims.
+    pub is_default: bool,
+    /// Languages; index 0 is the default.
+    pub languages: Vec<Language>,
+    /// The start node.
+    pub start: NodeId,
+    /// Nodes in file order.
+    pub nodes: Vec<Node>,
+    /// Node budget of one call (loop guard).
+    pub max_steps: u32,
+    /// Where a call goes when the flow fails it (step budget spent, internal fault).
+    pub on_fail: Target,
+}
+
+impl Flow {
+    /// The node behind an id.
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Finds a node by its name.
+    pub fn node_by_name(&self, name: &str) -> Option<NodeId> {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .and_then(|i| u32::try_from(i).ok())
+            .map(NodeId)
+    }
+
+    /// Finds a language by its code.
+    pub fn language(&self, code: &str) -> Option<LangIdx> {
+        self.languages
+            .iter()
+            .position(|l| l.code == code)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(LangIdx)
+    }
+
+    /// The language behind an index (the default one if out of range).
+    pub fn lang(&self, idx: LangIdx) -> &Language {
+        self.languages
+            .get(idx.index())
+            .unwrap_or(&self.languages[0])
+    }
+}
+
+/// A language a flow speaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Language {
+    /// Code as written (`en`, `fa`).
+    pub code: String,
+    /// TwiML `language` attribute (`en-US`), if configured.
+    pub locale: Option<String>,
+    /// TwiML `voice` attribute (`Polly.Joanna`), if configured.
+    pub voice: Option<String>,
+}
+
+/// A compiled node.
+#[derive(Debug)]
+pub struct Node {
+    /// Node id as written.
+    pub name: String,
+    /// 1-based line of the node in its file.
+    pub line: usize,
+    /// What it does.
+    pub kind: NodeKind,
+}
+
+/// What a node does, with only the data valid for its kind.
+#[derive(Debug)]
+pub enum NodeKind {
+    /// Gather one key and route by it.
+    Menu(MenuNode),
+    /// Gather several digits into a variable.
+    Input(InputNode),
+    /// Play and move on.
+    Message(MessageNode),
+    /// Dial out.
+    Transfer(TransferNode),
+    /// Enqueue.
+    Queue(QueueNode),
+    /// Record.
+    Voicemail(VoicemailNode),
+    /// Route without asking.
+    Branch(BranchNode),
+    /// Set variables.
+    Set(SetNode),
+    /// Ask an HTTP service.
+    Lookup(LookupNode),
+    /// Goodbye.
+    Hangup(HangupNode),
+}
+
+impl NodeKind {
+    /// The kind's name as written in YAML.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NodeKind::Menu(_) => "menu",
+            NodeKind::Input(_) => "input",
+            NodeKind::Message(_) => "message",
+            NodeKind::Transfer(_) => "transfer",
+            NodeKind::Queue(_) => "queue",
+            NodeKind::Voicemail(_) => "voicemail",
+            NodeKind::Branch(_) => "branch",
+            NodeKind::Set(_) => "set",
+            NodeKind::Lookup(_) => "lookup",
+            NodeKind::Hangup(_) => "hangup",
+        }
+    }
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A node of this flow.
+    Node(NodeId),
+    /// A node of another flow of the same set.
+    Flow {
+        /// Flow id.
+        flow: String,
+        /// Node id in that flow.
+        node: String,
+    },
+    /// Play the current menu again.
+    Repeat,
+    /// The previous menu.
+    Back,
+    /// The flow's start.
+    Start,
+    /// End the call.
+    Hangup,
+}
+
+/// Retry behaviour shared by menus and inputs.
+#[derive(Debug, Clone)]
+pub struct Retry {
+    /// Wait after the prompt.
+    pub timeout: Duration,
+    /// Re-prompts after the first attempt.
+    pub retries: u32,
+    /// Played after an invalid entry.
+    pub invalid: Option<Prompt>,
+    /// Played after silence.
+    pub no_input: Option<Prompt>,
+    /// Where the caller goes when retries run out.
+    pub on_fail: Target,
+}
+
+/// A menu option.
+#[derive(Debug, Clone)]
+pub struct MenuOption {
+    /// Key: `0`-`9`, `*` or `#`.
+    pub key: char,
+    /// Where it leads.
+    pub target: Target,
+    /// Variables set on the way.
+    pub set: Vec<(String, Template)>,
+    /// True when inherited from `defaults.options`.
+    pub inherited: bool,
+}
+
+/// `menu`.
+#[derive(Debug)]
+pub struct MenuNode {
+    /// First prompt.
+    pub prompt: Prompt,
+    /// Prompt for retries.
+    pub reprompt: Option<Prompt>,
+    /// Options, own first then inherited, each key once.
+    pub options: Vec<MenuOption>,
+    /// Variable that keeps the key pressed.
+    pub store: Option<String>,
+    /// Retries.
+    pub retry: Retry,
+}
+
+impl MenuNode {
+    /// The option for a key.
+    pub fn option(&self, key: char) -> Option<&MenuOption> {
+        self.options.iter().find(|o| o.key == key)
+    }
+}
+
+/// How many digits an input takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DigitCount {
+    /// Fewest.
+    pub min: u32,
+    /// Most.
+    pub max: u32,
+}
+
+/// `input`.
+#[derive(Debug)]
+pub struct InputNode {
+    /// Prompt.
+    pub prompt: Prompt,
+    /// Variable that receives the digits.
+    pub store: String,
+    /// Digit count.
+    pub digits: DigitCount,
+    /// Key that ends entry.
+    pub finish_on: Option<char>,
+    /// Luhn check.
+    pub luhn: bool,
+    /// Pattern the digits must match.
+    pub pattern: Option<regex::Regex>,
+    /// Never in clear in logs or store.
+    pub sensitive: bool,
+    /// Where valid digits lead.
+    pub next: Target,
+    /// Retries.
+    pub retry: Retry,
+}
+
+/// `message`.
+#[derive(Debug)]
+pub struct MessageNode {
+    /// Prompt.
+    pub prompt: Prompt,
+    /// Next.
+    pub next: Target,
+}
+
+/// `transfer`.
+#[derive(Debug)]
+pub struct TransferNode {
+    /// Number, `sip:` or `client:` address.
+    pub to: DialTarget,
+    /// Caller id.
+    pub caller_id: Option<String>,
+    /// Ring time.
+    pub timeout: Duration,
+    /// Played before dialing.
+    pub prompt: Option<Prompt>,
+    /// After a completed call.
+    pub next: Target,
+    /// On busy, no answer, failure.
+    pub on_no_answer: Target,
+}
+
+/// What a transfer dials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DialTarget {
+    /// E.164 number.
+    Number(String),
+    /// SIP URI.
+    Sip(String),
+    /// Client identity (without `client:`).
+    Client(String),
+}
+
+/// `queue`.
+#[derive(Debug)]
+pub struct QueueNode {
+    /// Queue name.
+    pub name: String,
+    /// Hold prompt, looped.
+    pub hold: Option<Prompt>,
+    /// After leaving the queue without an agent.
+    pub next: Target,
+}
+
+/// `voicemail`.
+#[derive(Debug)]
+pub struct VoicemailNode {
+    /// Before the beep.
+    pub prompt: Option<Prompt>,
+    /// Longest recording.
+    pub max_length: Duration,
+    /// Key that ends the recording.
+    pub finish_on: Option<char>,
+    /// After recording.
+    pub next: Target,
+}
+
+/// `branch`.
+#[derive(Debug)]
+pub enum BranchNode {
+    /// By opening hours.
+    Hours {
+        /// Schedule name.
+        name: String,
+        /// The schedule.
+        schedule: Box<Schedule>,
+        /// While open.
+        open: Target,
+        /// While closed.
+        closed: Target,
+    },
+    /// By conditions, first that holds.
+    When {
+        /// Condition and target.
+        arms: Vec<(Condition, Target)>,
+        /// When none holds.
+        otherwise: Target,
+    },
+}
+
+/// A branch condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Variable (dotted path) equals one of the values.
+    VarIn {
+        /// Variable path.
+        var: String,
+        /// Accepted values.
+        values: Vec<String>,
+    },
+    /// Variable is set (or unset when `false`).
+    VarExists {
+        /// Variable path.
+        var: String,
+        /// Wanted presence.
+        exists: bool,
+    },
+    /// Caller number is one of these.
+    CallerIn(Vec<String>),
+}
+
+/// `set`.
+#[derive(Debug)]
+pub struct SetNode {
+    /// Variables and their values.
+    pub vars: Vec<(String, Template)>,
+    /// Next.
+    pub next: Target,
+}
+
+/// HTTP method of a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupMethod {
+    /// GET.
+    Get,
+    /// POST with the call's variables as a JSON body.
+    Post,
+}
+
+/// `lookup`.
+#[derive(Debug)]
+pub struct LookupNode {
+    /// URL template.
+    pub url: Template,
+    /// Method.
+    pub method: LookupMethod,
+    /// Hard timeout.
+    pub timeout: Duration,
+    /// Variable for the JSON answer.
+    pub store: String,
+    /// On success.
+    pub next: Target,
+    /// On timeout, non-2xx, bad JSON.
+    pub on_error: Target,
+}
+
+/// `hangup`.
+#[derive(Debug)]
+pub struct HangupNode {
+    /// Goodbye prompt.
+    pub prompt: Option<Prompt>,
+}
+
+/// A prompt resolved for every language of its flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prompt {
+    /// Parts to play, indexed by [`LangIdx`].
+    pub by_language: Vec<Vec<PromptPart>>,
+}
+
+impl Prompt {
+    /// The parts to play in a language.
+    pub fn parts(&self, lang: LangIdx) -> &[PromptPart] {
+        self.by_language
+            .get(lang.index())
+            .or_else(|| self.by_language.first())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+/// One resolved piece of a prompt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PromptPart {
+    /// Text to speak in a language.
+    Say {
+        /// Text template.
+        text: Template,
+        /// Language it is spoken in (may differ from the call's: the language picker).
+        lang: LangIdx,
+    },
+    /// A recording.
+    Play {
+        /// Path relative to `prompts/`, with `/` separators.
+        file: String,
+        /// Its duration.
+        duration: Duration,
+    },
+    /// Silence.
+    Pause(Duration),
+}
+
+/// Text with `{placeholders}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Template {
+    /// Literal and placeholder segments in order.
+    pub segments: Vec<Segment>,
+}
+
+/// A segment of a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Literal text.
+    Text(String),
+    /// `{name}`, `{name.field}`, `{caller}`, `{called}`; `digits` for `{name|digits}`.
+    Var {
+        /// Dotted path.
+        path: String,
+        /// Read digit by digit.
+        digits: bool,
+    },
+}
+
+impl Template {
+    /// A template without placeholders.
+    pub fn literal(text: impl Into<String>) -> Template {
+        Template {
+            segments: vec![Segment::Text(text.into())],
+        }
+    }
+    /// The placeholder paths it uses.
+    pub fn vars(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Var { path, .. } => Some(path.as_str()),
+            Segment::Text(_) => None,
+        })
+    }
+    /// The template as written.
+    pub fn source(&self) -> String {
+        let mut out = String::new();
+        for s in &self.segments {
+            match s {
+                Segment::Text(t) => out.push_str(&t.replace('{', "{{").replace('}', "}}")),
+                Segment::Var { path, digits } => {
+                    out.push('{');
+                    out.push_str(path);
+                    if *digits {
+                        out.push_str("|digits");
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Why a call follows an edge; labels diagrams and tells the loop check which edges wait for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeLabel {
+    /// A menu key.
+    Key(char),
+    /// Digits accepted by an input.
+    Digits,
+    /// Retries ran out (invalid keys or silence).
+    Fail {
+        /// Attempts before giving up.
+        attempts: u32,
+    },
+    /// The plain next step of a message, set or lookup.
+    Next,
+    /// A transferred call that completed.
+    Completed,
+    /// A transfer that was busy, not answered or failed.
+    NoAnswer,
+    /// The caller left a queue without an agent.
+    LeftQueue,
+    /// A voicemail was recorded.
+    Recorded,
+    /// Hours branch, open.
+    Open,
+    /// Hours branch, closed.
+    Closed,
+    /// The n-th `when` arm held.
+    When(usize),
+    /// No `when` arm held.
+    Else,
+    /// A lookup failed.
+    LookupError,
+}
+
+impl EdgeLabel {
+    /// True when taking the edge needs the caller (or the far end) to do something,
+    /// so a cycle through it cannot spin without a person in it.
+    pub fn waits(self) -> bool {
+        !matches!(
+            self,
+            EdgeLabel::Next
+                | EdgeLabel::Open
+                | EdgeLabel::Closed
+                | EdgeLabel::When(_)
+                | EdgeLabel::Else
+                | EdgeLabel::LookupError
+        )
+    }
+}
+
+impl std::fmt::Display for EdgeLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EdgeLabel::Key(k) => write!(f, "{k}"),
+            EdgeLabel::Digits => f.write_str("digits"),
+            EdgeLabel::Fail { attempts } => write!(f, "invalid/timeout x{attempts}"),
+            EdgeLabel::Next => f.write_str("next"),
+            EdgeLabel::Completed => f.write_str("completed"),
+            EdgeLabel::NoAnswer => f.write_str("no-answer"),
+            EdgeLabel::LeftQueue => f.write_str("left queue"),
+            EdgeLabel::Recorded => f.write_str("recorded"),
+            EdgeLabel::Open => f.write_str("open"),
+            EdgeLabel::Closed => f.write_str("closed"),
+            EdgeLabel::When(i) => write!(f, "when #{}", i + 1),
+            EdgeLabel::Else => f.write_str("else"),
+            EdgeLabel::LookupError => f.write_str("error"),
+        }
+    }
+}
+
+impl Flow {
+    /// The edges leaving a node, in a stable order.
+    pub fn edges(&self, id: NodeId) -> Vec<(EdgeLabel, &Target)> {
+        fn fail(r: &Retry) -> (EdgeLabel, &Target) {
+            (
+                EdgeLabel::Fail {
+                    attempts: r.retries + 1,
+                },
+                &r.on_fail,
+            )
+        }
+        match &self.node(id).kind {
+            NodeKind::Menu(m) => {
+                let mut out: Vec<_> = m
+                    .options
+                    .iter()
+                    .map(|o| (EdgeLabel::Key(o.key), &o.target))
+                    .collect();
+                out.push(fail(&m.retry));
+                out
+            }
+            NodeKind::Input(i) => vec![(EdgeLabel::Digits, &i.next), fail(&i.retry)],
+            NodeKind::Message(m) => vec![(EdgeLabel::Next, &m.next)],
+            NodeKind::Transfer(t) => vec![
+                (EdgeLabel::Completed, &t.next),
+                (EdgeLabel::NoAnswer, &t.on_no_answer),
+            ],
+            NodeKind::Queue(q) => vec![(EdgeLabel::LeftQueue, &q.next)],
+            NodeKind::Voicemail(v) => vec![(EdgeLabel::Recorded, &v.next)],
+            NodeKind::Branch(BranchNode::Hours { open, closed, .. }) => {
+                vec![(EdgeLabel::Open, open), (EdgeLabel::Closed, closed)]
+            }
+            NodeKind::Branch(BranchNode::When { arms, otherwise }) => {
+                let mut out: Vec<_> = arms
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (_, t))| (EdgeLabel::When(i), t))
+                    .collect();
+                out.push((EdgeLabel::Else, otherwise));
+                out
+            }
+            NodeKind::Set(s) => vec![(EdgeLabel::Next, &s.next)],
+            NodeKind::Lookup(l) => vec![
+                (EdgeLabel::Next, &l.next),
+                (EdgeLabel::LookupError, &l.on_error),
+            ],
+            NodeKind::Hangup(_) => vec![],
+        }
+    }
+
+    /// The node a target leads to from `from`, when it is known without a call's history.
+    pub fn resolve_static(&self, from: NodeId, target: &Target) -> Option<NodeId> {
+        match target {
+            Target::Node(n) => Some(*n),
+            Target::Start => Some(self.start),
+            Target::Repeat => Some(from),
+            Target::Back | Target::Hangup | Target::Flow { .. } => None,
+        }
+    }
+}

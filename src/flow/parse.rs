@@ -1,0 +1,280 @@
+//! YAML to raw types. The only module that knows serde_yaml, so replacing the
+//! YAML library touches this file alone.
+//!
+//! serde_yaml stops at the first error of a document; to report every broken node
+//! of a file at once, a failed file is parsed again node by node. Positions come
+//! from the [`SpanIndex`] of the same text, keyed by the path serde_path_to_error
+//! reports, so value-level errors point at the exact key or value.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::de::DeserializeOwned;
+
+use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
+use crate::flow::raw::{RawCatalog, RawFlowFile, RawNode};
+use crate::flow::spans::{Span, SpanIndex};
+
+/// A source file read into memory with its span index.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// Path as given (relative paths stay relative, for short diagnostics).
+    pub path: std::path::PathBuf,
+    /// Contents.
+    pub text: String,
+    /// Positions of keys and values.
+    pub spans: SpanIndex,
+}
+
+impl SourceFile {
+    /// Indexes `text` read from `path`.
+    pub fn new(path: impl Into<std::path::PathBuf>, text: impl Into<String>) -> SourceFile {
+        let text = text.into();
+        let spans = SpanIndex::build(&text);
+        SourceFile {
+            path: path.into(),
+            text,
+            spans,
+        }
+    }
+
+    /// The location of the key or value at `path`, if present.
+    pub fn locate(&self, path: &[&str]) -> Option<Location> {
+        self.spans
+            .locate(path)
+            .map(|s| Location::new(&self.path, &self.text, s))
+    }
+
+    /// The location of the value at `path`, if present.
+    pub fn value_at(&self, path: &[&str]) -> Option<Location> {
+        self.spans
+            .value(path)
+            .map(|s| Location::new(&self.path, &self.text, s))
+    }
+
+    /// The location of the key ending `path`, if present.
+    pub fn key_at(&self, path: &[&str]) -> Option<Location> {
+        self.spans
+            .key(path)
+            .map(|s| Location::new(&self.path, &self.text, s))
+    }
+
+    /// A location from a line and column (serde_yaml's own errors).
+    pub fn at_line_col(&self, line: usize, column: usize) -> Location {
+        Location::new(
+            &self.path,
+            &self.text,
+            Span {
+                line: line.max(1),
+                column: column.max(1),
+                len: 1,
+            },
+        )
+    }
+}
+
+/// Parses a flow file, reporting every shape error of every node.
+pub fn parse_flow(src: &SourceFile) -> Result<RawFlowFile, Vec<Diagnostic>> {
+    syntax_check(src).map_err(|d| vec![d])?;
+    let first = match parse_as::<RawFlowFile>(src, &src.text, &[]) {
+        Ok(flow) => return Ok(flow),
+        Err(d) => d,
+    };
+    if first.code == Code::YamlSyntax {
+        return Err(vec![first]);
+    }
+    // Parse again piece by piece so that one bad node does not hide the next.
+    let Ok(serde_yaml::Value::Mapping(mut doc)) =
+        serde_yaml::from_str::<serde_yaml::Value>(&src.text)
+    else {
+        return Err(vec![first]);
+    };
+    let mut errors = Vec::new();
+    if let Some(serde_yaml::Value::Mapping(nodes)) = doc.get("nodes") {
+        for (id, node) in nodes {
+            let Some(id) = scalar_text(id) else { continue };
+            let Ok(text) = serde_yaml::to_string(node) else {
+                continue;
+            };
+            if let Err(d) = parse_as::<RawNode>(src, &text, &["nodes", &id]) {
+                errors.push(d);
+            }
+        }
+    }
+    doc.insert(
+        "nodes".into(),
+        serde_yaml::Value::Mapping(Default::default()),
+    );
+    if let Ok(text) = serde_yaml::to_string(&doc) {
+        if let Err(d) = parse_as::<RawFlowFile>(src, &text, &[]) {
+            errors.push(d);
+        }
+    }
+    if errors.is_empty() {
+        errors.push(first);
+    }
+    Err(errors)
+}
+
+/// Reports YAML that does not parse at all, at the position the parser stopped.
+fn syntax_check(src: &SourceFile) -> Result<(), Diagnostic> {
+    let Err(err) = serde_yaml::from_str::<serde_yaml::Value>(&src.text) else {
+        return Ok(());
+    };
+    let msg = TRAILING_POS.replace(&err.to_string(), "").to_string();
+    let location = err
+        .location()
+        .map(|l| src.at_line_col(l.line(), l.column()));
+    Err(
+        Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {msg}"))
+            .at(location)
+            .label("the parser stopped here")
+            .hint(Some(
+                "check brackets, indentation and quoting; keys need a space after the colon".into(),
+            )),
+    )
+}
+
+/// Parses a prompt catalog (`prompts/<lang>.yaml`).
+pub fn parse_catalog(src: &SourceFile) -> Result<RawCatalog, Diagnostic> {
+    if src.text.trim().is_empty() {
+        return Ok(RawCatalog::default());
+    }
+    syntax_check(src)?;
+    parse_as::<RawCatalog>(src, &src.text, &[])
+}
+
+/// Parses any YAML document of `src` into `T`; `text` is `src.text` or a re-serialised
+/// part of it found at `prefix`.
+pub fn parse_as<T: DeserializeOwned>(
+    src: &SourceFile,
+    text: &str,
+    prefix: &[&str],
+) -> Result<T, Diagnostic> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
+        let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+        path.extend(err.path().iter().filter_map(|seg| match seg {
+            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+            serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
+            serde_path_to_error::Segment::Unknown => None,
+        }));
+        let inner = err.into_inner();
+        let own_location = (prefix.is_empty() && text.len() == src.text.len())
+            .then(|| inner.location())
+            .flatten();
+        yaml_error_diagnostic(
+            src,
+            &path,
+            &inner.to_string(),
+            own_location.map(|l| (l.line(), l.column())),
+        )
+    })
+}
+
+static TRAILING_POS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r" at line \d+ column \d+").expect("static regex"));
+static LEADING_PATH: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[^\s:]+: ").expect("static regex"));
+static BACKTICKED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"`([^`]*)`").expect("static regex"));
+
+/// Turns a serde_yaml / serde error into a diagnostic with code, location and hint.
+fn yaml_error_diagnostic(
+    src: &SourceFile,
+    path: &[String],
+    raw: &str,
+    own: Option<(usize, usize)>,
+) -> Diagnostic {
+    let msg = TRAILING_POS.replace(raw, "").to_string();
+    let msg = LEADING_PATH.replace(&msg, "").to_string();
+    let path_ref: Vec<&str> = path.iter().map(String::as_str).collect();
+    let words: Vec<String> = BACKTICKED
+        .captures_iter(&msg)
+        .map(|c| c[1].to_owned())
+        .collect();
+    let context = describe_path(&path_ref);
+
+    if msg.starts_with("unknown field") || msg.starts_with("unknown variant") {
+        let bad = words.first().cloned().unwrap_or_default();
+        let expected: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
+        let is_kind = msg.starts_with("unknown variant");
+        let mut at = path_ref.clone();
+        if at.last() != Some(&bad.as_str()) {
+            at.push(&bad);
+        }
+        let location = src.key_at(&at).or_else(|| src.locate(&path_ref));
+        let (code, message, label) = if is_kind {
+            (
+                Code::UnknownNodeKind,
+                format!("unknown node kind `{bad}`"),
+                "not a node kind",
+            )
+        } else {
+            (
+                Code::UnknownField,
+                format!("unknown field `{bad}` {context}"),
+                "unknown field",
+            )
+        };
+        let hint = did_you_mean(&bad, expected.iter().copied()).or_else(|| {
+            (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", ")))
+        });
+        return Diagnostic::new(code, message)
+            .at(location)
+            .label(label)
+            .hint(hint);
+    }
+    if msg.starts_with("missing field") {
+        let field = words.first().cloned().unwrap_or_default();
+        let location = src.key_at(&path_ref).or_else(|| src.locate(&path_ref));
+        return Diagnostic::new(
+            Code::MissingField,
+            format!("missing field `{field}` {context}"),
+        )
+        .at(location)
+        .label(format!("needs `{field}`"))
+        .hint(Some(format!("add `{field}:`")));
+    }
+    let location = if path.is_empty() {
+        own.map(|(l, c)| src.at_line_col(l, c))
+    } else {
+        src.value_at(&path_ref)
+            .or_else(|| own.map(|(l, c)| src.at_line_col(l, c)))
+    };
+    let is_syntax =
+        path.is_empty() && !msg.starts_with("invalid type") && !msg.starts_with("invalid value");
+    if is_syntax {
+        return Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {msg}"))
+            .at(location)
+            .label("here")
+            .hint(Some(
+                "check indentation and quoting; keys need a space after the colon".into(),
+            ));
+    }
+    Diagnostic::new(
+        Code::InvalidValue,
+        format!("{msg} {context}").trim_end().to_owned(),
+    )
+    .at(location)
+    .label("unexpected value")
+}
+
+/// Names where in the file a path points, for messages: "in node `main_menu`".
+fn describe_path(path: &[&str]) -> String {
+    match path {
+        ["nodes", id, ..] => format!("in node `{id}`"),
+        [] => "at the top level".into(),
+        [section, ..] => format!("in `{section}`"),
+    }
+}
+
+fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}

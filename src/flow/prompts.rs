@@ -1,0 +1,331 @@
+//! The `prompts/` directory: text catalogs per language and WAV recordings.
+//!
+//! The directory is listed once per compile, each catalog parsed once and each
+//! recording inspected once, so a flow of thousands of nodes compiles without
+//! touching the disk per prompt.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
+use crate::flow::model::Template;
+use crate::flow::parse::{SourceFile, parse_catalog};
+use crate::flow::recording::{RecordingError, inspect_recording};
+use crate::flow::template::parse_template;
+
+/// Recordings longer than this draw a warning: callers stop listening.
+pub const LONG_PROMPT: Duration = Duration::from_secs(30);
+
+/// A parsed catalog, or the fact that it failed to parse (already reported).
+enum CatalogState {
+    Parsed(Box<SourceFile>, IndexMap<String, String>),
+    Broken,
+    Missing,
+}
+
+/// Lazily loaded catalogs and recordings of one `prompts/` directory.
+pub struct PromptLibrary {
+    dir: PathBuf,
+    files: HashSet<String>,
+    catalogs: HashMap<String, CatalogState>,
+    texts: HashMap<(String, String), Result<Template, ()>>,
+    recordings: HashMap<String, Option<Duration>>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl PromptLibrary {
+    /// Lists `dir` (recursively) once.
+    pub fn new(dir: &Path) -> PromptLibrary {
+        let mut files = HashSet::new();
+        list_files(dir, "", &mut files, 0);
+        PromptLibrary {
+            dir: dir.to_path_buf(),
+            files,
+            catalogs: HashMap::new(),
+            texts: HashMap::new(),
+            recordings: HashMap::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Path of a language's catalog.
+    pub fn catalog_path(&self, lang: &str) -> PathBuf {
+        self.dir.join(format!("{lang}.yaml"))
+    }
+
+    /// Where a recording for `id` in `lang` would go, for hints.
+    pub fn recording_hint(&self, lang: &str, id: &str) -> String {
+        self.dir
+            .join(lang)
+            .join(format!("{id}.wav"))
+            .display()
+            .to_string()
+    }
+
+    /// The catalog of a language; `None` when it has no file.
+    pub fn catalog(&mut self, lang: &str) -> Option<&IndexMap<String, String>> {
+        if !self.catalogs.contains_key(lang) {
+            let state = self.load_catalog(lang);
+            self.catalogs.insert(lang.to_owned(), state);
+        }
+        match self.catalogs.get(lang) {
+            Some(CatalogState::Parsed(_, map)) => Some(map),
+            Some(CatalogState::Broken) => {
+                static EMPTY: std::sync::LazyLock<IndexMap<String, String>> =
+                    std::sync::LazyLock::new(IndexMap::new);
+                Some(&EMPTY)
+            }
+            _ => None,
+        }
+    }
+
+    fn load_catalog(&mut self, lang: &str) -> CatalogState {
+        let name = format!("{lang}.yaml");
+        if !self.files.contains(&name) {
+            return CatalogState::Missing;
+        }
+        let path = self.catalog_path(lang);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                self.diagnostics.push(Diagnostic::new(
+                    Code::Io,
+                    format!("cannot read {}: {e}", path.display()),
+                ));
+                return CatalogState::Broken;
+            }
+        };
+        let src = SourceFile::new(path, text);
+        match parse_catalog(&src) {
+            Ok(map) => CatalogState::Parsed(Box::new(src), map),
+            Err(d) => {
+                self.diagnostics.push(d);
+                CatalogState::Broken
+            }
+        }
+    }
+
+    /// The text of prompt `id` in `lang`: `None` when the catalog lacks it,
+    /// `Some(Err)` when it is broken (already reported).
+    pub fn text(
+        &mut self,
+        lang: &str,
+        id: &str,
+        known_vars: &HashSet<String>,
+    ) -> Option<Result<Template, ()>> {
+        let key = (lang.to_owned(), id.to_owned());
+        if let Some(done) = self.texts.get(&key) {
+            return Some(done.clone());
+        }
+        self.catalog(lang)?;
+        let (src, text) = match self.catalogs.get(lang) {
+            Some(CatalogState::Parsed(src, map)) => (src, map.get(id)?),
+            Some(CatalogState::Broken) => return Some(Err(())),
+            _ => return None,
+        };
+        let loc = src.value_at(&[id]);
+        let result = match parse_template(text) {
+            Ok(t) => {
+                let unknown: BTreeSet<&str> = t
+                    .vars()
+                    .map(|v| v.split('.').next().unwrap_or(v))
+                    .filter(|v| !known_vars.contains(*v))
+                    .collect();
+                for var in unknown {
+                    let hint = did_you_mean(var, known_vars.iter().map(String::as_str));
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::UnknownVariable,
+                            format!(
+                                "prompt `{id}` uses `{{{var}}}`, which no part of the flow sets"
+                            ),
+                        )
+                        .at(loc.clone())
+                        .label("unknown variable")
+                        .hint(hint),
+                    );
+                }
+                Ok(t)
+            }
+            Err(e) => {
+                self.diagnostics.push(
+                    Diagnostic::new(Code::InvalidValue, format!("prompt `{id}`: {e}"))
+                        .at(loc)
+                        .label("bad template"),
+                );
+                Err(())
+            }
+        };
+        self.texts.insert(key, result.clone());
+        Some(result)
+    }
+
+    /// The recording standing for prompt `id` in `lang`, if one exists: `Some(None)`
+    /// when it exists but is unfit (reported at `loc`).
+    pub fn recording_for_id(
+        &mut self,
+        id: &str,
+        lang: &str,
+        loc: Option<Location>,
+    ) -> Option<Option<(String, Duration)>> {
+        let own = format!("{lang}/{id}.wav");
+        let neutral = format!("{id}.wav");
+        let rel = [own, neutral]
+            .into_iter()
+            .find(|r| self.files.contains(r))?;
+        Some(self.inspect(&rel, loc).map(|d| (rel, d)))
+    }
+
+    /// A `play:` file: `prompts/<lang>/FILE`, else `prompts/FILE`; reported at `loc` when missing or unfit.
+    pub fn play(
+        &mut self,
+        file: &str,
+        lang: &str,
+        loc: Option<Location>,
+    ) -> Option<(String, Duration)> {
+        let outside = file.starts_with('/') || file.split(['/', '\\']).any(|part| part == "..");
+        if outside {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::BadRecording,
+                    format!("recording `{file}` is outside prompts/"),
+                )
+                .at(loc)
+                .label("not under prompts/")
+                .hint(Some(
+                    "give a path relative to prompts/ or prompts/<lang>/".into(),
+                )),
+            );
+            return None;
+        }
+        let own = format!("{lang}/{file}");
+        let Some(rel) = [own, file.to_owned()]
+            .into_iter()
+            .find(|r| self.files.contains(r))
+        else {
+            let wavs = self
+                .files
+                .iter()
+                .filter(|f| f.ends_with(".wav"))
+                .map(String::as_str);
+            let hint = did_you_mean(file, wavs)
+                .or_else(|| Some(format!("put the file at {}", self.dir.join(file).display())));
+            self.diagnostics.push(
+                Diagnostic::new(
+                    Code::BadRecording,
+                    format!(
+                        "recording `{file}` not found in {}/ or {}/",
+                        self.dir.join(lang).display(),
+                        self.dir.display()
+                    ),
+                )
+                .at(loc)
+                .label("missing file")
+                .hint(hint),
+            );
+            return None;
+        };
+        self.inspect(&rel, loc).map(|d| (rel, d))
+    }
+
+    fn inspect(&mut self, rel: &str, loc: Option<Location>) -> Option<Duration> {
+        if let Some(done) = self.recordings.get(rel) {
+            return *done;
+        }
+        let path = self.dir.join(rel);
+        let result = match inspect_recording(&path) {
+            Ok(rec) => {
+                if rec.duration > LONG_PROMPT {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            Code::LongPrompt,
+                            format!(
+                                "recording {} lasts {:.1} s",
+                                path.display(),
+                                rec.duration.as_secs_f64()
+                            ),
+                        )
+                        .at(loc)
+                        .label("longer than 30 s")
+                        .hint(Some(
+                            "callers stop listening; split it or shorten it".into(),
+                        )),
+                    );
+                }
+                Some(rec.duration)
+            }
+            Err(err) => {
+                let hint = match &err {
+                    RecordingError::Unfit { .. } => Some(format!(
+                        "convert it, e.g. `sox IN.wav -r 8000 -c 1 -b 16 {}`",
+                        path.display()
+                    )),
+                    _ => None,
+                };
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        Code::BadRecording,
+                        format!("recording {}: {err}", path.display()),
+                    )
+                    .at(loc)
+                    .label("unusable recording")
+                    .hint(hint),
+                );
+                None
+            }
+        };
+        self.recordings.insert(rel.to_owned(), result);
+        result
+    }
+
+    /// Diagnostics found in catalogs and recordings so far.
+    pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.diagnostics)
+    }
+
+    /// Adds every catalog and used recording to a content hash.
+    pub fn hash_into(&self, hasher: &mut Sha256) {
+        let mut catalogs: Vec<_> = self.catalogs.iter().collect();
+        catalogs.sort_by(|a, b| a.0.cmp(b.0));
+        for (lang, state) in catalogs {
+            if let CatalogState::Parsed(src, _) = state {
+                hasher.update(lang.as_bytes());
+                hasher.update(src.text.as_bytes());
+            }
+        }
+        let mut recordings: Vec<_> = self.recordings.keys().collect();
+        recordings.sort();
+        for rel in recordings {
+            hasher.update(rel.as_bytes());
+            if let Ok(bytes) = std::fs::read(self.dir.join(rel)) {
+                hasher.update(&bytes);
+            }
+        }
+    }
+}
+
+/// Relative paths (with `/`) of the files under `dir`, a few levels deep.
+fn list_files(dir: &Path, prefix: &str, out: &mut HashSet<String>, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && depth < 4 => list_files(&entry.path(), &rel, out, depth + 1),
+            Ok(t) if t.is_file() || t.is_symlink() => {
+                out.insert(rel);
+            }
+            _ => {}
+        }
+    }
+}

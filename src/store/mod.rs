@@ -1,0 +1,104 @@
+//! Where sessions and the call log live, behind one [`Store`] trait.
+//!
+//! The embedded default is SQLite ([`sqlite::SqliteStore`]): one file, WAL, one
+//! writer thread that commits a batch of webhooks in one transaction (group
+//! commit), so every webhook's rows are durable before its response is sent.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::call::{CallSession, LogEvent, Outcome};
+
+pub mod sqlite;
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database said no.
+    #[error("database: {0}")]
+    Database(String),
+    /// A stored session or row could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The store is shutting down or its writer is gone.
+    #[error("store is closed")]
+    Closed,
+    /// The store URL is not understood.
+    #[error("unsupported store `{0}` (use sqlite://PATH)")]
+    Unsupported(String),
+}
+
+/// Everything one answered webhook changes, committed atomically.
+#[derive(Debug, Clone)]
+pub struct WebhookCommit {
+    /// The session after the step (sensitive variables already masked).
+    pub session: CallSession,
+    /// New call-log rows, in order.
+    pub events: Vec<LogEvent>,
+    /// The request's fingerprint and the TwiML answered, so a retried request gets the same answer.
+    pub reply: Option<(String, String)>,
+    /// When the webhook was answered; closes the call row when the session has ended.
+    pub now: DateTime<Utc>,
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitOutcome {
+    /// The rows are durable.
+    Stored,
+    /// The same request was committed before; nothing was written; here is its answer.
+    Duplicate(String),
+}
+
+/// One row per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// Provider call id.
+    pub call_sid: String,
+    /// Flow id (where the call is or ended).
+    pub flow: String,
+    /// Flow set version.
+    pub flow_version: String,
+    /// Caller.
+    pub from_number: String,
+    /// Called number.
+    pub to_number: String,
+    /// Language in use.
+    pub language: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End, once the status callback (or the flow's hang-up) closed it.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// How it ended.
+    pub outcome: Option<Outcome>,
+    /// The node the caller was in last.
+    pub last_node: Option<String>,
+}
+
+/// Sessions and the call log.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The session of a call, if it has one.
+    async fn session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError>;
+    /// The answer given before to the request with this fingerprint, if any.
+    async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError>;
+    /// Makes a webhook's session, events, call row and reply durable, atomically; returns once committed.
+    async fn commit(&self, commit: WebhookCommit) -> Result<CommitOutcome, StoreError>;
+    /// A call's row.
+    async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError>;
+    /// A call's events in order.
+    async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH` (`sqlite::memory:` for a throwaway one).
+pub fn open_store(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        return Ok(std::sync::Arc::new(sqlite::SqliteStore::open_in_memory()?));
+    }
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(
+            std::path::Path::new(path),
+        )?));
+    }
+    Err(StoreError::Unsupported(url.to_owned()))
+}

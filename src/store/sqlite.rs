@@ -1,0 +1,836 @@
+//! The embedded SQLite store: one database file in WAL mode, written by a
+//! single thread that commits webhooks in batches, read through a small pool
+//! of separate connections.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+use serde::de::DeserializeOwned;
+use tokio::sync::oneshot;
+
+use super::{CallRecord, CommitOutcome, Store, StoreError, WebhookCommit};
+use crate::call::{CallSession, EventKind, LogEvent, Outcome};
+
+/// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
+const MAX_BATCH: usize = 256;
+/// Idle read connections kept for reuse.
+const MAX_IDLE_READERS: usize = 4;
+const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+const SCHEMA_VERSION: i64 = 1;
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS calls (call_sid TEXT PRIMARY KEY, flow TEXT NOT NULL, flow_version TEXT NOT NULL, from_number TEXT NOT NULL, to_number TEXT NOT NULL, language TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, outcome TEXT, last_node TEXT);
+CREATE TABLE IF NOT EXISTS call_events (call_sid TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, flow TEXT NOT NULL, flow_version TEXT NOT NULL, node TEXT, kind TEXT NOT NULL, value TEXT, attempt INTEGER NOT NULL, PRIMARY KEY (call_sid, seq));
+CREATE INDEX IF NOT EXISTS call_events_by_node ON call_events (flow, node, kind);
+CREATE INDEX IF NOT EXISTS calls_by_start ON calls (flow, started_at);
+CREATE TABLE IF NOT EXISTS sessions (call_sid TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_replies (call_sid TEXT NOT NULL, fingerprint TEXT NOT NULL, twiml TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (call_sid, fingerprint));
+";
+
+/// A webhook waiting for its rows to be committed.
+struct Request {
+    commit: WebhookCommit,
+    reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
+}
+
+/// Sessions, call log and webhook replies in one SQLite database.
+pub struct SqliteStore {
+    requests: Option<mpsc::Sender<Request>>,
+    writer: Option<JoinHandle<()>>,
+    readers: Arc<ReadPool>,
+    /// An in-memory database lives only while a connection to it is open.
+    _anchor: Option<Mutex<Connection>>,
+}
+
+/// Read connections, opened on demand and reused.
+struct ReadPool {
+    source: PathBuf,
+    flags: OpenFlags,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::start(path.to_path_buf(), OpenFlags::empty(), false)
+    }
+
+    /// Opens a fresh database that lives in memory for as long as the store does.
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // The memdb VFS rather than a shared cache: its conflicts are SQLITE_BUSY,
+        // which busy_timeout waits out, while shared-cache table locks fail at
+        // once with SQLITE_LOCKED whenever a read meets the writer.
+        let uri = format!("file:/phonetree-{}-{n}?vfs=memdb", std::process::id());
+        SqliteStore::start(PathBuf::from(uri), OpenFlags::SQLITE_OPEN_URI, true)
+    }
+
+    fn start(source: PathBuf, extra: OpenFlags, memory: bool) -> Result<SqliteStore, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra;
+        let writer = open_writer(&source, flags, memory)?;
+        let readers = Arc::new(ReadPool {
+            source,
+            flags,
+            idle: Mutex::new(Vec::new()),
+        });
+        let anchor = if memory {
+            Some(Mutex::new(readers.open()?))
+        } else {
+            None
+        };
+        let (requests, queue) = mpsc::channel();
+        // A dedicated thread rather than spawn_blocking per commit: one
+        // connection may only run one transaction, and a long-lived loop is
+        // what lets a batch of queued webhooks share a single fsync.
+        let writer = std::thread::Builder::new()
+            .name("phonetree-store".into())
+            .spawn(move || run_writer(writer, queue))
+            .map_err(|e| StoreError::Database(format!("starting the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            requests: Some(requests),
+            writer: Some(writer),
+            readers,
+            _anchor: anchor,
+        })
+    }
+
+    /// Runs `f` on a read connection off the async threads.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.take()?;
+            let out = f(&conn);
+            pool.put(conn);
+            out
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task: {e}")))?
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once its current batch is
+        // committed; joining it means the file is closed when drop returns,
+        // so a reopen or process exit right after sees a settled database.
+        self.requests.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+impl ReadPool {
+    fn take(&self) -> Result<Connection, StoreError> {
+        let pooled = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    fn put(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+
+    fn open(&self) -> Result<Connection, StoreError> {
+        let conn = Connection::open_with_flags(&self.source, self.flags).map_err(db)?;
+        configure(&conn)?;
+        conn.pragma_update(None, "query_only", "ON").map_err(db)?;
+        Ok(conn)
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(db)
+}
+
+fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connection, StoreError> {
+    let mut conn =
+        Connection::open_with_flags(source, flags | OpenFlags::SQLITE_OPEN_CREATE).map_err(db)?;
+    configure(&conn)?;
+    // WAL lets readers see the last commit while the writer is busy with the next one.
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(db)?;
+    if !memory && !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "journal_mode is `{mode}`, WAL is required"
+        )));
+    }
+    // FULL syncs the WAL on every commit: a webhook is answered only after its
+    // commit returns, so its session and log rows must survive a power cut
+    // from that moment (NORMAL could lose the last commits).
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db)?;
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    tx.execute_batch(SCHEMA).map_err(db)?;
+    let version: Option<i64> = tx
+        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+        .map_err(db)?;
+    match version {
+        None => {
+            tx.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [SCHEMA_VERSION],
+            )
+            .map_err(db)?;
+        }
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(StoreError::Database(format!(
+                "schema version {v} is newer than this phonetree ({SCHEMA_VERSION})"
+            )));
+        }
+        Some(_) => {}
+    }
+    tx.commit().map_err(db)?;
+    Ok(conn)
+}
+
+fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Request>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
+        let results = write_batch(&mut conn, &batch);
+        for (request, result) in batch.into_iter().zip(results) {
+            let _ = request.reply.send(result);
+        }
+    }
+}
+
+/// Commits a batch in one transaction; one result per request, in order.
+fn write_batch(conn: &mut Connection, batch: &[Request]) -> Vec<Result<CommitOutcome, StoreError>> {
+    let fail_all = |msg: String| {
+        batch
+            .iter()
+            .map(|_| Err(StoreError::Database(msg.clone())))
+            .collect()
+    };
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => return fail_all(e.to_string()),
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        let result = commit_one(&mut tx, &request.commit);
+        // Some errors (disk full, I/O) make SQLite roll back the whole
+        // transaction; carrying on would autocommit the rest one by one.
+        if let Err(e) = &result
+            && tx.is_autocommit()
+        {
+            return fail_all(format!("batch rolled back: {e}"));
+        }
+        results.push(result);
+    }
+    match tx.commit() {
+        Ok(()) => results,
+        Err(e) => fail_all(e.to_string()),
+    }
+}
+
+fn commit_one(
+    tx: &mut Transaction<'_>,
+    commit: &WebhookCommit,
+) -> Result<CommitOutcome, StoreError> {
+    // A savepoint per webhook, so one bad commit is undone alone and the rest of the batch still commits.
+    let sp = tx.savepoint().map_err(db)?;
+    let s = &commit.session;
+    if let Some((fingerprint, _)) = &commit.reply {
+        let earlier: Option<String> = sp
+            .query_row(
+                "SELECT twiml FROM webhook_replies WHERE call_sid = ?1 AND fingerprint = ?2",
+                params![s.call_sid, fingerprint],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some(twiml) = earlier {
+            return Ok(CommitOutcome::Duplicate(twiml));
+        }
+    }
+    let now = ts(commit.now);
+    let state = serde_json::to_string(s)
+        .map_err(|e| StoreError::Database(format!("encoding the session: {e}")))?;
+    sp.execute(
+        "INSERT INTO sessions (call_sid, state, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        params![s.call_sid, state, now],
+    )
+    .map_err(db)?;
+    {
+        let mut insert = sp
+            .prepare_cached(
+                "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(db)?;
+        for e in &commit.events {
+            insert
+                .execute(params![
+                    e.call_sid,
+                    e.seq,
+                    ts(e.at),
+                    e.flow,
+                    e.version,
+                    e.node,
+                    e.kind.as_str(),
+                    e.value,
+                    e.attempt
+                ])
+                .map_err(db)?;
+        }
+    }
+    let ended_at = (s.ended && s.outcome.is_some()).then_some(now.as_str());
+    sp.execute(
+        "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
+           language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
+           last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)",
+        params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
+            s.outcome.map(Outcome::as_str), s.node],
+    )
+    .map_err(db)?;
+    if let Some((fingerprint, twiml)) = &commit.reply {
+        sp.execute(
+            "INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![s.call_sid, fingerprint, twiml, now],
+        )
+        .map_err(db)?;
+    }
+    sp.commit().map_err(db)?;
+    Ok(CommitOutcome::Stored)
+}
+
+/// RFC 3339 UTC with milliseconds, so text order is time order.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
+}
+
+/// Decodes a stored enum name through its serde (snake_case) name.
+fn parse_name<T: DeserializeOwned>(what: &str, s: String) -> Result<T, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s))
+        .map_err(|e| StoreError::Corrupt(format!("unknown {what}: {e}")))
+}
+
+fn to_u32(what: &str, n: i64) -> Result<u32, StoreError> {
+    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} out of range")))
+}
+
+type EventRow = (
+    i64,
+    String,
+    String,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    i64,
+);
+type CallRow = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
+        let sid = call_sid.to_owned();
+        self.read(move |conn| {
+            let state: Option<String> = conn
+                .query_row(
+                    "SELECT state FROM sessions WHERE call_sid = ?1",
+                    [&sid],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?;
+            state
+                .map(|json| {
+                    serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("session of {sid}: {e}")))
+                })
+                .transpose()
+        })
+        .await
+    }
+
+    async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError> {
+        let (sid, fingerprint) = (call_sid.to_owned(), fingerprint.to_owned());
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT twiml FROM webhook_replies WHERE call_sid = ?1 AND fingerprint = ?2",
+                [&sid, &fingerprint],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)
+        })
+        .await
+    }
+
+    async fn commit(&self, commit: WebhookCommit) -> Result<CommitOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let requests = self.requests.as_ref().ok_or(StoreError::Closed)?;
+        requests
+            .send(Request { commit, reply })
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
+        let sid = call_sid.to_owned();
+        self.read(move |conn| {
+            let row: Option<CallRow> = conn
+                .query_row(
+                    "SELECT flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node
+                     FROM calls WHERE call_sid = ?1",
+                    [&sid],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
+                )
+                .optional()
+                .map_err(db)?;
+            let Some((flow, flow_version, from_number, to_number, language, started, ended, outcome, last_node)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(CallRecord {
+                call_sid: sid,
+                flow,
+                flow_version,
+                from_number,
+                to_number,
+                language,
+                started_at: parse_ts(&started)?,
+                ended_at: ended.as_deref().map(parse_ts).transpose()?,
+                outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
+                last_node,
+            }))
+        })
+        .await
+    }
+
+    async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError> {
+        let sid = call_sid.to_owned();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT seq, at, flow, flow_version, node, kind, value, attempt
+                     FROM call_events WHERE call_sid = ?1 ORDER BY seq",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([&sid], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ))
+                })
+                .map_err(db)?
+                .collect::<Result<Vec<EventRow>, _>>()
+                .map_err(db)?;
+            rows.into_iter()
+                .map(|(seq, at, flow, version, node, kind, value, attempt)| {
+                    Ok(LogEvent {
+                        call_sid: sid.clone(),
+                        seq: to_u32("seq", seq)?,
+                        at: parse_ts(&at)?,
+                        flow,
+                        version,
+                        node,
+                        kind: parse_name::<EventKind>("event kind", kind)?,
+                        value,
+                        attempt: to_u32("attempt", attempt)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn session(sid: &str, node: Option<&str>, seq: u32) -> CallSession {
+        CallSession {
+            call_sid: sid.to_owned(),
+            flow: "main".into(),
+            version: "v7".into(),
+            caller: "+15550001".into(),
+            called: "+15550002".into(),
+            language: "en".into(),
+            vars: BTreeMap::from([("account".to_owned(), serde_json::json!("1234"))]),
+            sensitive: vec![],
+            menu_stack: vec!["welcome".into()],
+            node: node.map(str::to_owned),
+            attempt: 1,
+            steps: 3,
+            budget_spent: false,
+            outcome: None,
+            ended: false,
+            started_at: t("2026-11-24T15:00:00.000Z"),
+            seq,
+        }
+    }
+
+    fn event(sid: &str, seq: u32, kind: EventKind) -> LogEvent {
+        LogEvent {
+            call_sid: sid.to_owned(),
+            seq,
+            flow: "main".into(),
+            version: "v7".into(),
+            at: t("2026-11-24T15:00:01.250Z") + chrono::Duration::milliseconds(i64::from(seq)),
+            node: (seq % 2 == 0).then(|| format!("node{seq}")),
+            kind,
+            value: (seq % 3 == 0).then(|| "2".to_owned()),
+            attempt: seq % 4,
+        }
+    }
+
+    fn commit(sid: &str, seqs: &[u32], fingerprint: Option<&str>) -> WebhookCommit {
+        WebhookCommit {
+            session: session(sid, Some("menu"), seqs.iter().copied().max().unwrap_or(0)),
+            events: seqs
+                .iter()
+                .map(|&n| event(sid, n, EventKind::Entered))
+                .collect(),
+            reply: fingerprint
+                .map(|f| (f.to_owned(), format!("<Response><Say>{f}</Say></Response>"))),
+            now: t("2026-11-24T15:00:02.000Z"),
+        }
+    }
+
+    async fn count(store: &SqliteStore, table: &'static str) -> i64 {
+        store
+            .read(move |c| {
+                c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .map_err(db)
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn round_trip(store: &SqliteStore) {
+        let mut c = commit("CA1", &[1, 2, 3], Some("fp1"));
+        c.events = vec![
+            event("CA1", 1, EventKind::CallStarted),
+            event("CA1", 2, EventKind::Entered),
+            event("CA1", 3, EventKind::Key),
+        ];
+        assert_eq!(
+            store.commit(c.clone()).await.unwrap(),
+            CommitOutcome::Stored
+        );
+        assert_eq!(store.session("CA1").await.unwrap(), Some(c.session.clone()));
+        assert_eq!(store.events("CA1").await.unwrap(), c.events);
+        assert_eq!(
+            store.reply("CA1", "fp1").await.unwrap(),
+            Some(c.reply.clone().unwrap().1)
+        );
+        let call = store.call("CA1").await.unwrap().unwrap();
+        assert_eq!(
+            call,
+            CallRecord {
+                call_sid: "CA1".into(),
+                flow: "main".into(),
+                flow_version: "v7".into(),
+                from_number: "+15550001".into(),
+                to_number: "+15550002".into(),
+                language: "en".into(),
+                started_at: t("2026-11-24T15:00:00.000Z"),
+                ended_at: None,
+                outcome: None,
+                last_node: Some("menu".into()),
+            }
+        );
+        assert_eq!(store.session("nope").await.unwrap(), None);
+        assert_eq!(store.reply("CA1", "other").await.unwrap(), None);
+        assert_eq!(store.call("nope").await.unwrap(), None);
+        assert!(store.events("nope").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn file_round_trip_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        let store = SqliteStore::open(&path).unwrap();
+        round_trip(&store).await;
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.events("CA1").await.unwrap().len(), 3);
+        assert_eq!(store.session("CA1").await.unwrap().unwrap().seq, 3);
+        assert_eq!(
+            store
+                .call("CA1")
+                .await
+                .unwrap()
+                .unwrap()
+                .last_node
+                .as_deref(),
+            Some("menu")
+        );
+        assert_eq!(count(&store, "schema_version").await, 1);
+    }
+
+    #[tokio::test]
+    async fn in_memory_round_trip() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        round_trip(&store).await;
+        let other = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(
+            other.session("CA1").await.unwrap(),
+            None,
+            "each in-memory store is its own database"
+        );
+    }
+
+    #[tokio::test]
+    async fn events_come_back_in_seq_order_with_all_fields() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let mut c = commit("CA2", &[], None);
+        c.events = [5, 1, 4, 2, 3]
+            .iter()
+            .map(|&n| event("CA2", n, EventKind::NoInput))
+            .collect();
+        store.commit(c.clone()).await.unwrap();
+        store.commit(commit("CA2", &[6], None)).await.unwrap();
+        let got = store.events("CA2").await.unwrap();
+        assert_eq!(
+            got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        let mut want = c.events;
+        want.sort_by_key(|e| e.seq);
+        assert_eq!(&got[..5], &want[..]);
+        assert_eq!(got[2].value.as_deref(), Some("2"));
+        assert_eq!(got[3].node.as_deref(), Some("node4"));
+        assert_eq!(got[4].at, t("2026-11-24T15:00:01.255Z"));
+    }
+
+    #[tokio::test]
+    async fn duplicate_fingerprint_returns_first_answer_and_writes_nothing() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let first = commit("CA3", &[1, 2], Some("fp"));
+        assert_eq!(
+            store.commit(first.clone()).await.unwrap(),
+            CommitOutcome::Stored
+        );
+        let mut again = commit("CA3", &[3, 4], Some("fp"));
+        again.reply = Some(("fp".into(), "<Response><Hangup/></Response>".into()));
+        again.session.attempt = 9;
+        let twiml = first.reply.unwrap().1;
+        assert_eq!(
+            store.commit(again).await.unwrap(),
+            CommitOutcome::Duplicate(twiml.clone())
+        );
+        assert_eq!(store.events("CA3").await.unwrap().len(), 2);
+        assert_eq!(store.session("CA3").await.unwrap().unwrap().attempt, 1);
+        assert_eq!(store.reply("CA3", "fp").await.unwrap(), Some(twiml));
+        assert_eq!(count(&store, "webhook_replies").await, 1);
+    }
+
+    #[tokio::test]
+    async fn ended_call_is_closed_once_and_keeps_its_last_node() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.commit(commit("CA4", &[1], Some("a"))).await.unwrap();
+        let mut hangup = commit("CA4", &[2], Some("b"));
+        hangup.session.node = None;
+        hangup.session.ended = true;
+        hangup.session.outcome = Some(Outcome::Abandoned);
+        hangup.now = t("2026-11-24T15:03:00.000Z");
+        store.commit(hangup.clone()).await.unwrap();
+        let mut late = hangup;
+        late.events = vec![event("CA4", 3, EventKind::CallEnded)];
+        late.reply = Some(("c".into(), "<Response/>".into()));
+        late.now = t("2026-11-24T15:09:00.000Z");
+        store.commit(late).await.unwrap();
+        let call = store.call("CA4").await.unwrap().unwrap();
+        assert_eq!(call.ended_at, Some(t("2026-11-24T15:03:00.000Z")));
+        assert_eq!(call.outcome, Some(Outcome::Abandoned));
+        assert_eq!(call.last_node.as_deref(), Some("menu"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits_are_all_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("calls.db")).unwrap());
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    store
+                        .commit(commit(&format!("CA{i}"), &[1, 2], Some("fp")))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            assert_eq!(task.await.unwrap().unwrap(), CommitOutcome::Stored);
+        }
+        assert_eq!(count(&store, "calls").await, 200);
+        assert_eq!(count(&store, "sessions").await, 200);
+        assert_eq!(count(&store, "call_events").await, 400);
+        assert_eq!(count(&store, "webhook_replies").await, 200);
+        assert_eq!(store.events("CA199").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn wal_mode_is_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("calls.db")).unwrap();
+        let mode: String = store
+            .read(|c| {
+                c.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .map_err(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_failing_commit_fails_alone_in_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = open_writer(&dir.path().join("calls.db"), flags, false).unwrap();
+        let mut bad = commit("CA5", &[1], Some("x"));
+        bad.session.attempt = 9;
+        let mut waiters = Vec::new();
+        let batch: Vec<Request> = [
+            commit("CA5", &[1], None),
+            bad,
+            commit("CA6", &[1], Some("y")),
+        ]
+        .into_iter()
+        .map(|commit| {
+            let (reply, rx) = oneshot::channel();
+            waiters.push(rx);
+            Request { commit, reply }
+        })
+        .collect();
+        let results = write_batch(&mut conn, &batch);
+        assert_eq!(results[0].as_ref().unwrap(), &CommitOutcome::Stored);
+        assert!(
+            matches!(results[1], Err(StoreError::Database(_))),
+            "{:?}",
+            results[1]
+        );
+        assert_eq!(results[2].as_ref().unwrap(), &CommitOutcome::Stored);
+        let q = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(q("SELECT COUNT(*) FROM call_events"), 2);
+        assert_eq!(
+            q("SELECT COUNT(*) FROM webhook_replies WHERE fingerprint = 'x'"),
+            0
+        );
+        assert_eq!(q("SELECT COUNT(*) FROM calls"), 2);
+        let state: String = conn
+            .query_row(
+                "SELECT state FROM sessions WHERE call_sid = 'CA5'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<CallSession>(&state).unwrap().attempt,
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn failing_commit_through_the_store_leaves_others_committed() {
+        let store = Arc::new(SqliteStore::open_in_memory().unwrap());
+        store.commit(commit("CA7", &[1], None)).await.unwrap();
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = Arc::clone(&store);
+                let c = if i == 10 {
+                    commit("CA7", &[1], None)
+                } else {
+                    commit(&format!("CB{i}"), &[1], None)
+                };
+                tokio::spawn(async move { store.commit(c).await })
+            })
+            .collect();
+        let mut failed = 0;
+        for task in tasks {
+            failed += usize::from(task.await.unwrap().is_err());
+        }
+        assert_eq!(failed, 1);
+        assert_eq!(count(&store, "calls").await, 20);
+    }
+
+    #[tokio::test]
+    async fn corrupt_rows_and_closed_writer_are_errors() {
+        let mut store = SqliteStore::open_in_memory().unwrap();
+        store.commit(commit("CA8", &[1], None)).await.unwrap();
+        let raw = Connection::open_with_flags(
+            &store.readers.source,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .unwrap();
+        raw.execute_batch("UPDATE call_events SET kind = 'bogus'; UPDATE sessions SET state = '{'")
+            .unwrap();
+        assert!(matches!(
+            store.events("CA8").await,
+            Err(StoreError::Corrupt(_))
+        ));
+        assert!(matches!(
+            store.session("CA8").await,
+            Err(StoreError::Corrupt(_))
+        ));
+        store.requests.take();
+        assert!(matches!(
+            store.commit(commit("CA9", &[1], None)).await,
+            Err(StoreError::Closed)
+        ));
+    }
+}

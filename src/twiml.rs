@@ -1,0 +1,226 @@
+//! Provider-neutral [`Verb`]s to Twilio's TwiML, written with quick-xml.
+//!
+//! The only module that knows TwiML; another provider dialect is another
+//! renderer. Every string goes through quick-xml's escaping, and characters XML
+//! 1.0 cannot carry are dropped, so any caller or CRM data yields well-formed XML.
+
+use std::io;
+
+use quick_xml::Writer;
+use quick_xml::events::{BytesDecl, BytesText, Event};
+
+use crate::call::{Continuation, Verb};
+use crate::flow::DialTarget;
+
+/// Bytes escaped in a URL path segment: all but RFC 3986's unreserved characters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Renders verbs as a TwiML document with a `<Response>` root.
+pub fn render_twiml(verbs: &[Verb], public_url: &str) -> String {
+    render(Writer::new(Vec::with_capacity(512)), verbs, public_url)
+}
+
+/// Renders verbs as indented TwiML, for people (snapshots, `simulate --twiml`).
+pub fn render_twiml_pretty(verbs: &[Verb], public_url: &str) -> String {
+    render(
+        Writer::new_with_indent(Vec::with_capacity(1024), b' ', 2),
+        verbs,
+        public_url,
+    )
+}
+
+fn render(mut w: Writer<Vec<u8>>, verbs: &[Verb], public_url: &str) -> String {
+    // Writing into a Vec cannot fail; the fallback keeps the contract of always answering XML.
+    let written = write_document(&mut w, verbs, public_url.trim_end_matches('/'));
+    match written {
+        Ok(()) => String::from_utf8(w.into_inner()).unwrap_or_else(|_| empty_response()),
+        Err(_) => empty_response(),
+    }
+}
+
+/// `<Response/>`: the answer to requests that need no instructions (status callbacks).
+pub fn empty_response() -> String {
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response/>".to_owned()
+}
+
+/// The absolute URL of a continuation: `{public}/twilio/{resume}?flow=..&v=..&node=..&attempt=..`.
+pub fn continuation_url(public_url: &str, c: &Continuation) -> String {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("flow", &c.flow)
+        .append_pair("v", &c.version)
+        .append_pair("node", &c.node)
+        .append_pair("attempt", &c.attempt.to_string())
+        .finish();
+    format!(
+        "{}/twilio/{}?{query}",
+        public_url.trim_end_matches('/'),
+        c.resume.as_str()
+    )
+}
+
+/// The absolute URL of a recording under `prompts/`.
+pub fn prompt_url(public_url: &str, file: &str) -> String {
+    let path: Vec<String> = file
+        .split('/')
+        .map(|seg| percent_encoding::utf8_percent_encode(seg, PATH_SEGMENT).to_string())
+        .collect();
+    format!(
+        "{}/prompts/{}",
+        public_url.trim_end_matches('/'),
+        path.join("/")
+    )
+}
+
+fn write_document(w: &mut Writer<Vec<u8>>, verbs: &[Verb], base: &str) -> io::Result<()> {
+    w.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    if verbs.is_empty() {
+        w.create_element("Response").write_empty()?;
+        return Ok(());
+    }
+    w.create_element("Response").write_inner_content(|w| {
+        for verb in verbs {
+            write_verb(w, verb, base)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()> {
+    match verb {
+        Verb::Say {
+            text,
+            locale,
+            voice,
+        } => {
+            let mut el = w.create_element("Say");
+            if let Some(l) = locale {
+                el = el.with_attribute(("language", clean(l).as_str()));
+            }
+            if let Some(v) = voice {
+                el = el.with_attribute(("voice", clean(v).as_str()));
+            }
+            el.write_text_content(BytesText::new(&clean(text)))?;
+        }
+        Verb::Play { file } => {
+            w.create_element("Play")
+                .write_text_content(BytesText::new(&clean(&prompt_url(base, file))))?;
+        }
+        Verb::Pause { seconds } => {
+            w.create_element("Pause")
+                .with_attribute(("length", seconds.to_string().as_str()))
+                .write_empty()?;
+        }
+        Verb::Gather {
+            prompt,
+            num_digits,
+            finish_on_key,
+            timeout_secs,
+            action,
+        } => {
+            let action = continuation_url(base, action);
+            let timeout = timeout_secs.to_string();
+            // Twilio's finishOnKey defaults to `#`; an empty value turns it off so `#` can be a menu key.
+            let finish = finish_on_key.map(String::from).unwrap_or_default();
+            let mut el = w
+                .create_element("Gather")
+                .with_attribute(("input", "dtmf"))
+                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("method", "POST"))
+                .with_attribute(("timeout", timeout.as_str()))
+                .with_attribute(("finishOnKey", finish.as_str()));
+            if let Some(n) = num_digits {
+                el = el.with_attribute(("numDigits", n.to_string().as_str()));
+            }
+            if prompt.is_empty() {
+                el.write_empty()?;
+            } else {
+                el.write_inner_content(|w| {
+                    for v in prompt {
+                        write_verb(w, v, base)?;
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        Verb::Redirect(c) => {
+            w.create_element("Redirect")
+                .with_attribute(("method", "POST"))
+                .write_text_content(BytesText::new(&clean(&continuation_url(base, c))))?;
+        }
+        Verb::Dial {
+            target,
+            caller_id,
+            timeout_secs,
+            action,
+        } => {
+            let action = continuation_url(base, action);
+            let timeout = timeout_secs.to_string();
+            let mut el = w
+                .create_element("Dial")
+                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("method", "POST"))
+                .with_attribute(("timeout", timeout.as_str()));
+            if let Some(cid) = caller_id {
+                el = el.with_attribute(("callerId", clean(cid).as_str()));
+            }
+            el.write_inner_content(|w| {
+                let (noun, value) = match target {
+                    DialTarget::Number(n) => ("Number", n.as_str()),
+                    DialTarget::Sip(s) => ("Sip", s.as_str()),
+                    DialTarget::Client(c) => ("Client", c.as_str()),
+                };
+                w.create_element(noun)
+                    .write_text_content(BytesText::new(&clean(value)))?;
+                Ok(())
+            })?;
+        }
+        Verb::Enqueue { name, wait, action } => {
+            let action = continuation_url(base, action);
+            let mut el = w
+                .create_element("Enqueue")
+                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("method", "POST"));
+            let wait_url = wait.as_ref().map(|c| continuation_url(base, c));
+            if let Some(url) = &wait_url {
+                el = el
+                    .with_attribute(("waitUrl", clean(url).as_str()))
+                    .with_attribute(("waitUrlMethod", "POST"));
+            }
+            el.write_text_content(BytesText::new(&clean(name)))?;
+        }
+        Verb::Record {
+            max_length_secs,
+            finish_on_key,
+            action,
+        } => {
+            let action = continuation_url(base, action);
+            let max = max_length_secs.to_string();
+            let finish = finish_on_key
+                .map(String::from)
+                .unwrap_or_else(|| "#".to_owned());
+            w.create_element("Record")
+                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("method", "POST"))
+                .with_attribute(("maxLength", max.as_str()))
+                .with_attribute(("finishOnKey", finish.as_str()))
+                .with_attribute(("playBeep", "true"))
+                .write_empty()?;
+        }
+        Verb::Hangup => {
+            w.create_element("Hangup").write_empty()?;
+        }
+    }
+    Ok(())
+}
+
+/// Drops characters XML 1.0 cannot carry (control characters, unpaired surrogates are impossible in `str`).
+fn clean(s: &str) -> String {
+    s.chars()
+        .filter(|&c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}'))
+        .collect()
+}

@@ -1,0 +1,205 @@
+//! The flow compiler's diagnostics: one fixture per rejection rule, each pinned
+//! by a snapshot of exactly what `phonetree check` prints (line, column, caret, hint).
+
+use std::path::{Path, PathBuf};
+
+use phonetree::flow::{Code, NodeKind, PromptPart, Segment, compile_paths};
+
+fn fixtures() -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = std::fs::read_dir("tests/fixtures/reject")
+        .expect("fixtures")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn every_rejection_rule_has_a_pinned_diagnostic() {
+    let fixtures = fixtures();
+    assert!(fixtures.len() >= 19, "one fixture per rule");
+    for path in fixtures {
+        let name = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("name")
+            .to_owned();
+        let code = &name[..4];
+        let compiled = compile_paths(
+            std::slice::from_ref(&path),
+            Path::new("tests/fixtures/prompts"),
+        )
+        .expect("readable");
+        let rendered: Vec<String> = compiled
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            compiled.diagnostics.len(),
+            1,
+            "{name}: exactly one diagnostic, got:\n{}",
+            rendered.join("\n")
+        );
+        let d = &compiled.diagnostics[0];
+        assert_eq!(d.code.as_str(), code, "{name}: {d}");
+        assert!(
+            d.location.is_some(),
+            "{name}: a diagnostic points at file:line:col"
+        );
+        assert_eq!(
+            compiled.flows.is_none(),
+            d.is_error(),
+            "{name}: errors fail, warnings do not"
+        );
+        insta::assert_snapshot!(name, rendered.join("\n"));
+    }
+}
+
+#[test]
+fn all_errors_of_all_files_are_reported_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "languages: [en]\nstart: main\nnodes:\n  main:\n    menu: { prompt: main_menu, options: { \"1\": nowhere, \"x\": bye } }\n  bye:\n    hangpu: {}\n  more:\n    message: { promt: welcome }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        "languages: [en]\nstart: missing\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    )
+    .unwrap();
+    let compiled = compile_paths(
+        &[dir.path().to_path_buf()],
+        Path::new("tests/fixtures/prompts"),
+    )
+    .unwrap();
+    let codes: Vec<&str> = compiled
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(
+        codes,
+        ["E003", "E002", "E006"],
+        "{:#?}",
+        compiled.diagnostics
+    );
+    assert!(compiled.flows.is_none());
+
+    // Once the shapes are right, the value errors of a file all appear together.
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        "languages: [en]\nstart: main\nnodes:\n  main:\n    menu: { prompt: main_menu, timeout: 0s, options: { \"1\": nowhere, \"x\": bye } }\n  bye:\n    hangup: { prompt: goodbye }\n",
+    )
+    .unwrap();
+    let compiled = compile_paths(
+        &[dir.path().to_path_buf()],
+        Path::new("tests/fixtures/prompts"),
+    )
+    .unwrap();
+    let codes: Vec<Code> = compiled.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(
+        codes,
+        [
+            Code::InvalidDuration,
+            Code::UnknownTarget,
+            Code::InvalidKey,
+            Code::UnknownTarget
+        ]
+    );
+}
+
+#[test]
+fn shipped_flows_compile_and_keep_persian_and_korean_text_unchanged() {
+    let compiled = compile_paths(&[PathBuf::from("flows")], Path::new("prompts")).unwrap();
+    let errors: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    let set = compiled.flows.expect("acme compiles");
+    let acme = set.get("acme").expect("acme");
+    let menu = acme
+        .node_by_name("main_menu")
+        .map(|id| acme.node(id))
+        .expect("main_menu");
+    let NodeKind::Menu(menu) = &menu.kind else {
+        panic!("main_menu is a menu")
+    };
+    let text_in = |code: &str| -> String {
+        let lang = acme.language(code).expect("language");
+        match &menu.prompt.parts(lang)[0] {
+            PromptPart::Say { text, .. } => text
+                .segments
+                .iter()
+                .map(|s| match s {
+                    Segment::Text(t) => t.clone(),
+                    Segment::Var { path, .. } => path.clone(),
+                })
+                .collect(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    };
+    let catalog = |code: &str| -> String {
+        let text = std::fs::read_to_string(format!("prompts/{code}.yaml")).unwrap();
+        let line = text.lines().find(|l| l.starts_with("main_menu:")).unwrap();
+        line.trim_start_matches("main_menu: ")
+            .trim_matches('"')
+            .to_owned()
+    };
+    assert_eq!(text_in("fa"), catalog("fa"));
+    assert_eq!(text_in("ko"), catalog("ko"));
+    assert!(text_in("fa").contains("برای موجودی حساب، ۱ را فشار دهید"));
+    assert!(text_in("ko").contains("계좌 잔액은 1번"));
+}
+
+#[test]
+fn the_committed_schema_is_the_generated_one() {
+    let generated = serde_json::to_string_pretty(&phonetree::flow::json_schema()).unwrap();
+    let committed =
+        std::fs::read_to_string("schema/flow.schema.json").expect("schema/flow.schema.json");
+    assert_eq!(
+        committed.trim_end(),
+        generated.trim_end(),
+        "run `cargo run -- schema > schema/flow.schema.json`"
+    );
+    let acme = std::fs::read_to_string("flows/acme.yaml").unwrap();
+    assert!(acme.starts_with("# yaml-language-server: $schema=../schema/flow.schema.json"));
+}
+
+#[test]
+fn long_recordings_draw_a_warning_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(prompts.join("en")).unwrap();
+    std::fs::write(prompts.join("en.yaml"), "goodbye: Bye.\n").unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(prompts.join("en/terms.wav"), spec).unwrap();
+    for _ in 0..8000 * 31 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let flow = dir.path().join("long.yaml");
+    std::fs::write(&flow, "languages: [en]\nstart: terms\nnodes:\n  terms:\n    message: { prompt: terms, next: bye }\n  bye:\n    hangup: { prompt: goodbye }\n").unwrap();
+    let compiled = compile_paths(&[flow], &prompts).unwrap();
+    let codes: Vec<&str> = compiled
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["W002"]);
+    assert!(
+        compiled.diagnostics[0].message.contains("31.0 s"),
+        "{}",
+        compiled.diagnostics[0]
+    );
+    assert!(compiled.flows.is_some());
+}

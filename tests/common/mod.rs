@@ -1,0 +1,411 @@
+//! Test harness: runs the real server on 127.0.0.1 and talks to it the way
+//! Twilio does, following the URLs in the TwiML it answers.
+#![allow(dead_code, deprecated)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use phonetree::server::{AppState, FlowRegistry, ServerOptions, run};
+use phonetree::store::{Store, open_store};
+use quick_xml::Reader;
+use quick_xml::events::Event;
+use tokio::sync::oneshot;
+
+/// A parsed TwiML element.
+#[derive(Debug, Clone, Default)]
+pub struct Element {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub text: String,
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    /// All descendants (depth first) with this name.
+    pub fn find_all(&self, name: &str) -> Vec<&Element> {
+        let mut out = Vec::new();
+        for c in &self.children {
+            if c.name == name {
+                out.push(c);
+            }
+            out.extend(c.find_all(name));
+        }
+        out
+    }
+    pub fn find(&self, name: &str) -> Option<&Element> {
+        self.find_all(name).into_iter().next()
+    }
+    /// Everything spoken, in order.
+    pub fn says(&self) -> Vec<String> {
+        self.find_all("Say")
+            .iter()
+            .map(|e| e.text.clone())
+            .collect()
+    }
+    pub fn said(&self) -> String {
+        self.says().join(" | ")
+    }
+    pub fn verbs(&self) -> Vec<&str> {
+        self.children.iter().map(|c| c.name.as_str()).collect()
+    }
+}
+
+/// Parses a TwiML document; panics (fails the test) when it is not well-formed or the root is not `<Response>`.
+pub fn parse_twiml(xml: &str) -> Element {
+    try_parse_twiml(xml).unwrap_or_else(|e| panic!("invalid TwiML ({e}):\n{xml}"))
+}
+
+/// Parses a TwiML document, checking it is well-formed with a `<Response>` root.
+pub fn try_parse_twiml(xml: &str) -> Result<Element, String> {
+    let mut reader = Reader::from_str(xml);
+    let mut stack: Vec<Element> = vec![Element::default()];
+    loop {
+        match reader.read_event().map_err(|e| e.to_string())? {
+            Event::Start(s) => {
+                let mut el = Element {
+                    name: s.name().0.to_owned(),
+                    ..Default::default()
+                };
+                for a in s.attributes() {
+                    let a = a.map_err(|e| e.to_string())?;
+                    let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
+                    el.attrs.push((a.key.0.to_owned(), v));
+                }
+                stack.push(el);
+            }
+            Event::Empty(s) => {
+                let mut el = Element {
+                    name: s.name().0.to_owned(),
+                    ..Default::default()
+                };
+                for a in s.attributes() {
+                    let a = a.map_err(|e| e.to_string())?;
+                    let v = a.unescape_value().map_err(|e| e.to_string())?.into_owned();
+                    el.attrs.push((a.key.0.to_owned(), v));
+                }
+                stack.last_mut().ok_or("no parent")?.children.push(el);
+            }
+            Event::Text(t) => {
+                let text = t.xml10_content().into_owned();
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&text);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let name = r.into_inner().into_owned();
+                let ch = match name.as_str() {
+                    "amp" => "&",
+                    "lt" => "<",
+                    "gt" => ">",
+                    "quot" => "\"",
+                    "apos" => "'",
+                    other => {
+                        let code = other
+                            .strip_prefix("#x")
+                            .map(|h| u32::from_str_radix(h, 16))
+                            .or_else(|| other.strip_prefix('#').map(str::parse::<u32>))
+                            .ok_or_else(|| format!("unknown entity &{other};"))?
+                            .map_err(|e| e.to_string())?;
+                        let c = char::from_u32(code).ok_or("bad char ref")?;
+                        if let Some(top) = stack.last_mut() {
+                            top.text.push(c);
+                        }
+                        continue;
+                    }
+                };
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(ch);
+                }
+            }
+            Event::End(_) => {
+                let el = stack.pop().ok_or("unbalanced")?;
+                stack.last_mut().ok_or("unbalanced end")?.children.push(el);
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    let root = stack.pop().ok_or("empty")?;
+    if !stack.is_empty() {
+        return Err("unclosed elements".into());
+    }
+    let elements: Vec<Element> = root.children;
+    match elements.as_slice() {
+        [only] if only.name == "Response" => Ok(only.clone()),
+        _ => Err(format!(
+            "root is not a single <Response>: {:?}",
+            elements.iter().map(|e| &e.name).collect::<Vec<_>>()
+        )),
+    }
+}
+
+/// A running server and what the test needs to reach it.
+pub struct TestServer {
+    pub base: String,
+    pub store: Arc<dyn Store>,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Copies the shipped flows and prompts into a temp dir, pointing the Acme
+    /// lookup at `crm` (a `127.0.0.1:PORT` address), and serves them at a fixed time.
+    pub async fn acme(crm: &str, now: DateTime<Utc>, auth_token: Option<&str>) -> TestServer {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flows = dir.path().join("flows");
+        std::fs::create_dir_all(&flows).expect("mkdir");
+        let acme = std::fs::read_to_string(repo().join("flows/acme.yaml")).expect("acme.yaml");
+        std::fs::write(flows.join("acme.yaml"), acme.replace("127.0.0.1:9000", crm))
+            .expect("write");
+        TestServer::start(dir, flows, repo().join("prompts"), now, auth_token).await
+    }
+
+    /// Serves `flows` and `prompts` at a fixed time.
+    pub async fn start(
+        dir: tempfile::TempDir,
+        flows: PathBuf,
+        prompts: PathBuf,
+        now: DateTime<Utc>,
+        auth_token: Option<&str>,
+    ) -> TestServer {
+        let registry = FlowRegistry::load(flows, prompts)
+            .unwrap_or_else(|e| panic!("flows must compile: {e}"));
+        let db = dir.path().join("calls.db");
+        let store = open_store(&format!("sqlite://{}", db.display())).expect("store");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let options = ServerOptions {
+            public_url: base.clone(),
+            auth_token: auth_token.map(str::to_owned),
+            clock: Arc::new(move || now),
+        };
+        let state = AppState::new(Arc::new(registry), store.clone(), options);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(run(listener, state, async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            base,
+            store,
+            dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    pub fn call(&self, sid: &str) -> Call {
+        Call {
+            http: reqwest::Client::new(),
+            base: self.base.clone(),
+            sid: sid.to_owned(),
+            from: "+15551230000".to_owned(),
+            to: "+14155550199".to_owned(),
+            last: Element::default(),
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+}
+
+/// The repository root.
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One caller's call, driven like Twilio drives it.
+pub struct Call {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub sid: String,
+    pub from: String,
+    pub to: String,
+    /// The last TwiML answered.
+    pub last: Element,
+}
+
+impl Call {
+    fn form(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut f: Vec<(String, String)> = vec![
+            (
+                "AccountSid".into(),
+                "AC00000000000000000000000000000000".into(),
+            ),
+            ("CallSid".into(), self.sid.clone()),
+            ("From".into(), self.from.clone()),
+            ("To".into(), self.to.clone()),
+            ("CallStatus".into(), "in-progress".into()),
+            ("Direction".into(), "inbound".into()),
+            ("ApiVersion".into(), "2010-04-01".into()),
+        ];
+        for (k, v) in extra {
+            f.retain(|(key, _)| key != k);
+            f.push((k.to_string(), v.to_string()));
+        }
+        f
+    }
+
+    /// POSTs a form to `url` and returns the raw answer.
+    pub async fn post_raw(&self, url: &str, extra: &[(&str, &str)]) -> (u16, String, String) {
+        let resp = self
+            .http
+            .post(url)
+            .form(&self.form(extra))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        (status, ctype, resp.text().await.expect("body"))
+    }
+
+    async fn post(&mut self, url: &str, extra: &[(&str, &str)]) -> Element {
+        let (status, ctype, body) = self.post_raw(url, extra).await;
+        assert_eq!(status, 200, "{url} answered {status}: {body}");
+        assert_eq!(ctype, "text/xml", "{url}");
+        self.last = parse_twiml(&body);
+        self.last.clone()
+    }
+
+    /// The call comes in.
+    pub async fn start(&mut self) -> Element {
+        let url = format!("{}/twilio/voice", self.base);
+        self.post(&url, &[]).await
+    }
+
+    fn gather_action(&self) -> String {
+        let g = self
+            .last
+            .find("Gather")
+            .unwrap_or_else(|| panic!("no <Gather> in {:?}", self.last));
+        g.attr("action").expect("Gather action").to_owned()
+    }
+
+    /// The caller presses keys at the current Gather.
+    pub async fn press(&mut self, digits: &str) -> Element {
+        let url = self.gather_action();
+        self.post(&url, &[("Digits", digits)]).await
+    }
+
+    /// The caller says nothing: Twilio falls through the Gather to the Redirect.
+    pub async fn silence(&mut self) -> Element {
+        let r = self
+            .last
+            .find("Redirect")
+            .unwrap_or_else(|| panic!("no <Redirect> in {:?}", self.last));
+        let url = r.text.clone();
+        self.post(&url, &[]).await
+    }
+
+    /// The `<Dial>` ends with `status`.
+    pub async fn dial_result(&mut self, status: &str) -> Element {
+        let d = self
+            .last
+            .find("Dial")
+            .unwrap_or_else(|| panic!("no <Dial> in {:?}", self.last));
+        let url = d.attr("action").expect("Dial action").to_owned();
+        self.post(
+            &url,
+            &[("DialCallStatus", status), ("DialCallDuration", "42")],
+        )
+        .await
+    }
+
+    /// The `<Record>` ends.
+    pub async fn recorded(&mut self, seconds: u32) -> Element {
+        let r = self
+            .last
+            .find("Record")
+            .unwrap_or_else(|| panic!("no <Record> in {:?}", self.last));
+        let url = r.attr("action").expect("Record action").to_owned();
+        let secs = seconds.to_string();
+        self.post(
+            &url,
+            &[
+                ("RecordingUrl", "https://api.twilio.com/recordings/RE1"),
+                ("RecordingDuration", &secs),
+            ],
+        )
+        .await
+    }
+
+    /// The status callback: the call is over.
+    pub async fn status(&mut self, status: &str) -> Element {
+        let url = format!("{}/twilio/status", self.base);
+        self.post(&url, &[("CallStatus", status), ("CallDuration", "61")])
+            .await
+    }
+}
+
+/// A stand-in CRM on 127.0.0.1: `/accounts/123456` answers a balance, `/accounts/999999`
+/// answers too late, `/accounts/500500` fails, anything else is 404.
+pub async fn start_crm() -> (String, tokio::task::JoinHandle<()>) {
+    use axum::extract::Path;
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/accounts/{id}",
+        get(|Path(id): Path<String>| async move {
+            match id.as_str() {
+                "123456" => (
+                    axum::http::StatusCode::OK,
+                    axum::Json(serde_json::json!({"balance": "42.50", "tier": "gold"})),
+                ),
+                "999999" => {
+                    tokio::time::sleep(Duration::from_secs(4)).await;
+                    (
+                        axum::http::StatusCode::OK,
+                        axum::Json(serde_json::json!({"balance": "0"})),
+                    )
+                }
+                "500500" => (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    axum::Json(serde_json::json!({})),
+                ),
+                _ => (
+                    axum::http::StatusCode::NOT_FOUND,
+                    axum::Json(serde_json::json!({})),
+                ),
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind crm");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let handle = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, handle)
+}
+
+/// A weekday during Acme's business hours: Tuesday 2026-11-24 10:00 in New York.
+pub fn open_time() -> DateTime<Utc> {
+    "2026-11-24T15:00:00Z".parse().expect("time")
+}
+
+/// A weeknight after hours: Monday 2026-11-23 22:00 in New York.
+pub fn closed_time() -> DateTime<Utc> {
+    "2026-11-24T03:00:00Z".parse().expect("time")
+}

@@ -1,0 +1,488 @@
+//! Whole calls over real HTTP on 127.0.0.1, the way Twilio walks them: follow
+//! `<Gather action>`, `<Redirect>`, `<Dial action>` and `<Record action>` URLs
+//! with Twilio's form fields, then check the SQLite rows of each call.
+
+mod common;
+
+use common::*;
+use phonetree::call::{EventKind, Outcome};
+
+/// (kind, node, value) of every logged event of a call, in order.
+async fn rows(server: &TestServer, sid: &str) -> Vec<(String, String, String)> {
+    server
+        .store
+        .events(sid)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| {
+            (
+                e.kind.as_str().to_owned(),
+                e.node.unwrap_or_default(),
+                e.value.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn kinds(rows: &[(String, String, String)]) -> Vec<String> {
+    rows.iter().map(|(k, n, _)| format!("{k}@{n}")).collect()
+}
+
+#[tokio::test]
+async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
+    let (crm, _crm) = start_crm().await;
+    let server = TestServer::acme(&crm, open_time(), None).await;
+    let mut call = server.call("CA-spanish");
+
+    let t = call.start().await;
+    assert!(t.said().contains("For English, press 1."), "{}", t.said());
+    assert!(t.said().contains("Para español, oprima 2."));
+    let says = t.find_all("Say");
+    assert_eq!(
+        says[1].attr("language"),
+        Some("es-MX"),
+        "each option is spoken in its own language"
+    );
+    assert_eq!(says[2].attr("language"), Some("fa-IR"));
+
+    let t = call.press("2").await;
+    assert!(
+        t.said().contains("Para el saldo de su cuenta"),
+        "{}",
+        t.said()
+    );
+    assert_eq!(
+        t.find("Say").and_then(|s| s.attr("language")),
+        Some("es-MX")
+    );
+    assert_eq!(
+        t.find("Say").and_then(|s| s.attr("voice")),
+        Some("Polly.Lupe")
+    );
+
+    let t = call.press("1").await;
+    assert!(
+        t.said().contains("número de cuenta de seis dígitos"),
+        "{}",
+        t.said()
+    );
+    let g = t.find("Gather").expect("gather");
+    assert_eq!(g.attr("numDigits"), Some("6"));
+    assert_eq!(g.attr("finishOnKey"), Some("#"));
+
+    let t = call.press("123456#").await;
+    assert!(
+        t.said()
+            .contains("El saldo de la cuenta 1 2 3 4 5 6 es de 42.50 dólares."),
+        "{}",
+        t.said()
+    );
+    assert!(
+        t.said().contains("qué tan satisfecho"),
+        "survey in Spanish: {}",
+        t.said()
+    );
+
+    let t = call.press("5").await;
+    assert!(
+        t.said().contains("Gracias por llamar a Acme"),
+        "{}",
+        t.said()
+    );
+    assert_eq!(t.verbs().last(), Some(&"Hangup"));
+
+    call.status("completed").await;
+    let rows = rows(&server, "CA-spanish").await;
+    assert_eq!(
+        kinds(&rows),
+        [
+            "call_started@",
+            "entered@check_hours",
+            "entered@language",
+            "key@language",
+            "set@language",
+            "entered@main_menu",
+            "key@main_menu",
+            "entered@account",
+            "input@account",
+            "entered@lookup_account",
+            "lookup_ok@lookup_account",
+            "entered@balance",
+            "entered@survey",
+            "key@survey",
+            "entered@goodbye",
+            "flow_hangup@goodbye",
+            "call_ended@goodbye",
+        ]
+    );
+    assert_eq!(rows[4].2, "language=es");
+    assert_eq!(rows[8].2, "123456");
+    let record = server
+        .store
+        .call("CA-spanish")
+        .await
+        .expect("call")
+        .expect("row");
+    assert_eq!(record.language, "es");
+    assert_eq!(record.outcome, Some(Outcome::SelfService));
+    assert!(record.ended_at.is_some());
+    let session = server
+        .store
+        .session("CA-spanish")
+        .await
+        .expect("session")
+        .expect("row");
+    assert_eq!(
+        session.vars.get("csat").and_then(|v| v.as_str()),
+        Some("5"),
+        "survey answer stored"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_key_then_silence_then_on_fail() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-fail");
+    call.start().await;
+    call.press("1").await;
+
+    let t = call.press("9").await;
+    let gather = t.find("Gather").expect("asked again");
+    assert!(
+        gather
+            .said()
+            .starts_with("Sorry, that is not one of the options."),
+        "{}",
+        gather.said()
+    );
+    assert!(gather.said().contains("For your account balance"));
+    assert!(gather.attr("action").unwrap().contains("attempt=2"));
+
+    let t = call.silence().await;
+    assert!(
+        t.said().starts_with("Sorry, I did not hear a choice."),
+        "{}",
+        t.said()
+    );
+    assert!(
+        t.find("Gather")
+            .unwrap()
+            .attr("action")
+            .unwrap()
+            .contains("attempt=3")
+    );
+
+    let t = call.silence().await;
+    let dial = t.find("Dial").expect("on_fail is the operator");
+    assert_eq!(
+        dial.find("Number").map(|n| n.text.as_str()),
+        Some("+14155550100")
+    );
+    assert_eq!(dial.attr("timeout"), Some("20"));
+
+    let rows = rows(&server, "CA-fail").await;
+    let tail: Vec<String> = kinds(&rows).into_iter().skip(5).collect();
+    assert_eq!(
+        tail,
+        [
+            "entered@main_menu",
+            "invalid@main_menu",
+            "no_input@main_menu",
+            "no_input@main_menu",
+            "retries_exhausted@main_menu",
+            "entered@operator",
+            "transfer_started@operator",
+        ]
+    );
+    let attempts: Vec<u32> = server
+        .store
+        .events("CA-fail")
+        .await
+        .unwrap()
+        .iter()
+        .skip(6)
+        .take(3)
+        .map(|e| e.attempt)
+        .collect();
+    assert_eq!(attempts, [1, 2, 3]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn star_repeats_the_menu_and_zero_reaches_the_operator() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-repeat");
+    call.start().await;
+    let first = call.press("1").await;
+    let again = call.press("*").await;
+    assert_eq!(first.said(), again.said(), "repeat plays the same menu");
+    let t = call.press("0").await;
+    assert_eq!(
+        t.find("Dial")
+            .and_then(|d| d.find("Number"))
+            .map(|n| n.text.clone()),
+        Some("+14155550100".into())
+    );
+    let k = kinds(&rows(&server, "CA-repeat").await);
+    assert_eq!(k.iter().filter(|k| *k == "entered@main_menu").count(), 2);
+    assert!(k.contains(&"key@main_menu".to_owned()));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn transfer_no_answer_goes_to_voicemail_then_goodbye() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-voicemail");
+    call.start().await;
+    call.press("1").await;
+    call.press("0").await;
+    let t = call.dial_result("no-answer").await;
+    assert!(t.said().contains("Please leave your name"), "{}", t.said());
+    let rec = t.find("Record").expect("record");
+    assert_eq!(rec.attr("maxLength"), Some("120"));
+    assert_eq!(rec.attr("finishOnKey"), Some("#"));
+    let t = call.recorded(17).await;
+    let play = t.find("Play").expect("the English goodbye is a recording");
+    assert_eq!(play.text, format!("{}/prompts/en/goodbye.wav", server.base));
+    assert_eq!(t.verbs(), ["Play", "Hangup"]);
+
+    // The recording the TwiML points at is served.
+    let wav = reqwest::get(&play.text).await.expect("get wav");
+    assert_eq!(wav.status(), 200);
+    assert!(wav.bytes().await.unwrap().starts_with(b"RIFF"));
+
+    call.status("completed").await;
+    let rows = rows(&server, "CA-voicemail").await;
+    let mine: Vec<String> = kinds(&rows).into_iter().skip(9).collect();
+    assert_eq!(
+        mine,
+        [
+            "transfer_result@operator",
+            "entered@voicemail",
+            "recorded@voicemail",
+            "entered@goodbye",
+            "flow_hangup@goodbye",
+            "call_ended@goodbye"
+        ]
+    );
+    assert_eq!(rows[9].2, "no-answer");
+    assert_eq!(rows[11].2, "17");
+    let record = server.store.call("CA-voicemail").await.unwrap().unwrap();
+    assert_eq!(record.outcome, Some(Outcome::Voicemail));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn lookup_timeout_goes_to_on_error_within_the_limit() {
+    let (crm, _crm) = start_crm().await;
+    let server = TestServer::acme(&crm, open_time(), None).await;
+    let mut call = server.call("CA-timeout");
+    call.start().await;
+    call.press("1").await;
+    call.press("1").await;
+    let started = std::time::Instant::now();
+    let t = call.press("999999#").await;
+    let took = started.elapsed();
+    assert!(
+        t.find("Dial").is_some(),
+        "on_error is the operator: {:?}",
+        t.verbs()
+    );
+    assert!(
+        took < std::time::Duration::from_secs(4),
+        "the 2 s lookup timeout bounds the webhook ({took:?})"
+    );
+    let rows = rows(&server, "CA-timeout").await;
+    assert!(
+        rows.contains(&(
+            "lookup_error".into(),
+            "lookup_account".into(),
+            "timeout".into()
+        )),
+        "{rows:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn closed_hours_go_to_after_hours_voicemail() {
+    let server = TestServer::acme("127.0.0.1:9", closed_time(), None).await;
+    let mut call = server.call("CA-closed");
+    let t = call.start().await;
+    assert!(
+        t.said().contains("Acme support is closed right now"),
+        "{}",
+        t.said()
+    );
+    assert!(t.find("Record").is_some());
+    assert!(t.find("Gather").is_none());
+    let rows = rows(&server, "CA-closed").await;
+    assert_eq!(
+        rows[1],
+        ("entered".into(), "check_hours".into(), "closed".into())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn caller_hang_up_closes_the_record_at_the_node_they_were_in() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-abandon");
+    call.start().await;
+    call.press("3").await; // Persian
+    let t = call.status("completed").await;
+    assert!(
+        t.children.is_empty(),
+        "status callbacks get an empty <Response/>"
+    );
+    let rows = rows(&server, "CA-abandon").await;
+    let last_two: Vec<_> = rows.iter().rev().take(2).rev().cloned().collect();
+    assert_eq!(
+        last_two,
+        [
+            ("caller_hangup".into(), "main_menu".into(), String::new()),
+            ("call_ended".into(), "main_menu".into(), "abandoned".into())
+        ]
+    );
+    let record = server.store.call("CA-abandon").await.unwrap().unwrap();
+    assert_eq!(record.outcome, Some(Outcome::Abandoned));
+    assert_eq!(record.last_node.as_deref(), Some("main_menu"));
+    assert_eq!(record.language, "fa");
+    assert!(record.ended_at.is_some());
+    // A second delivery of the same callback changes nothing.
+    call.status("completed").await;
+    assert_eq!(rows.len(), self::rows(&server, "CA-abandon").await.len());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_retried_webhook_gets_the_same_answer_and_one_set_of_rows() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-retry");
+    call.start().await;
+    let url = call
+        .last
+        .find("Gather")
+        .unwrap()
+        .attr("action")
+        .unwrap()
+        .to_owned();
+    let (_, _, first) = call.post_raw(&url, &[("Digits", "1")]).await;
+    let count = rows(&server, "CA-retry").await.len();
+    let (_, _, second) = call.post_raw(&url, &[("Digits", "1")]).await;
+    assert_eq!(first, second);
+    assert_eq!(count, rows(&server, "CA-retry").await.len());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn persian_and_korean_text_reach_twiml_intact() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-fa");
+    call.start().await;
+    let t = call.press("3").await;
+    assert!(
+        t.said().contains("برای موجودی حساب، ۱ را فشار دهید."),
+        "{}",
+        t.said()
+    );
+    let mut call = server.call("CA-ko");
+    call.start().await;
+    let t = call.press("4").await;
+    assert!(t.said().contains("계좌 잔액은 1번"), "{}", t.said());
+    assert_eq!(
+        t.find("Say").and_then(|s| s.attr("language")),
+        Some("ko-KR")
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn signed_requests_pass_and_unsigned_ones_are_refused_with_twiml() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), Some("s3cret")).await;
+    let call = server.call("CA-signed");
+    let url = format!("{}/twilio/voice", server.base);
+    let (status, ctype, body) = call.post_raw(&url, &[]).await;
+    assert_eq!(status, 403);
+    assert_eq!(ctype, "text/xml");
+    parse_twiml(&body);
+
+    let form = vec![
+        ("CallSid".to_owned(), "CA-signed".to_owned()),
+        ("From".to_owned(), "+15551230000".to_owned()),
+        ("To".to_owned(), "+14155550199".to_owned()),
+    ];
+    let sig = phonetree::server::signature::twilio_signature("s3cret", &url, &form);
+    let resp = reqwest::Client::new()
+        .post(&url)
+        .header("X-Twilio-Signature", sig)
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        parse_twiml(&resp.text().await.unwrap())
+            .find("Gather")
+            .is_some()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_defined_twiml_answer() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let call = server.call("CA-bad");
+    let http = reqwest::Client::new();
+    let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
+        (
+            format!(
+                "{}/twilio/gather?flow=acme&v=nope&node=no_such_node&attempt=1",
+                server.base
+            ),
+            vec![("Digits", "1")],
+        ),
+        (
+            format!("{}/twilio/gather?flow=nope&node=main_menu", server.base),
+            vec![("Digits", "1")],
+        ),
+        (
+            format!(
+                "{}/twilio/dial?flow=acme&node=main_menu&attempt=x",
+                server.base
+            ),
+            vec![("DialCallStatus", "weird")],
+        ),
+        (format!("{}/twilio/teleport", server.base), vec![]),
+        (
+            format!("{}/twilio/status", server.base),
+            vec![("CallStatus", "completed")],
+        ),
+    ];
+    for (url, extra) in cases {
+        let (status, ctype, body) = call.post_raw(&url, &extra).await;
+        assert!(status < 500, "{url}: {status}");
+        assert_eq!(ctype, "text/xml", "{url}");
+        parse_twiml(&body);
+    }
+    // No CallSid, a garbage body, an oversized body.
+    for body in [
+        String::new(),
+        "%%%&&&=".to_owned(),
+        "a=".to_owned() + &"x".repeat(200_000),
+    ] {
+        let resp = http
+            .post(format!("{}/twilio/voice", server.base))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().as_u16() < 500);
+        parse_twiml(&resp.text().await.unwrap());
+    }
+    let k = EventKind::Fault;
+    assert_eq!(k.as_str(), "fault");
+    server.stop().await;
+}
