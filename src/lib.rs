@@ -18,6 +18,7 @@ pub mod cli;
 pub mod flow;
 pub mod server;
 pub mod store;
+pub mod tools;
 pub mod twiml;
 
 pub use flow::{Compiled, Diagnostic, Flow, FlowSet};

@@ -106,7 +106,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             }
             el.write_text_content(BytesText::new(&clean(text)))?;
         }
-        Verb::Play { file } => {
+        Verb::Play { file, .. } => {
             w.create_element("Play")
                 .write_text_content(BytesText::new(&clean(&prompt_url(base, file))))?;
         }

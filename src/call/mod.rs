@@ -32,6 +32,8 @@ pub enum Verb {
     Play {
         /// Path relative to `prompts/`.
         file: String,
+        /// How long it plays.
+        duration: std::time::Duration,
     },
     /// Silence.
     Pause {

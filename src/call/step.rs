@@ -174,7 +174,10 @@ impl Run<'_> {
                         voice: l.voice.clone(),
                     });
                 }
-                PromptPart::Play { file, .. } => out.push(Verb::Play { file: file.clone() }),
+                PromptPart::Play { file, duration } => out.push(Verb::Play {
+                    file: file.clone(),
+                    duration: *duration,
+                }),
                 PromptPart::Pause(d) => out.push(Verb::Pause {
                     seconds: whole_seconds(*d),
                 }),

@@ -145,8 +145,6 @@ pub struct Language {
 pub struct Node {
     /// Node id as written.
     pub name: String,
-    /// 1-based line of the node in its file.
-    pub line: usize,
     /// What it does.
     pub kind: NodeKind,
 }
@@ -450,6 +448,8 @@ pub struct HangupNode {
 pub struct Prompt {
     /// Parts to play, indexed by [`LangIdx`].
     pub by_language: Vec<Vec<PromptPart>>,
+    /// What the admin wrote, in short (`main_menu`, `hold.wav`, `"Hello…"`), for diagrams and traces.
+    pub summary: String,
 }
 
 impl Prompt {

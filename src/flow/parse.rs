@@ -12,7 +12,7 @@ use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
-use crate::flow::raw::{RawCatalog, RawFlowFile, RawNode};
+use crate::flow::raw::{RawCatalog, RawFlowFile, RawNode, RawScenario};
 use crate::flow::spans::{Span, SpanIndex};
 
 /// A source file read into memory with its span index.
@@ -22,59 +22,78 @@ pub struct SourceFile {
     pub path: std::path::PathBuf,
     /// Contents.
     pub text: String,
-    /// Positions of keys and values.
-    pub spans: SpanIndex,
+    /// Positions of keys and values, built on first use: a clean compile never needs them.
+    spans: std::sync::OnceLock<SpanIndex>,
+    /// Byte offset where each line starts, so a location costs no scan of the text.
+    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     /// Indexes `text` read from `path`.
     pub fn new(path: impl Into<std::path::PathBuf>, text: impl Into<String>) -> SourceFile {
         let text = text.into();
-        let spans = SpanIndex::build(&text);
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         SourceFile {
             path: path.into(),
             text,
-            spans,
+            spans: std::sync::OnceLock::new(),
+            line_starts,
+        }
+    }
+
+    /// The span index of the text.
+    pub fn spans(&self) -> &SpanIndex {
+        self.spans.get_or_init(|| SpanIndex::build(&self.text))
+    }
+
+    /// The location of a span in this file, with its source line.
+    pub fn location(&self, span: Span) -> Location {
+        let line = span.line.saturating_sub(1);
+        let text = match (self.line_starts.get(line), self.line_starts.get(line + 1)) {
+            (Some(&start), Some(&end)) => self.text.get(start..end).unwrap_or(""),
+            (Some(&start), None) => self.text.get(start..).unwrap_or(""),
+            _ => "",
+        };
+        Location {
+            file: self.path.clone(),
+            span,
+            line_text: text.trim_end_matches(['\n', '\r']).to_owned(),
         }
     }
 
     /// The location of the key or value at `path`, if present.
     pub fn locate(&self, path: &[&str]) -> Option<Location> {
-        self.spans
-            .locate(path)
-            .map(|s| Location::new(&self.path, &self.text, s))
+        self.spans().locate(path).map(|s| self.location(s))
     }
 
     /// The location of the value at `path`, if present.
     pub fn value_at(&self, path: &[&str]) -> Option<Location> {
-        self.spans
-            .value(path)
-            .map(|s| Location::new(&self.path, &self.text, s))
+        self.spans().value(path).map(|s| self.location(s))
     }
 
     /// The location of the key ending `path`, if present.
     pub fn key_at(&self, path: &[&str]) -> Option<Location> {
-        self.spans
-            .key(path)
-            .map(|s| Location::new(&self.path, &self.text, s))
+        self.spans().key(path).map(|s| self.location(s))
     }
 
     /// A location from a line and column (serde_yaml's own errors).
     pub fn at_line_col(&self, line: usize, column: usize) -> Location {
-        Location::new(
-            &self.path,
-            &self.text,
-            Span {
-                line: line.max(1),
-                column: column.max(1),
-                len: 1,
-            },
-        )
+        self.location(Span {
+            line: line.max(1),
+            column: column.max(1),
+            len: 1,
+        })
     }
 }
 
 /// Parses a flow file, reporting every shape error of every node.
 pub fn parse_flow(src: &SourceFile) -> Result<RawFlowFile, Vec<Diagnostic>> {
+    // Most files are fine: parse once without path tracking, and pay for precise errors only on failure.
+    if let Ok(flow) = serde_yaml::from_str::<RawFlowFile>(&src.text) {
+        return Ok(flow);
+    }
     syntax_check(src).map_err(|d| vec![d])?;
     let first = match parse_as::<RawFlowFile>(src, &src.text, &[]) {
         Ok(flow) => return Ok(flow),
@@ -141,7 +160,13 @@ pub fn parse_catalog(src: &SourceFile) -> Result<RawCatalog, Diagnostic> {
         return Ok(RawCatalog::default());
     }
     syntax_check(src)?;
-    parse_as::<RawCatalog>(src, &src.text, &[])
+    parse_as::<crate::flow::raw::UniqueMap<String>>(src, &src.text, &[]).map(|m| m.0)
+}
+
+/// Parses a scenario file (`flows/<flow>.test.yaml`).
+pub fn parse_scenarios(src: &SourceFile) -> Result<Vec<RawScenario>, Diagnostic> {
+    syntax_check(src)?;
+    parse_as::<Vec<RawScenario>>(src, &src.text, &[])
 }
 
 /// Parses any YAML document of `src` into `T`; `text` is `src.text` or a re-serialised
@@ -226,6 +251,28 @@ fn yaml_error_diagnostic(
             .label(label)
             .hint(hint);
     }
+    if msg.starts_with("duplicate key") {
+        let key = words.first().cloned().unwrap_or_default();
+        let second = src
+            .spans()
+            .keys(&path_ref)
+            .into_iter()
+            .filter(|(k, _)| *k == key)
+            .nth(1)
+            .map(|(_, span)| src.location(span));
+        let in_options = path_ref.last() == Some(&"options");
+        let message = if in_options {
+            format!("two options on key `{key}` {context}")
+        } else {
+            format!("`{key}` appears twice {context}")
+        };
+        return Diagnostic::new(Code::DuplicateKey, message)
+            .at(second.or_else(|| src.locate(&path_ref)))
+            .label("second definition")
+            .hint(Some(
+                "YAML would keep only the last one; remove or merge the two".into(),
+            ));
+    }
     if msg.starts_with("missing field") {
         let field = words.first().cloned().unwrap_or_default();
         let location = src.key_at(&path_ref).or_else(|| src.locate(&path_ref));
@@ -266,6 +313,9 @@ fn describe_path(path: &[&str]) -> String {
     match path {
         ["nodes", id, ..] => format!("in node `{id}`"),
         [] => "at the top level".into(),
+        [index, ..] if index.parse::<usize>().is_ok() => {
+            format!("in entry {}", index.parse::<usize>().unwrap_or(0) + 1)
+        }
         [section, ..] => format!("in `{section}`"),
     }
 }

@@ -127,7 +127,7 @@ impl PromptLibrary {
             Some(CatalogState::Broken) => return Some(Err(())),
             _ => return None,
         };
-        let loc = src.value_at(&[id]);
+        let loc = || src.value_at(&[id]);
         let result = match parse_template(text) {
             Ok(t) => {
                 let unknown: BTreeSet<&str> = t
@@ -144,7 +144,7 @@ impl PromptLibrary {
                                 "prompt `{id}` uses `{{{var}}}`, which no part of the flow sets"
                             ),
                         )
-                        .at(loc.clone())
+                        .at(loc())
                         .label("unknown variable")
                         .hint(hint),
                     );
@@ -154,7 +154,7 @@ impl PromptLibrary {
             Err(e) => {
                 self.diagnostics.push(
                     Diagnostic::new(Code::InvalidValue, format!("prompt `{id}`: {e}"))
-                        .at(loc)
+                        .at(loc())
                         .label("bad template"),
                 );
                 Err(())
@@ -170,7 +170,7 @@ impl PromptLibrary {
         &mut self,
         id: &str,
         lang: &str,
-        loc: Option<Location>,
+        loc: &dyn Fn() -> Option<Location>,
     ) -> Option<Option<(String, Duration)>> {
         let own = format!("{lang}/{id}.wav");
         let neutral = format!("{id}.wav");
@@ -185,7 +185,7 @@ impl PromptLibrary {
         &mut self,
         file: &str,
         lang: &str,
-        loc: Option<Location>,
+        loc: &dyn Fn() -> Option<Location>,
     ) -> Option<(String, Duration)> {
         let outside = file.starts_with('/') || file.split(['/', '\\']).any(|part| part == "..");
         if outside {
@@ -194,7 +194,7 @@ impl PromptLibrary {
                     Code::BadRecording,
                     format!("recording `{file}` is outside prompts/"),
                 )
-                .at(loc)
+                .at(loc())
                 .label("not under prompts/")
                 .hint(Some(
                     "give a path relative to prompts/ or prompts/<lang>/".into(),
@@ -223,7 +223,7 @@ impl PromptLibrary {
                         self.dir.display()
                     ),
                 )
-                .at(loc)
+                .at(loc())
                 .label("missing file")
                 .hint(hint),
             );
@@ -232,7 +232,7 @@ impl PromptLibrary {
         self.inspect(&rel, loc).map(|d| (rel, d))
     }
 
-    fn inspect(&mut self, rel: &str, loc: Option<Location>) -> Option<Duration> {
+    fn inspect(&mut self, rel: &str, loc: &dyn Fn() -> Option<Location>) -> Option<Duration> {
         if let Some(done) = self.recordings.get(rel) {
             return *done;
         }
@@ -249,7 +249,7 @@ impl PromptLibrary {
                                 rec.duration.as_secs_f64()
                             ),
                         )
-                        .at(loc)
+                        .at(loc())
                         .label("longer than 30 s")
                         .hint(Some(
                             "callers stop listening; split it or shorten it".into(),
@@ -271,7 +271,7 @@ impl PromptLibrary {
                         Code::BadRecording,
                         format!("recording {}: {err}", path.display()),
                     )
-                    .at(loc)
+                    .at(loc())
                     .label("unusable recording")
                     .hint(hint),
                 );

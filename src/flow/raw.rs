@@ -27,10 +27,10 @@ pub struct RawFlowFile {
     /// Languages the flow speaks; the first is the default. Each needs `prompts/<lang>.yaml`.
     pub languages: Vec<String>,
     /// TwiML `language` attribute (e.g. `en-US`) per language.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub locale: IndexMap<String, String>,
     /// TwiML `voice` (e.g. `Polly.Joanna`) per language.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub voice: IndexMap<String, String>,
     /// The node a call starts in.
     pub start: String,
@@ -38,9 +38,10 @@ pub struct RawFlowFile {
     #[serde(default)]
     pub defaults: RawDefaults,
     /// Named opening-hours schedules, used by `branch: { hours: NAME }`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub hours: IndexMap<String, RawHours>,
     /// The nodes of the flow, by id.
+    #[serde(deserialize_with = "unique_keys")]
     pub nodes: IndexMap<String, RawNode>,
 }
 
@@ -59,7 +60,7 @@ pub struct RawDefaults {
     /// Where a caller goes when retries run out.
     pub on_fail: Option<String>,
     /// Keys every menu accepts unless it defines the same key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub options: IndexMap<String, RawOption>,
     /// Node entries a call may spend before it is sent to `on_fail` (loop guard).
     pub max_steps: Option<u32>,
@@ -72,7 +73,7 @@ pub struct RawHours {
     /// IANA time zone, e.g. `America/New_York`.
     pub timezone: String,
     /// Days (`mon-fri`, `sat`, `daily`) to time ranges (`"08:00-18:00"`, `"closed"`, `"24h"`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub weekly: IndexMap<String, String>,
     /// Dates (`2026-12-25`) or inclusive ranges (`2026-12-24..2026-12-26`) when closed all day.
     #[serde(default)]
@@ -187,7 +188,7 @@ pub struct RawMenu {
     /// A shorter prompt for retries (default: `prompt`).
     pub reprompt: Option<RawPrompt>,
     /// Key (`0`-`9`, `*`, `#`) to target.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub options: IndexMap<String, RawOption>,
     /// Keep the key pressed in this variable (e.g. a survey score).
     pub store: Option<String>,
@@ -342,6 +343,7 @@ pub struct RawCondition {
 #[serde(deny_unknown_fields)]
 pub struct RawSet {
     /// Variable to value (templates allowed); `language` switches the call's language.
+    #[serde(deserialize_with = "unique_keys")]
     pub vars: IndexMap<String, RawScalar>,
     /// Where the call goes next.
     pub next: String,
@@ -390,7 +392,7 @@ pub struct RawOptionFull {
     /// Target.
     pub goto: String,
     /// Variables to set first (`language: es` switches language).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub set: IndexMap<String, RawScalar>,
 }
 
@@ -533,8 +535,7 @@ impl<'de> Deserialize<'de> for RawText {
                 Ok(RawText::Same(v.to_owned()))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawText, A::Error> {
-                IndexMap::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(RawText::PerLanguage)
+                unique_keys(de::value::MapAccessDeserializer::new(map)).map(RawText::PerLanguage)
             }
         }
         deserializer.deserialize_any(TextVisitor)
@@ -604,3 +605,139 @@ impl<'de> Deserialize<'de> for RawScalar {
 
 /// A prompt catalog (`prompts/<lang>.yaml`): prompt id to text.
 pub type RawCatalog = IndexMap<String, String>;
+
+/// One scenario of a `flows/<flow>.test.yaml` file.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// What the scenario shows.
+    pub name: String,
+    /// Fixed time of the call (RFC 3339); default 2026-01-07T17:00:00Z.
+    pub at: Option<String>,
+    /// Caller number (`{caller}`, `branch: { when: [{ if: { caller: [...] } }] }`).
+    pub caller: Option<String>,
+    /// One entry per prompt that waits for keys; `""` is silence.
+    #[serde(default)]
+    pub keys: Vec<RawScalar>,
+    /// Dial results for the transfers reached, in order (`completed`, `no-answer`, `busy`, `failed`);
+    /// a transfer with none left ends the scenario.
+    #[serde(default)]
+    pub dial: Vec<String>,
+    /// Seconds recorded at each voicemail reached, in order; a voicemail with none left ends the scenario.
+    #[serde(default)]
+    pub voicemail: Vec<u32>,
+    /// Canned answers of lookup nodes, by node id.
+    #[serde(default, deserialize_with = "unique_keys")]
+    pub lookups: IndexMap<String, RawLookupMock>,
+    /// What must hold (besides ending without keys left over).
+    #[serde(default)]
+    pub expect: RawExpect,
+}
+
+/// A canned lookup result: `{ answer: JSON }` or `{ error: reason }`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLookupMock {
+    /// The JSON the service answers.
+    pub answer: Option<serde_json::Value>,
+    /// Why the lookup fails (`timeout`, `http 500`).
+    pub error: Option<String>,
+}
+
+/// Expectations of a scenario.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawExpect {
+    /// The nodes entered, in order, from the start.
+    pub path: Option<Vec<String>>,
+    /// Text (or texts) that must be spoken at some point; recordings count as `[play prompts/FILE ...]`.
+    pub says: Option<RawTexts>,
+    /// How the call ends: `transfer`, `queue`, `voicemail`, `hangup` or `caller_hangup`.
+    pub ends: Option<String>,
+    /// Variables and their values at the end.
+    #[serde(default, deserialize_with = "unique_keys")]
+    pub vars: IndexMap<String, RawScalar>,
+}
+
+/// One text or several.
+#[derive(Debug, Clone, JsonSchema)]
+#[serde(untagged)]
+pub enum RawTexts {
+    /// One.
+    One(String),
+    /// Several.
+    Many(Vec<String>),
+}
+
+impl RawTexts {
+    /// The texts.
+    pub fn all(&self) -> Vec<&str> {
+        match self {
+            RawTexts::One(t) => vec![t.as_str()],
+            RawTexts::Many(ts) => ts.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RawTexts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextsVisitor;
+        impl<'de> Visitor<'de> for TextsVisitor {
+            type Value = RawTexts;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a text or a list of texts")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawTexts, E> {
+                Ok(RawTexts::One(v.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawTexts, A::Error> {
+                let mut all = Vec::new();
+                while let Some(t) = seq.next_element::<String>()? {
+                    all.push(t);
+                }
+                Ok(RawTexts::Many(all))
+            }
+        }
+        deserializer.deserialize_any(TextsVisitor)
+    }
+}
+
+/// Deserializes a map that rejects a key given twice (YAML would silently keep the last).
+pub(crate) fn unique_keys<'de, D, V>(deserializer: D) -> Result<IndexMap<String, V>, D::Error>
+where
+    D: Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct UniqueVisitor<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> Visitor<'de> for UniqueVisitor<V> {
+        type Value = IndexMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a map")
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(IndexMap::new())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::with_capacity(map.size_hint().unwrap_or(0));
+            while let Some(key) = map.next_key::<String>()? {
+                if out.contains_key(&key) {
+                    return Err(de::Error::custom(format!("duplicate key `{key}`")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_map(UniqueVisitor(std::marker::PhantomData))
+}
+
+/// A map whose keys are unique; for top-level documents such as prompt catalogs.
+#[derive(Debug, Clone, Default)]
+pub struct UniqueMap<V>(pub IndexMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        unique_keys(deserializer).map(UniqueMap)
+    }
+}

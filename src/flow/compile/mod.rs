@@ -1,0 +1,304 @@
+//! Raw flow files plus prompt catalogs and recordings to a checked [`FlowSet`].
+//!
+//! `flow.rs` checks the flow-wide parts (languages, hours, defaults), `nodes.rs`
+//! each node kind, `values.rs` targets, keys, durations and templates, `prompt.rs`
+//! resolves prompts per language.
+//!
+//! Every error of every file is collected; nothing stops at the first one. The
+//! flow-wide checks (cycles, reachability) live in [`crate::flow::graph_check`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+
+use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
+use crate::flow::duration::{format_duration, parse_duration};
+use crate::flow::hours::{HoursField, Schedule};
+use crate::flow::model::*;
+use crate::flow::parse::{SourceFile, parse_flow};
+use crate::flow::prompts::PromptLibrary;
+use crate::flow::raw::*;
+use crate::flow::template::parse_template;
+
+mod flow;
+mod nodes;
+mod prompt;
+mod values;
+
+/// Target words that are not node ids.
+pub const RESERVED_TARGETS: [&str; 4] = ["repeat", "back", "start", "hangup"];
+
+/// What a compile produced: the flows when there was no error, and every diagnostic.
+#[derive(Debug)]
+pub struct Compiled {
+    /// The flows; `None` when any error was found.
+    pub flows: Option<FlowSet>,
+    /// Errors and warnings in file order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Compiled {
+    /// Number of errors.
+    pub fn error_count(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// A problem that stops a compile before it starts (missing directory).
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// A directory or file that cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// What was read.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The flow files to compile: `*.yaml`/`*.yml` in `dir` except `*.test.yaml`, sorted.
+pub fn flow_files(dir: &Path) -> Result<Vec<PathBuf>, ProjectError> {
+    let read = |source| ProjectError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read)? {
+        let path = entry.map_err(read)?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
+        let is_test = name.ends_with(".test.yaml") || name.ends_with(".test.yml");
+        if path.is_file() && is_yaml && !is_test {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Reads and compiles flow files (and directories of them) against `prompts_dir`.
+pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, ProjectError> {
+    let mut sources = Vec::new();
+    for path in paths {
+        let files = if path.is_dir() {
+            flow_files(path)?
+        } else {
+            vec![path.clone()]
+        };
+        for file in files {
+            let text = std::fs::read_to_string(&file).map_err(|source| ProjectError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            sources.push(SourceFile::new(file, text));
+        }
+    }
+    if !prompts_dir.is_dir() {
+        return Err(ProjectError::Read {
+            path: prompts_dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    Ok(compile_sources(sources, prompts_dir))
+}
+
+/// Compiles flow sources already in memory; catalogs and recordings come from `prompts_dir`.
+pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled {
+    let mut diags = Vec::new();
+    let mut parsed: Vec<(SourceFile, RawFlowFile, String)> = Vec::new();
+    for src in sources {
+        match parse_flow(&src) {
+            Ok(raw) => {
+                let id = raw
+                    .flow
+                    .clone()
+                    .unwrap_or_else(|| flow_id_from_path(&src.path));
+                parsed.push((src, raw, id));
+            }
+            Err(mut d) => diags.append(&mut d),
+        }
+    }
+
+    // Flow ids, numbers and the default flow are checked across files.
+    let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+    let mut numbers: BTreeMap<String, String> = BTreeMap::new();
+    let mut default_flow: Option<String> = None;
+    for (src, raw, id) in &parsed {
+        if let Some(first) = seen_ids.insert(id.clone(), src.path.clone()) {
+            diags.push(
+                Diagnostic::new(Code::DuplicateFlow, format!("flow id `{id}` is used twice"))
+                    .at(src.locate(&["flow"]))
+                    .label(format!("also the id of {}", first.display()))
+                    .hint(Some("give one of them another `flow:` id".into())),
+            );
+        }
+        for (i, number) in raw.numbers.iter().enumerate() {
+            let path = ["numbers", &i.to_string()];
+            if let Some(other) = numbers.get(number) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::DuplicateNumber,
+                        format!("number `{number}` is claimed by two flows"),
+                    )
+                    .at(src.value_at(&path))
+                    .label(format!("already routed to flow `{other}`"))
+                    .hint(Some(
+                        "a number routes to one flow; remove it from one of them".into(),
+                    )),
+                );
+            } else {
+                if !is_e164(number) && !number.starts_with("sip:") && !number.starts_with("client:")
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::InvalidValue,
+                            format!("`{number}` is not a phone number"),
+                        )
+                        .at(src.value_at(&path))
+                        .label("expected E.164")
+                        .hint(Some("write numbers as E.164, e.g. \"+14155550199\"".into())),
+                    );
+                }
+                numbers.insert(number.clone(), id.clone());
+            }
+        }
+        if raw.default {
+            if let Some(other) = &default_flow {
+                diags.push(
+                    Diagnostic::new(Code::DuplicateFlow, "two flows say `default: true`")
+                        .at(src.locate(&["default"]))
+                        .label(format!("flow `{other}` is the default already"))
+                        .hint(Some(
+                            "only one flow takes calls to unclaimed numbers".into(),
+                        )),
+                );
+            } else {
+                default_flow = Some(id.clone());
+            }
+        }
+    }
+
+    let node_names: HashMap<String, Vec<String>> = parsed
+        .iter()
+        .map(|(_, raw, id)| (id.clone(), raw.nodes.keys().cloned().collect()))
+        .collect();
+    let mut library = PromptLibrary::new(prompts_dir);
+    let mut flows = IndexMap::new();
+    for (src, raw, id) in &parsed {
+        let mut cx = FlowCompiler::new(src, raw, id, &node_names, &mut library, &mut diags);
+        if let Some(flow) = cx.compile() {
+            crate::flow::graph_check::check_flow(&flow, src, &mut diags);
+            flows.insert(id.clone(), Arc::new(flow));
+        }
+    }
+    // Targets from other flows make a node reachable; recompute reachability across flows.
+    crate::flow::graph_check::check_reachability(
+        &flows,
+        &parsed.iter().map(|(s, _, id)| (id.clone(), s)).collect(),
+        &mut diags,
+    );
+    let mut library_diags = library.take_diagnostics();
+    diags.append(&mut library_diags);
+
+    diags.sort_by(|a, b| {
+        let key = |d: &Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.span.line, l.span.column))
+        };
+        key(a).cmp(&key(b))
+    });
+    diags.dedup();
+    let has_error = diags.iter().any(Diagnostic::is_error);
+    let flows = (!has_error).then(|| {
+        let mut hasher = Sha256::new();
+        // Names, not paths: the same files give the same version on every server.
+        for (src, _, _) in &parsed {
+            hasher.update(
+                src.path
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default()
+                    .as_bytes(),
+            );
+            hasher.update([0]);
+            hasher.update(src.text.as_bytes());
+            hasher.update([0]);
+        }
+        library.hash_into(&mut hasher);
+        let version = hex::encode(&hasher.finalize()[..6]);
+        FlowSet {
+            version,
+            flows,
+            numbers,
+            default_flow,
+            prompts_dir: prompts_dir.to_path_buf(),
+        }
+    });
+    Compiled {
+        flows,
+        diagnostics: diags,
+    }
+}
+
+fn flow_id_from_path(path: &Path) -> String {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| {
+            n.trim_end_matches(".yaml")
+                .trim_end_matches(".yml")
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// True for an E.164 number: `+` then 7 to 15 digits, not starting with 0.
+pub fn is_e164(s: &str) -> bool {
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
+    (7..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// Compiles one flow; holds what every node check needs.
+struct FlowCompiler<'a> {
+    src: &'a SourceFile,
+    raw: &'a RawFlowFile,
+    id: &'a str,
+    node_names: &'a HashMap<String, Vec<String>>,
+    library: &'a mut PromptLibrary,
+    diags: &'a mut Vec<Diagnostic>,
+    index: HashMap<&'a str, NodeId>,
+    languages: Vec<Language>,
+    known_vars: HashSet<String>,
+    schedules: HashMap<String, Schedule>,
+    errors_before: usize,
+}
+
+type P<'p> = &'p [&'p str];
+
+enum ItemMissing {
+    /// Nothing for this language; the caller gathers languages into one diagnostic.
+    Language,
+    /// A diagnostic was already pushed.
+    Reported,
+}
+
+/// Flow-wide defaults after checking.
+struct Defaults {
+    timeout: Duration,
+    retries: u32,
+    invalid: Option<Prompt>,
+    no_input: Option<Prompt>,
+    on_fail: Target,
+    options: Vec<MenuOption>,
+    max_steps: u32,
+}

@@ -1,0 +1,267 @@
+//! Prompts resolved for every language: recordings first, then catalog text.
+
+use super::*;
+
+impl FlowCompiler<'_> {
+    /// Resolves a prompt for every language of the flow.
+    pub(super) fn prompt(&mut self, raw: &RawPrompt, path: P) -> Prompt {
+        let langs: Vec<String> = self.languages.iter().map(|l| l.code.clone()).collect();
+        let mut by_language = vec![Vec::new(); langs.len()];
+        for (i, item) in raw.items().iter().enumerate() {
+            let idx = i.to_string();
+            let mut ipath = path.to_vec();
+            if raw.is_list() {
+                ipath.push(&idx);
+            }
+            let forced = match item {
+                RawPromptItem::Map(m) => m.lang.as_ref(),
+                RawPromptItem::Id(_) => None,
+            };
+            let forced = match forced {
+                Some(code) => match langs.iter().position(|l| l == code) {
+                    Some(pos) => Some(pos),
+                    None => {
+                        let mut lpath = ipath.clone();
+                        lpath.push("lang");
+                        let hint = did_you_mean(code, langs.iter().map(String::as_str))
+                            .or_else(|| Some(format!("declared languages: {}", langs.join(", "))));
+                        self.error(
+                            Code::UnknownLanguage,
+                            format!("`lang: {code}` is not a language of this flow"),
+                            self.src.value_at(&lpath),
+                            "not in `languages`",
+                            hint,
+                        );
+                        continue;
+                    }
+                },
+                None => None,
+            };
+            let mut missing = Vec::new();
+            for (li, parts) in by_language.iter_mut().enumerate() {
+                let lang = forced.unwrap_or(li);
+                let lang_idx = LangIdx(u16::try_from(lang).unwrap_or(0));
+                match self.item(item, &langs[lang], lang_idx, &ipath) {
+                    Ok(part) => parts.push(part),
+                    Err(ItemMissing::Language) => {
+                        if !missing.contains(&langs[lang]) {
+                            missing.push(langs[lang].clone());
+                        }
+                    }
+                    Err(ItemMissing::Reported) => {}
+                }
+            }
+            if !missing.is_empty() {
+                self.report_missing_prompt(item, &missing, &ipath);
+            }
+        }
+        let summary = raw
+            .items()
+            .iter()
+            .map(summarize_item)
+            .collect::<Vec<_>>()
+            .join(", ");
+        Prompt {
+            by_language,
+            summary,
+        }
+    }
+
+    pub(super) fn report_missing_prompt(
+        &mut self,
+        item: &RawPromptItem,
+        missing: &[String],
+        path: P,
+    ) {
+        let (what, id) = match item {
+            RawPromptItem::Id(id) => (format!("prompt `{id}`"), Some(id.as_str())),
+            RawPromptItem::Map(m) => match (&m.prompt, &m.say) {
+                (Some(id), _) => (format!("prompt `{id}`"), Some(id.as_str())),
+                _ => ("`say`".to_owned(), None),
+            },
+        };
+        let mut loc_path = path.to_vec();
+        if let RawPromptItem::Map(m) = item {
+            loc_path.push(if m.prompt.is_some() { "prompt" } else { "say" });
+        }
+        let langs = missing.join("`, `");
+        let hint = match id {
+            Some(id) => missing
+                .first()
+                .and_then(|l| self.library.catalog(l))
+                .and_then(|c| did_you_mean(id, c.keys().map(String::as_str)))
+                .or_else(|| {
+                    Some(format!(
+                        "add `{id}: \"...\"` to {} or record {}",
+                        self.library.catalog_path(&missing[0]).display(),
+                        self.library.recording_hint(&missing[0], id)
+                    ))
+                }),
+            None => Some(format!("add a `{}:` text to the `say` map", missing[0])),
+        };
+        self.error(
+            Code::MissingPrompt,
+            format!("{what} has no text or recording in `{langs}`"),
+            self.src.value_at(&loc_path),
+            &format!("missing in `{langs}`"),
+            hint,
+        );
+    }
+
+    pub(super) fn item(
+        &mut self,
+        item: &RawPromptItem,
+        lang: &str,
+        lang_idx: LangIdx,
+        path: P,
+    ) -> Result<PromptPart, ItemMissing> {
+        match item {
+            RawPromptItem::Id(id) => self.prompt_id(id, lang, lang_idx, path),
+            RawPromptItem::Map(m) => {
+                let given = [
+                    m.say.is_some(),
+                    m.play.is_some(),
+                    m.pause.is_some(),
+                    m.prompt.is_some(),
+                ]
+                .iter()
+                .filter(|b| **b)
+                .count();
+                if given != 1 {
+                    self.error(
+                        Code::InvalidValue,
+                        "a prompt item has exactly one of `say`, `play`, `pause`, `prompt`",
+                        self.src.value_at(path),
+                        if given == 0 {
+                            "none given"
+                        } else {
+                            "more than one"
+                        },
+                        Some("split it into a list of items".into()),
+                    );
+                    return Err(ItemMissing::Reported);
+                }
+                if let Some(id) = &m.prompt {
+                    let mut p = path.to_vec();
+                    p.push("prompt");
+                    return self.prompt_id(id, lang, lang_idx, &p);
+                }
+                if let Some(say) = &m.say {
+                    let mut p = path.to_vec();
+                    p.push("say");
+                    let text = match say {
+                        RawText::Same(t) => t.as_str(),
+                        RawText::PerLanguage(map) => {
+                            for code in map.keys() {
+                                if !self.raw.languages.contains(code) {
+                                    let mut kp = p.clone();
+                                    kp.push(code);
+                                    let hint = did_you_mean(
+                                        code,
+                                        self.raw.languages.iter().map(String::as_str),
+                                    );
+                                    self.error(Code::UnknownLanguage, format!("`say` has text for `{code}`, which the flow does not declare"), self.src.key_at(&kp), "not in `languages`", hint);
+                                }
+                            }
+                            match map.get(lang) {
+                                Some(t) => t.as_str(),
+                                None => return Err(ItemMissing::Language),
+                            }
+                        }
+                    };
+                    let text_path = match say {
+                        RawText::PerLanguage(_) => [p.as_slice(), &[lang]].concat(),
+                        RawText::Same(_) => p.clone(),
+                    };
+                    return Ok(PromptPart::Say {
+                        text: self.template(text, &text_path),
+                        lang: lang_idx,
+                    });
+                }
+                if let Some(file) = &m.play {
+                    let mut p = path.to_vec();
+                    p.push("play");
+                    let src = self.src;
+                    let loc = || src.value_at(&p);
+                    return match self.library.play(file, lang, &loc) {
+                        Some((file, duration)) => Ok(PromptPart::Play { file, duration }),
+                        None => Err(ItemMissing::Reported),
+                    };
+                }
+                if let Some(d) = &m.pause {
+                    let mut p = path.to_vec();
+                    p.push("pause");
+                    return Ok(PromptPart::Pause(self.duration(
+                        d,
+                        &p,
+                        Duration::from_millis(100),
+                        Duration::from_secs(60),
+                    )));
+                }
+                Err(ItemMissing::Reported)
+            }
+        }
+    }
+
+    pub(super) fn prompt_id(
+        &mut self,
+        id: &str,
+        lang: &str,
+        lang_idx: LangIdx,
+        path: P,
+    ) -> Result<PromptPart, ItemMissing> {
+        let src = self.src;
+        let loc = || src.value_at(path);
+        if id.ends_with(".wav") {
+            // `hold: hold.wav` names a file, not a prompt id.
+            return self
+                .library
+                .play(id, lang, &loc)
+                .map(|(file, duration)| PromptPart::Play { file, duration })
+                .ok_or(ItemMissing::Reported);
+        }
+        if let Some(found) = self.library.recording_for_id(id, lang, &loc) {
+            return found
+                .map(|(file, duration)| PromptPart::Play { file, duration })
+                .ok_or(ItemMissing::Reported);
+        }
+        match self.library.text(lang, id, &self.known_vars) {
+            Some(Ok(text)) => Ok(PromptPart::Say {
+                text,
+                lang: lang_idx,
+            }),
+            Some(Err(())) => Err(ItemMissing::Reported),
+            None => Err(ItemMissing::Language),
+        }
+    }
+}
+
+/// A prompt item as a short label: its id, file, or the start of its text.
+fn summarize_item(item: &RawPromptItem) -> String {
+    match item {
+        RawPromptItem::Id(id) => id.clone(),
+        RawPromptItem::Map(m) => {
+            if let Some(id) = &m.prompt {
+                id.clone()
+            } else if let Some(file) = &m.play {
+                file.clone()
+            } else if let Some(d) = &m.pause {
+                format!("pause {}", d.0)
+            } else {
+                let text = match &m.say {
+                    Some(RawText::Same(t)) => t.as_str(),
+                    Some(RawText::PerLanguage(map)) => {
+                        map.values().next().map_or("", String::as_str)
+                    }
+                    None => "",
+                };
+                let short: String = text.chars().take(24).collect();
+                if short.chars().count() < text.chars().count() {
+                    format!("\"{short}…\"")
+                } else {
+                    format!("\"{short}\"")
+                }
+            }
+        }
+    }
+}

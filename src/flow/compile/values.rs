@@ -1,0 +1,279 @@
+//! Targets, menu keys, variable assignments, templates, durations and dial targets.
+
+use super::*;
+
+impl FlowCompiler<'_> {
+    pub(super) fn required_target(
+        &mut self,
+        t: Option<&String>,
+        name: &str,
+        kind: &str,
+        field: &str,
+    ) -> Target {
+        match t {
+            Some(t) => self.target(t, &["nodes", name, kind, field]),
+            None => {
+                self.error(
+                    Code::MissingField,
+                    format!("missing field `{field}` in node `{name}`"),
+                    self.src.key_at(&["nodes", name, kind]),
+                    &format!("needs `{field}`"),
+                    Some(format!("add `{field}: NODE`")),
+                );
+                Target::Hangup
+            }
+        }
+    }
+
+    pub(super) fn opt_target(&mut self, t: Option<&String>, path: P, default: Target) -> Target {
+        match t {
+            Some(t) => self.target(t, path),
+            None => default,
+        }
+    }
+
+    /// Resolves a target word; reports a node that does not exist with the nearest id.
+    pub(super) fn target(&mut self, text: &str, path: P) -> Target {
+        match text {
+            "repeat" => return Target::Repeat,
+            "back" => return Target::Back,
+            "start" => return Target::Start,
+            "hangup" => return Target::Hangup,
+            _ => {}
+        }
+        if let Some(id) = self.index.get(text) {
+            return Target::Node(*id);
+        }
+        if let Some((flow, node)) = text.split_once(':') {
+            match self.node_names.get(flow) {
+                Some(nodes) if nodes.iter().any(|n| n == node) => {
+                    return Target::Flow {
+                        flow: flow.to_owned(),
+                        node: node.to_owned(),
+                    };
+                }
+                Some(nodes) => {
+                    let hint = did_you_mean(node, nodes.iter().map(String::as_str))
+                        .map(|h| h.replace("`?", &format!("` (`{flow}:…`)?")));
+                    self.error(
+                        Code::UnknownTarget,
+                        format!("flow `{flow}` has no node `{node}`"),
+                        self.src.value_at(path),
+                        "no such node",
+                        hint,
+                    );
+                }
+                None => {
+                    let hint = did_you_mean(flow, self.node_names.keys().map(String::as_str));
+                    self.error(
+                        Code::UnknownTarget,
+                        format!("target `{text}` names flow `{flow}`, which does not exist"),
+                        self.src.value_at(path),
+                        "no such flow",
+                        hint,
+                    );
+                }
+            }
+            return Target::Hangup;
+        }
+        let candidates = self.index.keys().copied().chain(RESERVED_TARGETS);
+        let hint = did_you_mean(text, candidates).or_else(|| Some("a target is a node id of this flow, `flow:node`, `repeat`, `back`, `start` or `hangup`".into()));
+        self.error(
+            Code::UnknownTarget,
+            format!("target `{text}` names no node"),
+            self.src.value_at(path),
+            "no such node",
+            hint,
+        );
+        Target::Hangup
+    }
+
+    pub(super) fn options(
+        &mut self,
+        raw: &IndexMap<String, RawOption>,
+        path: P,
+        inherited: bool,
+    ) -> Vec<MenuOption> {
+        let mut out = Vec::new();
+        for (key, opt) in raw {
+            let mut kpath = path.to_vec();
+            kpath.push(key);
+            let mut chars = key.chars();
+            let key_char = match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => c,
+                _ => {
+                    self.error(
+                        Code::InvalidKey,
+                        format!("`{key}` is not a phone key"),
+                        self.src.key_at(&kpath),
+                        "not 0-9, * or #",
+                        Some("menu keys are single keys: \"0\" to \"9\", \"*\" or \"#\"".into()),
+                    );
+                    continue;
+                }
+            };
+            let (goto, set) = match opt {
+                RawOption::Goto(g) => (g, Vec::new()),
+                RawOption::Full(f) => {
+                    let mut spath = kpath.clone();
+                    spath.push("set");
+                    let set = self.assignments(&f.set, &spath);
+                    (&f.goto, set)
+                }
+            };
+            let mut tpath = kpath.clone();
+            if matches!(opt, RawOption::Full(_)) {
+                tpath.push("goto");
+            }
+            let target = self.target(goto, &tpath);
+            out.push(MenuOption {
+                key: key_char,
+                target,
+                set,
+                inherited,
+            });
+        }
+        out
+    }
+
+    pub(super) fn assignments(
+        &mut self,
+        vars: &IndexMap<String, RawScalar>,
+        path: P,
+    ) -> Vec<(String, Template)> {
+        let mut out = Vec::new();
+        for (name, value) in vars {
+            let mut vpath = path.to_vec();
+            vpath.push(name);
+            if name == "language"
+                && !value.0.contains('{')
+                && !self.raw.languages.contains(&value.0)
+            {
+                let hint = did_you_mean(&value.0, self.raw.languages.iter().map(String::as_str))
+                    .or_else(|| {
+                        Some(format!(
+                            "declared languages: {}",
+                            self.raw.languages.join(", ")
+                        ))
+                    });
+                self.error(
+                    Code::UnknownLanguage,
+                    format!("`language: {}` is not a language of this flow", value.0),
+                    self.src.value_at(&vpath),
+                    "not in `languages`",
+                    hint,
+                );
+            }
+            out.push((name.clone(), self.template(&value.0, &vpath)));
+        }
+        out
+    }
+
+    pub(super) fn template(&mut self, text: &str, path: P) -> Template {
+        match parse_template(text) {
+            Ok(t) => {
+                for var in t.vars() {
+                    let root = var.split('.').next().unwrap_or(var);
+                    if !self.known_vars.contains(root) {
+                        let hint = did_you_mean(root, self.known_vars.iter().map(String::as_str));
+                        self.error(
+                            Code::UnknownVariable,
+                            format!("no part of the flow sets `{root}`"),
+                            self.src.value_at(path),
+                            &format!("`{{{var}}}` is never set"),
+                            hint,
+                        );
+                    }
+                }
+                t
+            }
+            Err(e) => {
+                self.error(
+                    Code::InvalidValue,
+                    format!("template: {e}"),
+                    self.src.value_at(path),
+                    "bad template",
+                    None,
+                );
+                Template::literal(text)
+            }
+        }
+    }
+
+    pub(super) fn duration(
+        &mut self,
+        raw: &RawDuration,
+        path: P,
+        min: Duration,
+        max: Duration,
+    ) -> Duration {
+        match parse_duration(&raw.0) {
+            Some(d) if d >= min && d <= max => d,
+            Some(d) => {
+                let hint = Some(format!(
+                    "between {} and {}",
+                    format_duration(min),
+                    format_duration(max)
+                ));
+                self.error(
+                    Code::InvalidDuration,
+                    format!("duration `{}` is out of range", raw.0),
+                    self.src.value_at(path),
+                    &format!("{} here", format_duration(d)),
+                    hint,
+                );
+                d.clamp(min, max)
+            }
+            None => {
+                self.error(
+                    Code::InvalidDuration,
+                    format!("`{}` is not a duration", raw.0),
+                    self.src.value_at(path),
+                    "not a duration",
+                    Some("write `500ms`, `5s`, `2m` or a number of seconds".into()),
+                );
+                min
+            }
+        }
+    }
+
+    pub(super) fn key_char(&mut self, key: Option<&str>, path: P) -> Option<char> {
+        let key = key?;
+        let mut chars = key.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => Some(c),
+            _ => {
+                self.error(
+                    Code::InvalidKey,
+                    format!("`{key}` is not a phone key"),
+                    self.src.value_at(path),
+                    "not 0-9, * or #",
+                    Some("use a single key, usually \"#\"".into()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn dial_target(&mut self, to: &str, path: P) -> DialTarget {
+        if let Some(sip) = to.strip_prefix("sip:") {
+            if sip.contains('@') {
+                return DialTarget::Sip(to.to_owned());
+            }
+        } else if let Some(client) = to.strip_prefix("client:") {
+            if !client.is_empty() {
+                return DialTarget::Client(client.to_owned());
+            }
+        } else if is_e164(to) {
+            return DialTarget::Number(to.to_owned());
+        }
+        self.error(
+            Code::InvalidValue,
+            format!("cannot dial `{to}`"),
+            self.src.value_at(path),
+            "not a number or address",
+            Some("use an E.164 number (\"+14155550100\"), `sip:user@host` or `client:name`".into()),
+        );
+        DialTarget::Number(to.to_owned())
+    }
+}
