@@ -261,10 +261,37 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         auth_token: args.auth_token.clone(),
         clock: crate::server::system_clock(),
     };
-    let state = crate::server::AppState::new(std::sync::Arc::new(registry), store, options);
+    let registry = Arc::new(registry);
+    spawn_reload_on_hangup(registry.clone());
+    let state = crate::server::AppState::new(registry, store, options);
     crate::server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("drained; bye");
     Ok(())
+}
+
+/// Recompiles the flows on SIGHUP; a version that fails to compile leaves the last good one serving.
+fn spawn_reload_on_hangup(registry: Arc<crate::server::FlowRegistry>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let registry = registry.clone();
+            // Compiling reads files: keep it off the async workers.
+            let result = tokio::task::spawn_blocking(move || registry.reload()).await;
+            match result {
+                Ok(Ok(set)) => tracing::info!(version = set.version, "flows reloaded"),
+                Ok(Err(e)) => {
+                    tracing::error!("reload failed, still serving the last good version: {e}")
+                }
+                Err(e) => tracing::error!("reload task failed: {e}"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = registry;
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

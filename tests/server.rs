@@ -456,6 +456,10 @@ async fn bad_input_gets_a_defined_twiml_answer() {
             vec![("DialCallStatus", "weird")],
         ),
         (format!("{}/twilio/teleport", server.base), vec![]),
+        // Regressions found by tests/webhook_props.rs: these answered plain-text 404/400.
+        (format!("{}/twilio/", server.base), vec![]),
+        (format!("{}/twilio/%E5%.?flow=acme", server.base), vec![]),
+        (format!("{}/twilio/voice/extra", server.base), vec![]),
         (
             format!("{}/twilio/status", server.base),
             vec![("CallStatus", "completed")],
@@ -484,5 +488,123 @@ async fn bad_input_gets_a_defined_twiml_answer() {
     }
     let k = EventKind::Fault;
     assert_eq!(k.as_str(), "fault");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_reload_keeps_calls_on_their_version_and_a_broken_edit_keeps_the_last_good_one() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let flows = server.dir.path().join("flows/acme.yaml");
+    let mut old_call = server.call("CA-old");
+    old_call.start().await;
+    let v1 = server.registry.current().version.clone();
+
+    // A broken edit: the registry keeps serving the last good version and says why.
+    let good = std::fs::read_to_string(&flows).unwrap();
+    std::fs::write(
+        &flows,
+        good.replace("on_no_answer: voicemail", "on_no_answer: voicemial"),
+    )
+    .unwrap();
+    let err = server.registry.reload().expect_err("broken flow");
+    assert!(
+        err.to_string().contains("did you mean `voicemail`?"),
+        "{err}"
+    );
+    assert_eq!(server.registry.current().version, v1);
+    let health: serde_json::Value = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        health["last_reload_error"]
+            .as_str()
+            .unwrap()
+            .contains("voicemial")
+    );
+
+    // A good edit: new calls hear it, the call already in progress stays on its version.
+    std::fs::write(&flows, good.replace("\"1\": account,", "\"1\": voicemail,")).unwrap();
+    let v2 = server.registry.reload().expect("reloads").version.clone();
+    assert_ne!(v1, v2);
+    let t = old_call.press("1").await;
+    assert!(
+        t.find("Gather")
+            .unwrap()
+            .attr("action")
+            .unwrap()
+            .contains(&format!("v={v1}"))
+    );
+    let t = old_call.press("1").await;
+    assert!(
+        t.said().contains("six digit account number"),
+        "old version: {}",
+        t.said()
+    );
+
+    let mut new_call = server.call("CA-new");
+    new_call.start().await;
+    new_call.press("1").await;
+    let t = new_call.press("1").await;
+    assert!(
+        t.find("Record").is_some(),
+        "new version sends 1 to voicemail: {:?}",
+        t.verbs()
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn sensitive_input_never_reaches_the_store_in_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(
+        prompts.join("en.yaml"),
+        "card: Enter your card number.\nthanks: Thank you.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        flows.join("pay.yaml"),
+        "default: true\nlanguages: [en]\nstart: card\nnodes:\n  card:\n    input: { prompt: card, store: pan, min_digits: 13, max_digits: 19, validate: luhn, next: done }\n  done:\n    hangup: { prompt: thanks }\n",
+    )
+    .unwrap();
+    let server = TestServer::start(dir, flows, prompts, open_time(), None).await;
+    let mut call = server.call("CA-card");
+    call.start().await;
+    let t = call.press("4111111111111112#").await;
+    assert!(t.find("Gather").is_some(), "a bad checksum asks again");
+    let t = call.press("4111111111111111#").await;
+    assert!(t.said().contains("Thank you."));
+    call.status("completed").await;
+
+    let db = server.dir.path().join("calls.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    for (table, column) in [
+        ("call_events", "value"),
+        ("sessions", "state"),
+        ("webhook_replies", "twiml"),
+    ] {
+        let hits: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE {column} LIKE '%411111111111111%'"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(hits, 0, "{table}.{column} holds the card number in clear");
+    }
+    let values: Vec<String> = conn
+        .prepare("SELECT value FROM call_events WHERE kind IN ('input', 'invalid') ORDER BY seq")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(values, ["****************", "****************"]);
     server.stop().await;
 }

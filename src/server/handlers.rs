@@ -286,9 +286,12 @@ fn choose_flow(set: &FlowSet, to: &str, query_flow: Option<&str>) -> Option<std:
 /// `POST /twilio/{gather,silence,dial,record,queue,hold}`: the continuation URLs phonetree writes.
 pub async fn resume(
     State(state): State<AppState>,
-    Path(segment): Path<String>,
+    segment: Result<Path<String>, axum::extract::rejection::PathRejection>,
     req: Request,
 ) -> Response {
+    let Ok(Path(segment)) = segment else {
+        return xml(StatusCode::NOT_FOUND, apology_twiml());
+    };
     let hook = match Webhook::read(&state, req).await {
         Ok(h) => h,
         Err(resp) => return resp,
@@ -464,6 +467,15 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
     }
     .instrument(span)
     .await
+}
+
+/// Any other path: TwiML for the provider's `/twilio` tree, a plain 404 elsewhere.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/twilio") {
+        xml(StatusCode::NOT_FOUND, apology_twiml())
+    } else {
+        (StatusCode::NOT_FOUND, "not found\n").into_response()
+    }
 }
 
 /// `GET /healthz`: liveness, the version served and why the last reload failed.

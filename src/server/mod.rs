@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/twilio/{resume}", any(handlers::resume))
         .route("/healthz", get(handlers::healthz))
         .nest_service("/prompts", prompts)
+        .fallback(handlers::not_found)
         .layer(CatchPanicLayer::custom(handlers::panic_response))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -150,6 +150,7 @@ pub fn try_parse_twiml(xml: &str) -> Result<Element, String> {
 /// A running server and what the test needs to reach it.
 pub struct TestServer {
     pub base: String,
+    pub registry: Arc<FlowRegistry>,
     pub store: Arc<dyn Store>,
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -190,13 +191,15 @@ impl TestServer {
             auth_token: auth_token.map(str::to_owned),
             clock: Arc::new(move || now),
         };
-        let state = AppState::new(Arc::new(registry), store.clone(), options);
+        let registry = Arc::new(registry);
+        let state = AppState::new(registry.clone(), store.clone(), options);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(run(listener, state, async {
             let _ = rx.await;
         }));
         TestServer {
             base,
+            registry,
             store,
             dir,
             shutdown: Some(tx),
