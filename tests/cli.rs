@@ -1,20 +1,10 @@
 //! The real `phonetree` binary: exit codes and output of `check` and `schema`.
 
-use std::process::Command;
+#[path = "common/bin.rs"]
+mod bin;
 
 fn phonetree(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phonetree"))
-        .args(args)
-        .env_remove("TWILIO_AUTH_TOKEN")
-        .env_remove("PHONETREE_FLOWS")
-        .env_remove("PHONETREE_PROMPTS")
-        .output()
-        .expect("run phonetree");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    bin::run_phonetree(args, None)
 }
 
 #[test]

@@ -4,18 +4,11 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
+#[path = "common/bin.rs"]
+mod bin;
+
 fn phonetree(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_phonetree"))
-        .args(args)
-        .env_remove("PHONETREE_FLOWS")
-        .env_remove("PHONETREE_PROMPTS")
-        .output()
-        .expect("run phonetree");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    bin::run_phonetree(args, None)
 }
 
 fn mermaid() -> String {

@@ -3,35 +3,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-fn phonetree(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_phonetree"))
-        .args(args)
-        .env_remove("PHONETREE_FLOWS")
-        .env_remove("PHONETREE_PROMPTS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run phonetree");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write stdin");
-    } else {
-        drop(child.stdin.take());
-    }
-    let out = child.wait_with_output().expect("wait");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "common/bin.rs"]
+mod bin;
+
+use bin::run_phonetree as phonetree;
 
 const OPEN: &str = "2026-11-24T10:00:00-05:00";
 

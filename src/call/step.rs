@@ -666,12 +666,7 @@ impl Run<'_> {
             }
             NodeKind::Transfer(t) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
-                let target = match &t.to {
-                    crate::flow::DialTarget::Number(s) | crate::flow::DialTarget::Sip(s) => {
-                        s.clone()
-                    }
-                    crate::flow::DialTarget::Client(c) => format!("client:{c}"),
-                };
+                let target = t.to.to_string();
                 self.log(Some(node), EventKind::TransferStarted, Some(target), 1);
                 if let Some(p) = &t.prompt {
                     let verbs = self.prompt_verbs(p);

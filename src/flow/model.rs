@@ -333,6 +333,16 @@ pub enum DialTarget {
     Client(String),
 }
 
+impl std::fmt::Display for DialTarget {
+    /// As written in the flow: `+14155550100`, `sip:agent@pbx`, `client:alice`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialTarget::Number(s) | DialTarget::Sip(s) => f.write_str(s),
+            DialTarget::Client(c) => write!(f, "client:{c}"),
+        }
+    }
+}
+
 /// `queue`.
 #[derive(Debug)]
 pub struct QueueNode {

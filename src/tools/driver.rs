@@ -205,11 +205,7 @@ impl<'a> CallDriver<'a> {
                 }
                 Verb::Dial { target, action, .. } => {
                     if let Some(at) = self.at(action) {
-                        let target = match target {
-                            crate::flow::DialTarget::Number(n)
-                            | crate::flow::DialTarget::Sip(n) => n.clone(),
-                            crate::flow::DialTarget::Client(c) => format!("client:{c}"),
-                        };
+                        let target = target.to_string();
                         return Waiting::Dial { at, target };
                     }
                 }

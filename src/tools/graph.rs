@@ -8,9 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::flow::{
-    BranchNode, Condition, DialTarget, EdgeLabel, Flow, LookupMethod, NodeId, NodeKind, Target,
-};
+use crate::flow::{BranchNode, Condition, EdgeLabel, Flow, LookupMethod, NodeId, NodeKind, Target};
 
 /// Longest text kept in one label line before it is cut with `…`.
 const MAX_LINE: usize = 48;
@@ -174,10 +172,7 @@ fn describe(kind: &NodeKind) -> Vec<String> {
         NodeKind::Menu(m) => Some(m.prompt.summary.clone()),
         NodeKind::Input(i) => Some(i.prompt.summary.clone()),
         NodeKind::Message(m) => Some(m.prompt.summary.clone()),
-        NodeKind::Transfer(t) => Some(match &t.to {
-            DialTarget::Number(n) | DialTarget::Sip(n) => n.clone(),
-            DialTarget::Client(c) => format!("client:{c}"),
-        }),
+        NodeKind::Transfer(t) => Some(t.to.to_string()),
         NodeKind::Queue(q) => Some(q.name.clone()),
         NodeKind::Voicemail(v) => v.prompt.as_ref().map(|p| p.summary.clone()),
         NodeKind::Branch(BranchNode::Hours { name, .. }) => Some(format!("hours: {name}")),

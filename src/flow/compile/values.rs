@@ -98,10 +98,9 @@ impl FlowCompiler<'_> {
         for (key, opt) in raw {
             let mut kpath = path.to_vec();
             kpath.push(key);
-            let mut chars = key.chars();
-            let key_char = match (chars.next(), chars.next()) {
-                (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => c,
-                _ => {
+            let key_char = match phone_key(key) {
+                Some(c) => c,
+                None => {
                     self.error(
                         Code::InvalidKey,
                         format!("`{key}` is not a phone key"),
@@ -239,10 +238,9 @@ impl FlowCompiler<'_> {
 
     pub(super) fn key_char(&mut self, key: Option<&str>, path: P) -> Option<char> {
         let key = key?;
-        let mut chars = key.chars();
-        match (chars.next(), chars.next()) {
-            (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => Some(c),
-            _ => {
+        match phone_key(key) {
+            Some(c) => Some(c),
+            None => {
                 self.error(
                     Code::InvalidKey,
                     format!("`{key}` is not a phone key"),
@@ -275,5 +273,14 @@ impl FlowCompiler<'_> {
             Some("use an E.164 number (\"+14155550100\"), `sip:user@host` or `client:name`".into()),
         );
         DialTarget::Number(to.to_owned())
+    }
+}
+
+/// The key of a one-key string: `0`-`9`, `*` or `#`.
+fn phone_key(key: &str) -> Option<char> {
+    let mut chars = key.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => Some(c),
+        _ => None,
     }
 }
