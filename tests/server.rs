@@ -268,7 +268,10 @@ async fn transfer_no_answer_goes_to_voicemail_then_goodbye() {
         ]
     );
     assert_eq!(rows[9].2, "no-answer");
-    assert_eq!(rows[11].2, "17");
+    assert_eq!(
+        rows[11].2,
+        r#"{"seconds":17,"url":"https://api.twilio.com/recordings/RE1"}"#
+    );
     let record = server.store.call("CA-voicemail").await.unwrap().unwrap();
     assert_eq!(record.outcome, Some(Outcome::Voicemail));
     server.stop().await;
@@ -606,5 +609,110 @@ async fn sensitive_input_never_reaches_the_store_in_clear() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(values, ["****************", "****************"]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_status_callback_before_the_last_action_result_keeps_the_result() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-race");
+    call.start().await;
+    call.press("1").await;
+    call.press("3").await; // voicemail
+    let record_action = call
+        .last
+        .find("Record")
+        .unwrap()
+        .attr("action")
+        .unwrap()
+        .to_owned();
+    call.status("completed").await; // the caller hung up while recording...
+    let (status, _, body) = call
+        .post_raw(
+            &record_action,
+            &[
+                ("RecordingUrl", "https://api.twilio.com/recordings/RE9"),
+                ("RecordingDuration", "31"),
+            ],
+        )
+        .await; // ...and the recording result comes after
+    assert_eq!(status, 200);
+    assert_eq!(parse_twiml(&body).verbs(), ["Hangup"]);
+    let rows = rows(&server, "CA-race").await;
+    assert_eq!(
+        kinds(&rows).into_iter().rev().take(3).collect::<Vec<_>>(),
+        [
+            "recorded@voicemail",
+            "call_ended@voicemail",
+            "caller_hangup@voicemail"
+        ]
+    );
+    assert!(
+        rows.last().unwrap().2.contains("RE9"),
+        "the recording's URL is kept"
+    );
+    let record = server.store.call("CA-race").await.unwrap().unwrap();
+    assert_eq!(
+        record.outcome,
+        Some(Outcome::Voicemail),
+        "the late result fixes the outcome"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-stale");
+    call.start().await;
+    let language_action = call
+        .last
+        .find("Gather")
+        .unwrap()
+        .attr("action")
+        .unwrap()
+        .to_owned();
+    call.press("1").await; // English, now at the main menu
+    let main_menu = call.last.clone();
+
+    // A late, different key for the language menu: still English, asked the main menu again.
+    let (_, _, body) = call.post_raw(&language_action, &[("Digits", "2")]).await;
+    let t = parse_twiml(&body);
+    assert_eq!(t.said(), main_menu.said());
+    // A key for a node the call never reached.
+    let survey = format!(
+        "{}/twilio/gather?flow=acme&node=survey&attempt=1",
+        server.base
+    );
+    let (_, _, body) = call.post_raw(&survey, &[("Digits", "5")]).await;
+    assert_eq!(parse_twiml(&body).said(), main_menu.said());
+    // A second call-start webhook that differs from the first (a fallback URL adds ErrorCode).
+    let voice = format!("{}/twilio/voice", server.base);
+    let (_, _, body) = call.post_raw(&voice, &[("ErrorCode", "11200")]).await;
+    assert_eq!(parse_twiml(&body).said(), main_menu.said());
+
+    let session = server.store.session("CA-stale").await.unwrap().unwrap();
+    assert_eq!(session.language, "en");
+    assert_eq!(session.node.as_deref(), Some("main_menu"));
+    let rows = rows(&server, "CA-stale").await;
+    assert_eq!(
+        rows.iter().filter(|r| r.0 == "fault").count(),
+        3,
+        "{rows:?}"
+    );
+    assert!(!rows.iter().any(|r| r.1 == "survey"));
+    let seqs: Vec<u32> = server
+        .store
+        .events("CA-stale")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u32).collect::<Vec<_>>(),
+        "no rows lost to sequence clashes"
+    );
     server.stop().await;
 }

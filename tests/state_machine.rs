@@ -250,9 +250,23 @@ fn retries_running_out_into_hangup_fail_the_call() {
 }
 
 #[test]
-fn a_stale_callback_apologises_and_goes_to_on_fail() {
+fn a_callback_for_somewhere_else_asks_again_where_the_caller_is() {
     let (_d, set) = flows();
-    let s = start(&set, "+1");
+    let s = press(&set, &start(&set, "+1"), "top", "1");
+    assert_eq!(said(&s), "Sub menu.");
+    // A late key for the top menu, a key for a node never reached, an old attempt: nothing moves.
+    for (node, attempt) in [("top", 1), ("quiet", 1), ("sub", 3)] {
+        let event = CallEvent::Digits {
+            at: at(&set, "main", node, attempt),
+            digits: "1".into(),
+        };
+        let stale = step(&set, &s.session, &event, now());
+        assert_eq!(said(&stale), "Sub menu.", "{node}");
+        assert_eq!(stale.session.node.as_deref(), Some("sub"));
+        assert_eq!(stale.session.vars, s.session.vars);
+        let kinds: Vec<EventKind> = stale.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::Fault], "{node}");
+    }
     let stale = step(
         &set,
         &s.session,
@@ -261,11 +275,37 @@ fn a_stale_callback_apologises_and_goes_to_on_fail() {
         },
         now(),
     );
-    assert!(
-        said(&stale).starts_with("Sorry, something went wrong."),
-        "{}",
-        said(&stale)
+    assert_eq!(said(&stale), "Sub menu.");
+}
+
+#[test]
+fn results_that_arrive_after_the_hang_up_are_logged_and_fix_the_outcome() {
+    let (_d, set) = flows();
+    let s = start(&set, "+1");
+    let hung_up = step(
+        &set,
+        &s.session,
+        &CallEvent::Status {
+            status: CallStatus::Completed,
+        },
+        now(),
     );
-    assert!(said(&stale).ends_with("Sorry, goodbye."));
-    assert!(stale.events.iter().any(|e| e.kind == EventKind::Fault));
+    assert_eq!(hung_up.session.outcome, Some(Outcome::Abandoned));
+    let late = step(
+        &set,
+        &hung_up.session,
+        &CallEvent::Recorded {
+            at: at(&set, "main", "top", 1),
+            url: Some("https://r/1".into()),
+            duration_secs: Some(9),
+        },
+        now(),
+    );
+    assert_eq!(late.verbs, vec![Verb::Hangup]);
+    assert_eq!(late.session.outcome, Some(Outcome::Voicemail));
+    assert_eq!(late.events[0].kind, EventKind::Recorded);
+    assert_eq!(
+        late.events[0].value.as_deref(),
+        Some(r#"{"seconds":9,"url":"https://r/1"}"#)
+    );
 }

@@ -91,6 +91,7 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
         failing: false,
     };
     if run.s.ended && !matches!(event, CallEvent::Status { .. }) {
+        run.late_result(event);
         run.verbs.push(Verb::Hangup);
         return run.finish();
     }
@@ -190,7 +191,103 @@ impl Run<'_> {
         (at.node.index() < self.flow.nodes.len()).then_some(at.node)
     }
 
+    /// A dial, recording or queue result that arrives after the status callback closed the
+    /// call (the provider does not order them): logged, and the outcome upgraded.
+    fn late_result(&mut self, event: &CallEvent) {
+        let upgradable = matches!(self.s.outcome, None | Some(Outcome::Abandoned));
+        match event {
+            CallEvent::DialResult { at, status } if self.node_at(*at).is_some() => {
+                self.log(
+                    Some(at.node),
+                    EventKind::TransferResult,
+                    Some(status.as_str().to_owned()),
+                    at.attempt,
+                );
+                if status.connected() && upgradable {
+                    self.s.outcome = Some(Outcome::Transferred);
+                }
+            }
+            CallEvent::Recorded {
+                at,
+                url,
+                duration_secs,
+            } if self.node_at(*at).is_some() => {
+                self.log(
+                    Some(at.node),
+                    EventKind::Recorded,
+                    Some(recording_value(url, *duration_secs)),
+                    at.attempt,
+                );
+                if upgradable && duration_secs.unwrap_or(0) > 0 {
+                    self.s.outcome = Some(Outcome::Voicemail);
+                }
+            }
+            CallEvent::QueueLeft { at, result } if self.node_at(*at).is_some() => {
+                self.log(
+                    Some(at.node),
+                    EventKind::QueueLeft,
+                    Some(result.clone()),
+                    at.attempt,
+                );
+            }
+            _ => {}
+        }
+    }
+
+    /// True when a callback is for the node and attempt the call is at.
+    fn is_current(&self, at: At) -> bool {
+        at.node.index() < self.flow.nodes.len()
+            && self.s.node.as_deref() == Some(self.flow.node(at.node).name.as_str())
+            && self.s.attempt == at.attempt
+    }
+
+    /// A callback for somewhere the call is not (a late or forged request, a second
+    /// `voice` webhook): logged; the caller is asked again where they are.
+    fn stale(&mut self, reason: String) {
+        let current = self.s.node.clone().and_then(|n| self.flow.node_by_name(&n));
+        let attempt = self.s.attempt;
+        self.log(current, EventKind::Fault, Some(reason.clone()), attempt);
+        self.warnings.push(reason);
+        match current {
+            Some(node)
+                if matches!(
+                    self.flow.node(node).kind,
+                    NodeKind::Menu(_) | NodeKind::Input(_)
+                ) =>
+            {
+                self.ask(node, attempt.max(1), Vec::new());
+            }
+            _ => {
+                self.verbs.push(apology());
+                self.failing = true;
+                let on_fail = self.flow.on_fail.clone();
+                self.go(current, &on_fail);
+            }
+        }
+    }
+
     fn handle(&mut self, event: &CallEvent) {
+        let position = match event {
+            CallEvent::Digits { at, .. }
+            | CallEvent::Silence { at }
+            | CallEvent::DialResult { at, .. }
+            | CallEvent::Recorded { at, .. }
+            | CallEvent::QueueLeft { at, .. } => Some(*at),
+            _ => None,
+        };
+        if let Some(at) = position.filter(|at| !self.is_current(*at)) {
+            let name = self
+                .flow
+                .nodes
+                .get(at.node.index())
+                .map_or("?", |n| n.name.as_str())
+                .to_owned();
+            let here = self.s.node.clone().unwrap_or_default();
+            return self.stale(format!(
+                "callback for `{name}` attempt {} while the call is at `{here}` attempt {}",
+                at.attempt, self.s.attempt
+            ));
+        }
         match event {
             CallEvent::Start => {
                 let caller = self.s.caller.clone();
@@ -226,7 +323,7 @@ impl Run<'_> {
             }
             CallEvent::Recorded {
                 at,
-                url: _,
+                url,
                 duration_secs,
             } => {
                 let flow = self.flow.clone();
@@ -237,7 +334,7 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::Recorded,
-                    duration_secs.map(|d| d.to_string()),
+                    Some(recording_value(url, *duration_secs)),
                     at.attempt,
                 );
                 self.s.outcome = Some(Outcome::Voicemail);
@@ -292,13 +389,7 @@ impl Run<'_> {
                     }
                 }
             }
-            CallEvent::Stale { reason } => {
-                let at = At {
-                    node: NodeId(u32::MAX),
-                    attempt: self.s.attempt,
-                };
-                self.fault(at, reason);
-            }
+            CallEvent::Stale { reason } => self.stale(reason.clone()),
             CallEvent::Status { status } => {
                 if *status == CallStatus::Active
                     || self.s.ended && self.s.outcome.is_some() && self.events_closed()
@@ -735,6 +826,11 @@ impl Run<'_> {
             Condition::CallerIn(numbers) => numbers.contains(&self.s.caller),
         }
     }
+}
+
+/// The `recorded` event's value: `{"seconds":17,"url":"https://..."}`.
+fn recording_value(url: &Option<String>, seconds: Option<u32>) -> String {
+    serde_json::json!({ "seconds": seconds, "url": url }).to_string()
 }
 
 fn apology() -> Verb {

@@ -245,6 +245,20 @@ pub async fn voice(State(state): State<AppState>, req: Request) -> Response {
         if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
             return reply;
         }
+        // A second `voice` webhook for a live call (a provider retry that differs, a fallback
+        // URL) must not restart it: the caller is asked again where they are.
+        if let Ok(Some(live)) = state.inner.store.session(&call_sid).await {
+            let registry = &state.inner.registry;
+            let set = registry
+                .version(&live.version)
+                .unwrap_or_else(|| registry.current());
+            let event = CallEvent::Stale {
+                reason: "a second call-start webhook for this call".into(),
+            };
+            let next = step(&set, &live, &event, (state.inner.options.clock)());
+            let (session, verbs, events) = state.drive(&set, next).await;
+            return state.answer(session, &verbs, events, fingerprint).await;
+        }
         let set = state.inner.registry.current();
         let to = hook.param("To").unwrap_or("");
         let from = hook.param("From").unwrap_or("");
@@ -328,10 +342,17 @@ pub async fn resume(
             .and_then(|v| registry.version(v))
             .or_else(|| stored.as_ref().and_then(|s| registry.version(&s.version)))
             .unwrap_or_else(|| registry.current());
-        let flow_id = hook
-            .query("flow")
-            .map(str::to_owned)
-            .or_else(|| stored.as_ref().map(|s| s.flow.clone()));
+        let attempt = hook
+            .query("attempt")
+            .and_then(|a| a.parse::<u32>().ok())
+            .unwrap_or(1)
+            .clamp(1, 100);
+        // The session knows which flow the call is in; the URL only says where it was.
+        let url_flow = hook.query("flow");
+        let flow_id = stored
+            .as_ref()
+            .map(|s| s.flow.clone())
+            .or(url_flow.map(str::to_owned));
         let Some(flow) = flow_id.as_deref().and_then(|id| set.get(id)).cloned() else {
             warn!("continuation for an unknown flow");
             return xml(StatusCode::OK, apology_twiml());
@@ -339,27 +360,31 @@ pub async fn resume(
         let mut session = match stored {
             Some(s) => s,
             None => {
-                warn!("no session for this call; starting one from the URL");
-                CallSession::new(
+                warn!("no session for this call; resuming it where the URL says it is");
+                let mut s = CallSession::new(
                     &call_sid,
                     &flow,
                     &set.version,
                     hook.param("From").unwrap_or(""),
                     hook.param("To").unwrap_or(""),
                     now,
-                )
+                );
+                s.node = Some(node_name.clone());
+                s.attempt = attempt;
+                s
             }
         };
-        session.flow = flow.id.clone();
         if set.version != session.version {
             session.version = set.version.clone();
         }
-        let attempt = hook
-            .query("attempt")
-            .and_then(|a| a.parse::<u32>().ok())
-            .unwrap_or(1)
-            .clamp(1, 100);
         let event = match flow.node_by_name(&node_name) {
+            _ if url_flow.is_some_and(|f| f != flow.id) => CallEvent::Stale {
+                reason: format!(
+                    "callback for flow `{}` while the call is in `{}`",
+                    url_flow.unwrap_or(""),
+                    flow.id
+                ),
+            },
             None => CallEvent::Stale {
                 reason: format!(
                     "callback for node `{node_name}`, which flow `{}` does not have",

@@ -290,10 +290,15 @@ fn show_turn(turn: &Turn, set: &FlowSet, out: &mut dyn Write) {
             EventKind::TransferResult => {
                 format!("   transfer ended: {}", e.value.clone().unwrap_or_default())
             }
-            EventKind::Recorded => format!(
-                "   voicemail recorded ({} s)",
-                e.value.clone().unwrap_or_default()
-            ),
+            EventKind::Recorded => {
+                let seconds = e
+                    .value
+                    .as_deref()
+                    .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+                    .and_then(|v| v["seconds"].as_u64())
+                    .unwrap_or(0);
+                format!("   voicemail recorded ({seconds} s)")
+            }
             EventKind::Fault => format!("   fault: {}", e.value.clone().unwrap_or_default()),
             EventKind::FlowHangup => "   the flow hangs up".to_owned(),
             EventKind::LookupOk | EventKind::LookupError => {
