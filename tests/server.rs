@@ -573,7 +573,7 @@ async fn sensitive_input_never_reaches_the_store_in_clear() {
     .unwrap();
     std::fs::write(
         flows.join("pay.yaml"),
-        "default: true\nlanguages: [en]\nstart: card\nnodes:\n  card:\n    input: { prompt: card, store: pan, min_digits: 13, max_digits: 19, validate: luhn, next: done }\n  done:\n    hangup: { prompt: thanks }\n",
+        "default: true\nlanguages: [en]\nstart: card\nnodes:\n  card:\n    input: { prompt: card, store: pan, min_digits: 13, max_digits: 19, validate: luhn, next: copy }\n  copy:\n    set: { vars: { last: \"{pan}\" }, next: done }\n  done:\n    hangup: { prompt: [{ say: \"You entered {pan|digits}.\" }, thanks] }\n",
     )
     .unwrap();
     let server = TestServer::start(dir, flows, prompts, open_time(), None).await;
@@ -583,6 +583,12 @@ async fn sensitive_input_never_reaches_the_store_in_clear() {
     assert!(t.find("Gather").is_some(), "a bad checksum asks again");
     let t = call.press("4111111111111111#").await;
     assert!(t.said().contains("Thank you."));
+    assert!(
+        t.said()
+            .contains("You entered 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1."),
+        "the caller hears it: {}",
+        t.said()
+    );
     call.status("completed").await;
 
     let db = server.dir.path().join("calls.db");
@@ -609,6 +615,28 @@ async fn sensitive_input_never_reaches_the_store_in_clear() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(values, ["****************", "****************"]);
+    let spaced: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM webhook_replies WHERE twiml LIKE '%4 1 1 1 1 1%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        spaced, 0,
+        "the stored answer does not read the card number back"
+    );
+    let set: String = conn
+        .query_row(
+            "SELECT value FROM call_events WHERE kind = 'set'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        set, "last=****************",
+        "a value made from sensitive input is sensitive"
+    );
     server.stop().await;
 }
 

@@ -94,6 +94,32 @@ impl CallSession {
 }
 
 impl CallSession {
+    /// `text` with every sensitive value masked, also when read digit by digit (`4 1 1 1`).
+    pub fn redact_text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for name in &self.sensitive {
+            let Some(value) = self.vars.get(name).and_then(|v| v.as_str()) else {
+                continue;
+            };
+            if value.chars().count() < 2 {
+                continue;
+            }
+            let spaced = value
+                .chars()
+                .map(String::from)
+                .collect::<Vec<_>>()
+                .join(" ");
+            for form in [spaced, value.to_owned()] {
+                let stars = form
+                    .chars()
+                    .map(|c| if c == ' ' { ' ' } else { '*' })
+                    .collect::<String>();
+                out = out.replace(&form, &stars);
+            }
+        }
+        out
+    }
+
     /// A copy fit to store or log: sensitive variables masked.
     pub fn redacted(&self) -> CallSession {
         let mut copy = self.clone();

@@ -443,8 +443,7 @@ impl Run<'_> {
                             );
                         }
                         for (name, value) in &opt.set {
-                            let (v, _) = render_template(value, &self.s);
-                            self.assign(Some(node), name, v);
+                            self.assign(Some(node), name, value);
                         }
                         self.go(Some(node), &opt.target);
                     }
@@ -494,7 +493,19 @@ impl Run<'_> {
         }
     }
 
-    fn assign(&mut self, node: Option<NodeId>, name: &str, value: String) {
+    /// Sets a variable from a template; a value made from sensitive input is sensitive too.
+    fn assign(&mut self, node: Option<NodeId>, name: &str, template: &crate::flow::Template) {
+        let (value, _) = render_template(template, &self.s);
+        let derived = template.vars().any(|v| {
+            self.s
+                .sensitive
+                .iter()
+                .any(|s| v.split('.').next() == Some(s.as_str()))
+        });
+        if derived && !self.s.sensitive.iter().any(|s| s == name) {
+            self.s.sensitive.push(name.to_owned());
+        }
+        let sensitive = self.s.sensitive.iter().any(|s| s == name);
         if name == "language" {
             if self.flow.language(&value).is_some() {
                 self.s.language = value.clone();
@@ -507,10 +518,15 @@ impl Run<'_> {
             }
         }
         let attempt = self.s.attempt;
+        let shown = if sensitive {
+            mask(&value)
+        } else {
+            value.clone()
+        };
         self.log(
             node,
             EventKind::Set,
-            Some(format!("{name}={value}")),
+            Some(format!("{name}={shown}")),
             attempt,
         );
         self.s
@@ -708,8 +724,7 @@ impl Run<'_> {
             NodeKind::Set(s) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
                 for (name, value) in &s.vars {
-                    let (v, _) = render_template(value, &self.s);
-                    self.assign(Some(node), name, v);
+                    self.assign(Some(node), name, value);
                 }
                 Some(s.next.clone())
             }

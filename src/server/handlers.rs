@@ -105,8 +105,9 @@ impl Webhook {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             if !signature_matches(token, &url, signed, signature) {
+                // The path only: a GET webhook's query carries the caller's keys.
                 warn!(
-                    url,
+                    path = parts.uri.path(),
                     "rejected a request with a bad or missing X-Twilio-Signature"
                 );
                 return Err(xml(StatusCode::FORBIDDEN, empty_response()));
@@ -193,10 +194,12 @@ impl AppState {
         fingerprint: String,
     ) -> Response {
         let twiml = render_twiml(verbs, &self.inner.options.public_url);
+        // The caller hears their card number read back; the stored copy of the answer does not keep it.
+        let stored_reply = session.redact_text(&twiml);
         let commit = WebhookCommit {
             session: session.redacted(),
             events,
-            reply: Some((fingerprint, twiml.clone())),
+            reply: Some((fingerprint, stored_reply)),
             now: (self.inner.options.clock)(),
         };
         match self.inner.store.commit(commit).await {
