@@ -17,7 +17,7 @@ fn fixtures() -> Vec<PathBuf> {
 #[test]
 fn every_rejection_rule_has_a_pinned_diagnostic() {
     let fixtures = fixtures();
-    assert!(fixtures.len() >= 19, "one fixture per rule");
+    assert!(fixtures.len() >= 21, "one fixture per rule");
     for path in fixtures {
         let name = path
             .file_stem()
@@ -202,4 +202,13 @@ fn long_recordings_draw_a_warning_not_an_error() {
         compiled.diagnostics[0]
     );
     assert!(compiled.flows.is_some());
+}
+
+#[test]
+fn a_byte_order_mark_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = dir.path().join("bom.yaml");
+    std::fs::write(&flow, "\u{feff}languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n").unwrap();
+    let compiled = compile_paths(&[flow], Path::new("tests/fixtures/prompts")).unwrap();
+    assert!(compiled.diagnostics.is_empty(), "{:?}", compiled.diagnostics);
 }

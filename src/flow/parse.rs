@@ -31,7 +31,11 @@ pub struct SourceFile {
 impl SourceFile {
     /// Indexes `text` read from `path`.
     pub fn new(path: impl Into<std::path::PathBuf>, text: impl Into<String>) -> SourceFile {
-        let text = text.into();
+        let mut text = text.into();
+        // Editors on some systems start files with a byte-order mark; YAML does not want it.
+        if text.starts_with('\u{feff}') {
+            text.drain(..'\u{feff}'.len_utf8());
+        }
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -140,10 +144,15 @@ fn syntax_check(src: &SourceFile) -> Result<(), Diagnostic> {
     let Err(err) = serde_yaml::from_str::<serde_yaml::Value>(&src.text) else {
         return Ok(());
     };
+    if err.to_string().contains("duplicate entry") {
+        // Not a syntax error: the typed parse reports it at the second key.
+        return Ok(());
+    }
     let msg = TRAILING_POS.replace(&err.to_string(), "").to_string();
     let location = err
         .location()
-        .map(|l| src.at_line_col(l.line(), l.column()));
+        .map(|l| src.at_line_col(l.line(), l.column()))
+        .or_else(|| Some(src.at_line_col(1, 1)));
     Err(
         Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {msg}"))
             .at(location)
@@ -189,12 +198,18 @@ pub fn parse_as<T: DeserializeOwned>(
         let own_location = (prefix.is_empty() && text.len() == src.text.len())
             .then(|| inner.location())
             .flatten();
-        yaml_error_diagnostic(
+        let d = yaml_error_diagnostic(
             src,
             &path,
             &inner.to_string(),
             own_location.map(|l| (l.line(), l.column())),
-        )
+        );
+        // A diagnostic always names its file, at worst its first line.
+        if d.location.is_none() {
+            let start = Some(src.at_line_col(1, 1));
+            return d.at(start);
+        }
+        d
     })
 }
 
@@ -251,7 +266,7 @@ fn yaml_error_diagnostic(
             .label(label)
             .hint(hint);
     }
-    if msg.starts_with("duplicate key") {
+    if msg.starts_with("duplicate key") || msg.starts_with("duplicate field") {
         let key = words.first().cloned().unwrap_or_default();
         let second = src
             .spans()

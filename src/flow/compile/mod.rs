@@ -126,15 +126,21 @@ pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled
     }
 
     // Flow ids, numbers and the default flow are checked across files.
-    let mut seen_ids: HashMap<String, PathBuf> = HashMap::new();
+    let mut seen_ids: HashMap<String, &SourceFile> = HashMap::new();
     let mut numbers: BTreeMap<String, String> = BTreeMap::new();
     let mut default_flow: Option<String> = None;
     for (src, raw, id) in &parsed {
-        if let Some(first) = seen_ids.insert(id.clone(), src.path.clone()) {
+        if let Some(first) = seen_ids.insert(id.clone(), src) {
+            // Point at an explicit `flow:` line when either file has one, else at the second file.
+            let (at, other) = match (src.key_at(&["flow"]), first.key_at(&["flow"])) {
+                (Some(here), _) => (here, first),
+                (None, Some(there)) => (there, src),
+                (None, None) => (src.at_line_col(1, 1), first),
+            };
             diags.push(
                 Diagnostic::new(Code::DuplicateFlow, format!("flow id `{id}` is used twice"))
-                    .at(src.locate(&["flow"]))
-                    .label(format!("also the id of {}", first.display()))
+                    .at(Some(at))
+                    .label(format!("also the id of {}", other.path.display()))
                     .hint(Some("give one of them another `flow:` id".into())),
             );
         }
