@@ -116,7 +116,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
     /// Listen on a non-loopback address without a token (signatures unchecked).
-    #[arg(long, env = "PHONETREE_INSECURE")]
+    #[arg(long, env = "PHONETREE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub insecure: bool,
 }
 
@@ -216,6 +216,14 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!(
             "error: refusing to listen on {} without TWILIO_AUTH_TOKEN: anyone could drive calls. \
              Set the token, listen on loopback, or pass --insecure.",
+            args.listen
+        );
+        return ExitCode::from(2);
+    }
+    if args.public_url.is_none() && !args.listen.ip().is_loopback() {
+        eprintln!(
+            "error: listening on {} needs --public-url: the URLs phonetree writes into TwiML must be \
+             the address the provider reaches (e.g. https://ivr.example.com).",
             args.listen
         );
         return ExitCode::from(2);
@@ -456,18 +464,41 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
     let mut input = stdin.lock();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    crate::tools::simulate::simulate(&set, &flow, opts, &mut input, &mut out);
-    ExitCode::SUCCESS
+    let (_, ending) = crate::tools::simulate::simulate(&set, &flow, opts, &mut input, &mut out);
+    match ending {
+        crate::tools::simulate::Ending::ScriptError(why) => {
+            eprintln!("error: {why}");
+            ExitCode::from(2)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn run_scenarios(args: &TestArgs) -> ExitCode {
     use crate::tools::scenario::{
         flow_for, load_scenarios, run_scenario, scenario_files, uncovered,
     };
-    let compiled = match flow::compile_paths(
-        std::slice::from_ref(&args.project.flows),
-        &args.project.prompts,
-    ) {
+    // The flows tested are the ones beside the scenario files.
+    let mut flow_dirs: Vec<PathBuf> = Vec::new();
+    for p in &args.paths {
+        let dir = if p.is_dir() {
+            p.clone()
+        } else {
+            p.parent().map(PathBuf::from).unwrap_or_default()
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        if !flow_dirs.contains(&dir) {
+            flow_dirs.push(dir);
+        }
+    }
+    if flow_dirs.is_empty() {
+        flow_dirs.push(args.project.flows.clone());
+    }
+    let compiled = match flow::compile_paths(&flow_dirs, &args.project.prompts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");

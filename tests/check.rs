@@ -208,7 +208,15 @@ fn long_recordings_draw_a_warning_not_an_error() {
 fn a_byte_order_mark_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let flow = dir.path().join("bom.yaml");
-    std::fs::write(&flow, "\u{feff}languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n").unwrap();
+    std::fs::write(
+        &flow,
+        "\u{feff}languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    )
+    .unwrap();
     let compiled = compile_paths(&[flow], Path::new("tests/fixtures/prompts")).unwrap();
-    assert!(compiled.diagnostics.is_empty(), "{:?}", compiled.diagnostics);
+    assert!(
+        compiled.diagnostics.is_empty(),
+        "{:?}",
+        compiled.diagnostics
+    );
 }

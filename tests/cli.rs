@@ -87,3 +87,17 @@ fn serve_refuses_a_public_address_without_a_token() {
     assert_eq!(code, 2);
     assert!(err.contains("without TWILIO_AUTH_TOKEN"), "{err}");
 }
+
+#[test]
+fn serve_needs_a_public_url_off_loopback() {
+    let (code, _, err) = phonetree(&[
+        "serve",
+        "--listen",
+        "0.0.0.0:0",
+        "--insecure",
+        "--store",
+        "sqlite::memory:",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("needs --public-url"), "{err}");
+}

@@ -237,3 +237,57 @@ fn a_failing_scenario_really_fails_with_the_first_difference() {
     assert!(out.contains("acme.test.yaml:2:3"), "{out}");
     assert!(Path::new(&flows_arg).exists());
 }
+
+#[test]
+fn a_script_that_does_not_fit_the_call_is_an_error() {
+    let (code, _, err) = phonetree(
+        &["simulate", "acme", "--at", OPEN, "--keys", "1,0,banana"],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`banana` at a transfer is not a dial result"),
+        "{err}"
+    );
+    let (code, _, err) = phonetree(
+        &["simulate", "acme", "--at", OPEN, "--keys", "1,3,soon"],
+        None,
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("`soon` at a voicemail is not a number"),
+        "{err}"
+    );
+    let (code, _, err) = phonetree(
+        &[
+            "simulate",
+            "acme",
+            "--at",
+            OPEN,
+            "--keys",
+            "1,0,completed,5,9,9",
+        ],
+        None,
+    );
+    assert_eq!(code, 2, "keys after the goodbye");
+    assert!(err.contains("left over: \"9\", \"9\""), "{err}");
+}
+
+#[test]
+fn test_accepts_scenario_files_outside_the_flows_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("flows/acme.yaml", dir.path().join("acme.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("acme.test.yaml"),
+        "- name: unused dial result\n  at: \"2026-11-24T10:00:00-05:00\"\n  keys: [\"1\", \"2\"]\n  dial: [busy]\n",
+    )
+    .unwrap();
+    let file = dir.path().join("acme.test.yaml").display().to_string();
+    let (code, out, err) = phonetree(&["test", &file], None);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("with 1 `dial` and 0 `voicemail` entries unused"),
+        "{out}"
+    );
+    assert!(out.lines().any(|l| l == "0 passed, 1 failed"), "{out}");
+}

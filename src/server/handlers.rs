@@ -447,7 +447,13 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
         Ok(s) => s.to_owned(),
         Err(resp) => return resp,
     };
-    let span = info_span!("webhook", call_sid = %call_sid, status = hook.param("CallStatus").unwrap_or(""));
+    let span = info_span!(
+        "webhook",
+        call_sid = %call_sid,
+        flow = tracing::field::Empty,
+        node = tracing::field::Empty,
+        status = hook.param("CallStatus").unwrap_or("")
+    );
     async move {
         let Some(status) = hook.param("CallStatus").and_then(CallStatus::parse) else {
             return xml(StatusCode::OK, empty_response());
@@ -458,7 +464,13 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
             return reply;
         }
         let session = match state.inner.store.session(&call_sid).await {
-            Ok(Some(s)) => s,
+            Ok(Some(s)) => {
+                tracing::Span::current().record("flow", s.flow.as_str());
+                if let Some(node) = &s.node {
+                    tracing::Span::current().record("node", node.as_str());
+                }
+                s
+            }
             Ok(None) => {
                 warn!("status callback for a call phonetree never answered");
                 return xml(StatusCode::OK, empty_response());

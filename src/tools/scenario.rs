@@ -252,6 +252,14 @@ fn run(
             ));
         }
     }
+    if !dials.is_empty() || !recordings.is_empty() {
+        return Err(format!(
+            "the call ended ({}) with {} `dial` and {} `voicemail` entries unused",
+            end.as_str(),
+            dials.len(),
+            recordings.len()
+        ));
+    }
     if !keys.is_empty() {
         let left: Vec<String> = keys.iter().map(|k| format!("{k:?}")).collect();
         return Err(format!(

@@ -103,6 +103,8 @@ pub enum Ending {
     Hangup,
     /// The caller hung up (or input ran out while the flow waited for keys).
     CallerHangup,
+    /// The `--keys` script does not fit where the call is.
+    ScriptError(String),
 }
 
 /// Runs a call and prints it to `out`; returns the path and how it ended.
@@ -176,26 +178,42 @@ pub fn simulate(
             }
             Waiting::Dial { at, target } => {
                 let _ = writeln!(out, "  ... dialing {target}");
-                let scripted_status = input.peek().and_then(parse_dial_status);
                 let status = if input.is_script() {
-                    match scripted_status {
-                        Some(s) => {
+                    match input.peek().map(|k| (k.to_owned(), parse_dial_status(k))) {
+                        None => break Ending::Transfer(target),
+                        Some((_, Some(s))) => {
                             input.next(out, "dial> ");
                             s
                         }
-                        None => break Ending::Transfer(target),
+                        Some((k, None)) => {
+                            break Ending::ScriptError(format!(
+                                "`{k}` at a transfer is not a dial result (completed, no-answer, busy, failed)"
+                            ));
+                        }
                     }
                 } else {
-                    match input.next(
-                        out,
-                        "dial outcome? [c]ompleted [n]o-answer [b]usy [f]ailed, h = hang up> ",
-                    ) {
-                        None => break Ending::Transfer(target),
-                        Some(k) if k == "h" => {
-                            driver.hang_up();
-                            break Ending::Transfer(target);
+                    let mut answer = None;
+                    while answer.is_none() {
+                        match input.next(
+                            out,
+                            "dial outcome? [c]ompleted [n]o-answer [b]usy [f]ailed, h = hang up> ",
+                        ) {
+                            None => break,
+                            Some(k) if k == "h" => {
+                                driver.hang_up();
+                                break;
+                            }
+                            Some(k) => {
+                                answer = parse_dial_status(&k);
+                                if answer.is_none() {
+                                    let _ = writeln!(out, "  `{k}` is not a dial result");
+                                }
+                            }
                         }
-                        Some(k) => parse_dial_status(&k).unwrap_or(DialStatus::Completed),
+                    }
+                    match answer {
+                        Some(s) => s,
+                        None => break Ending::Transfer(target),
                     }
                 };
                 turn = driver.send(&CallEvent::DialResult { at, status });
@@ -213,12 +231,17 @@ pub fn simulate(
                     "  ... recording after the beep (up to {max_length_secs} s)"
                 );
                 let seconds = if input.is_script() {
-                    match input.peek().and_then(|k| k.parse::<u32>().ok()) {
-                        Some(s) => {
+                    match input.peek().map(|k| (k.to_owned(), k.parse::<u32>().ok())) {
+                        None => break Ending::Voicemail,
+                        Some((_, Some(s))) => {
                             input.next(out, "recorded seconds> ");
                             s
                         }
-                        None => break Ending::Voicemail,
+                        Some((k, None)) => {
+                            break Ending::ScriptError(format!(
+                                "`{k}` at a voicemail is not a number of seconds recorded"
+                            ));
+                        }
                     }
                 } else {
                     match input.next(out, "press Enter to finish the message (h = hang up)> ") {
@@ -238,6 +261,17 @@ pub fn simulate(
             }
         }
     };
+    let ending = match (&ending, &input) {
+        (Ending::ScriptError(_), _) => ending,
+        (_, Input::Script(left)) if !left.is_empty() => {
+            let left: Vec<String> = left.iter().map(|k| format!("{k:?}")).collect();
+            Ending::ScriptError(format!(
+                "the call ended with script entries left over: {}",
+                left.join(", ")
+            ))
+        }
+        _ => ending,
+    };
     let path = driver.path();
     let _ = writeln!(out, "path: {}", path.join(" -> "));
     let how = match &ending {
@@ -246,6 +280,7 @@ pub fn simulate(
         Ending::Voicemail => "voicemail".into(),
         Ending::Hangup => "hangup".into(),
         Ending::CallerHangup => "caller hung up".into(),
+        Ending::ScriptError(why) => format!("script error: {why}"),
     };
     let _ = writeln!(out, "ended: {how}");
     (path, ending)
@@ -344,5 +379,8 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 
 /// Splits `--keys 1,2,,123456#` into entries (an empty entry is silence).
 pub fn parse_keys(s: &str) -> Vec<String> {
+    if s.trim().is_empty() {
+        return Vec::new();
+    }
     s.split(',').map(|k| k.trim().to_owned()).collect()
 }

@@ -203,6 +203,15 @@ impl FlowCompiler<'_> {
             );
         }
         let finish_on = self.key_char(i.finish_on.as_deref(), &p("finish_on"));
+        if let Some(k) = finish_on.filter(|k| k.is_ascii_digit()) {
+            self.error(
+                Code::InvalidKey,
+                format!("`{k}` cannot end an input: it is a digit the caller may enter"),
+                self.src.value_at(&p("finish_on")),
+                "a digit",
+                Some("use \"#\" or \"*\"".into()),
+            );
+        }
         let finish_on = match (finish_on, digits.min == digits.max) {
             (None, false) => Some('#'),
             (f, _) => f,
