@@ -421,16 +421,16 @@ fn simulate(args: &SimulateArgs) -> ExitCode {
             }
         },
     };
-    if let Some(lang) = &args.lang {
-        if flow.language(lang).is_none() {
-            let codes: Vec<&str> = flow.languages.iter().map(|l| l.code.as_str()).collect();
-            eprintln!(
-                "error: flow `{}` does not speak `{lang}` (languages: {})",
-                flow.id,
-                codes.join(", ")
-            );
-            return ExitCode::from(2);
-        }
+    if let Some(lang) = &args.lang
+        && flow.language(lang).is_none()
+    {
+        let codes: Vec<&str> = flow.languages.iter().map(|l| l.code.as_str()).collect();
+        eprintln!(
+            "error: flow `{}` does not speak `{lang}` (languages: {})",
+            flow.id,
+            codes.join(", ")
+        );
+        return ExitCode::from(2);
     }
     let mut mocks = CannedLookups::default();
     for spec in &args.mock_lookup {

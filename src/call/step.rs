@@ -359,10 +359,10 @@ impl Run<'_> {
             }
             CallEvent::Hold { at } => {
                 let flow = self.flow.clone();
-                if let Some(NodeKind::Queue(q)) = self.node_at(*at).map(|n| &flow.node(n).kind) {
-                    if let Some(hold) = &q.hold {
-                        self.verbs = self.prompt_verbs(hold);
-                    }
+                if let Some(NodeKind::Queue(q)) = self.node_at(*at).map(|n| &flow.node(n).kind)
+                    && let Some(hold) = &q.hold
+                {
+                    self.verbs = self.prompt_verbs(hold);
                 }
                 // Hold music is fetched over and over while the caller waits; it is not logged.
             }

@@ -24,9 +24,9 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
 /// Writes a duration the short way admins read it: `500ms`, `5s`, `2m`, `90s`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 != 0 {
+    if !ms.is_multiple_of(1000) {
         format!("{ms}ms")
-    } else if ms % 60_000 == 0 && ms >= 60_000 {
+    } else if ms.is_multiple_of(60_000) && ms >= 60_000 {
         format!("{}m", ms / 60_000)
     } else {
         format!("{}s", ms / 1000)

@@ -109,10 +109,10 @@ pub fn check_reachability(
                     flow: other,
                     node: name,
                 } => {
-                    if let Some((key, f)) = flows.get_key_value(other.as_str()) {
-                        if let Some(id) = f.node_by_name(name) {
-                            queue.push_back((key.as_str(), id));
-                        }
+                    if let Some((key, f)) = flows.get_key_value(other.as_str())
+                        && let Some(id) = f.node_by_name(name)
+                    {
+                        queue.push_back((key.as_str(), id));
                     }
                 }
                 t => {

@@ -128,10 +128,10 @@ pub fn parse_flow(src: &SourceFile) -> Result<RawFlowFile, Vec<Diagnostic>> {
         "nodes".into(),
         serde_yaml::Value::Mapping(Default::default()),
     );
-    if let Ok(text) = serde_yaml::to_string(&doc) {
-        if let Err(d) = parse_as::<RawFlowFile>(src, &text, &[]) {
-            errors.push(d);
-        }
+    if let Ok(text) = serde_yaml::to_string(&doc)
+        && let Err(d) = parse_as::<RawFlowFile>(src, &text, &[])
+    {
+        errors.push(d);
     }
     if errors.is_empty() {
         errors.push(first);

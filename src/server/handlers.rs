@@ -325,10 +325,10 @@ pub async fn resume(
     async move {
         let _guard = state.lock_call(&call_sid).await;
         let fingerprint = hook.fingerprint(resume.as_str());
-        if resume != Resume::Hold {
-            if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
-                return reply;
-            }
+        if resume != Resume::Hold
+            && let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await
+        {
+            return reply;
         }
         let now = (state.inner.options.clock)();
         let stored = match state.inner.store.session(&call_sid).await {

@@ -529,9 +529,9 @@ mod tests {
             flow: "main".into(),
             version: "v7".into(),
             at: t("2026-11-24T15:00:01.250Z") + chrono::Duration::milliseconds(i64::from(seq)),
-            node: (seq % 2 == 0).then(|| format!("node{seq}")),
+            node: seq.is_multiple_of(2).then(|| format!("node{seq}")),
             kind,
-            value: (seq % 3 == 0).then(|| "2".to_owned()),
+            value: seq.is_multiple_of(3).then(|| "2".to_owned()),
             attempt: seq % 4,
         }
     }

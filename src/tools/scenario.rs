@@ -203,24 +203,24 @@ fn run(
     let path = driver.path();
     *path_out = path.clone();
     let expect = &sc.expect;
-    if let Some(want) = &expect.path {
-        if *want != path {
-            let i = want
-                .iter()
-                .zip(&path)
-                .position(|(a, b)| a != b)
-                .unwrap_or(want.len().min(path.len()));
-            let (w, g) = (
-                want.get(i).map_or("(end)", String::as_str),
-                path.get(i).map_or("(end)", String::as_str),
-            );
-            return Err(format!(
-                "path differs at step {}: expected `{w}`, got `{g}`\n    expected: {}\n    actual:   {}",
-                i + 1,
-                want.join(" -> "),
-                path.join(" -> ")
-            ));
-        }
+    if let Some(want) = &expect.path
+        && *want != path
+    {
+        let i = want
+            .iter()
+            .zip(&path)
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.len().min(path.len()));
+        let (w, g) = (
+            want.get(i).map_or("(end)", String::as_str),
+            path.get(i).map_or("(end)", String::as_str),
+        );
+        return Err(format!(
+            "path differs at step {}: expected `{w}`, got `{g}`\n    expected: {}\n    actual:   {}",
+            i + 1,
+            want.join(" -> "),
+            path.join(" -> ")
+        ));
     }
     if let Some(says) = &expect.says {
         let all = heard.join("\n");
@@ -233,14 +233,14 @@ fn run(
             }
         }
     }
-    if let Some(want) = &expect.ends {
-        if want != end.as_str() {
-            return Err(format!(
-                "expected the call to end with `{want}`, it ended with `{}` (path: {})",
-                end.as_str(),
-                path.join(" -> ")
-            ));
-        }
+    if let Some(want) = &expect.ends
+        && want != end.as_str()
+    {
+        return Err(format!(
+            "expected the call to end with `{want}`, it ended with `{}` (path: {})",
+            end.as_str(),
+            path.join(" -> ")
+        ));
     }
     for (var, want) in &expect.vars {
         let got = lookup_var(&driver.session, var);

@@ -52,16 +52,16 @@ impl FlowCompiler<'_> {
             }),
             RawNode::Transfer(t) => {
                 let to = self.dial_target(&t.to, &p("to"));
-                if let Some(cid) = &t.caller_id {
-                    if !is_e164(cid) {
-                        self.error(
-                            Code::InvalidValue,
-                            format!("caller id `{cid}` is not a phone number"),
-                            self.src.value_at(&p("caller_id")),
-                            "expected E.164",
-                            Some("e.g. \"+14155550100\"".into()),
-                        );
-                    }
+                if let Some(cid) = &t.caller_id
+                    && !is_e164(cid)
+                {
+                    self.error(
+                        Code::InvalidValue,
+                        format!("caller id `{cid}` is not a phone number"),
+                        self.src.value_at(&p("caller_id")),
+                        "expected E.164",
+                        Some("e.g. \"+14155550100\"".into()),
+                    );
                 }
                 let timeout = match &t.timeout {
                     Some(d) => self.duration(
