@@ -36,8 +36,13 @@ impl SourceFile {
         if text.starts_with('\u{feff}') {
             text.drain(..'\u{feff}'.len_utf8());
         }
+        // Lines end at `\n`, `\r\n` or a lone `\r`, as YAML (and so every reported position) counts them.
+        let bytes = text.as_bytes();
         let line_starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .chain(bytes.iter().enumerate().filter_map(|(i, &b)| {
+                let ends = b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n'));
+                ends.then_some(i + 1)
+            }))
             .collect();
         SourceFile {
             path: path.into(),
@@ -341,5 +346,37 @@ fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
         serde_yaml::Value::Number(n) => Some(n.to_string()),
         serde_yaml::Value::Bool(b) => Some(b.to_string()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a lone `\r` ends a line for YAML, so a position past it must find its line
+    /// (found by the compiler property test with `?\r0`).
+    #[test]
+    fn lone_carriage_returns_end_lines() {
+        let src = SourceFile::new("x.yaml", "a: 1\rb: [\r\nc: 2\n");
+        assert_eq!(
+            src.location(Span {
+                line: 2,
+                column: 1,
+                len: 1
+            })
+            .line_text,
+            "b: ["
+        );
+        assert_eq!(
+            src.location(Span {
+                line: 3,
+                column: 1,
+                len: 1
+            })
+            .line_text,
+            "c: 2"
+        );
+        let d = parse_flow(&SourceFile::new("x.yaml", "?\r0")).unwrap_err();
+        assert_eq!(d[0].code, Code::YamlSyntax);
     }
 }
