@@ -52,6 +52,7 @@ pub struct SpanIndex {
 impl SpanIndex {
     /// Indexes `text`; never panics; on a syntax error keeps what was indexed before it.
     pub fn build(text: &str) -> SpanIndex {
+        const MAX_DEPTH: usize = 256;
         let text = untab(text.strip_prefix('\u{feff}').unwrap_or(text));
         let mut builder = Builder {
             src: Source::new(&text),
@@ -61,7 +62,9 @@ impl SpanIndex {
         };
         let mut parser = Parser::new_from_str(&text);
         while let Ok((event, mark)) = parser.next_token() {
-            if !builder.event(event, mark) {
+            // Paths are copied per event, so absurd nesting would cost quadratic time;
+            // no flow nests anywhere near this deep (serde_yaml itself stops at 128).
+            if builder.stack.len() > MAX_DEPTH || !builder.event(event, mark) {
                 break;
             }
         }
@@ -762,6 +765,14 @@ mod tests {
                 chars.into_iter().collect()
             },
         )
+    }
+
+    #[test]
+    fn absurd_nesting_stops_early() {
+        let deep = "x: ".to_owned() + &"[".repeat(50_000);
+        // Without the depth cap this takes minutes; with it, the index stops at the cap.
+        let idx = SpanIndex::build(&deep);
+        assert!(idx.key(&["x"]).is_some());
     }
 
     #[test]
