@@ -15,8 +15,8 @@ use crate::call::{
     step,
 };
 use crate::flow::{Flow, FlowSet};
+use crate::lookup::WEBHOOK_LOOKUP_BUDGET;
 use crate::server::AppState;
-use crate::server::lookup::WEBHOOK_LOOKUP_BUDGET;
 use crate::server::signature::signature_matches;
 use crate::store::{CommitOutcome, WebhookCommit};
 use crate::twiml::{empty_response, render_twiml};

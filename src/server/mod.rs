@@ -17,7 +17,6 @@ use tower_http::trace::TraceLayer;
 use crate::store::Store;
 
 mod handlers;
-pub mod lookup;
 pub mod registry;
 pub mod signature;
 
@@ -52,7 +51,7 @@ struct Shared {
     registry: Arc<FlowRegistry>,
     store: Arc<dyn Store>,
     options: ServerOptions,
-    lookups: lookup::LookupClient,
+    lookups: crate::lookup::LookupClient,
     // Striped per-call locks: webhooks of one call (an action and a racing status
     // callback) are processed one at a time, so their log sequence numbers never clash.
     call_locks: Vec<tokio::sync::Mutex<()>>,
@@ -71,7 +70,7 @@ impl AppState {
                 registry,
                 store,
                 options,
-                lookups: lookup::LookupClient::new(),
+                lookups: crate::lookup::LookupClient::new(),
                 call_locks,
             }),
         }

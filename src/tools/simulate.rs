@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::call::{CallEvent, DialStatus, EventKind, LookupOutcome, LookupRequest};
 use crate::flow::{Flow, FlowSet};
-use crate::server::lookup::LookupClient;
+use crate::lookup::LookupClient;
 use crate::tools::driver::{CallDriver, CannedLookups, LookupResolver, Turn, Waiting, transcript};
 
 /// How a simulated call is run.
