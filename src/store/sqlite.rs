@@ -260,11 +260,11 @@ fn commit_one(
     let s = &commit.session;
     if let Some((fingerprint, _)) = &commit.reply {
         let earlier: Option<String> = sp
-            .query_row(
+            .prepare_cached(
                 "SELECT twiml FROM webhook_replies WHERE call_sid = ?1 AND fingerprint = ?2",
-                params![s.call_sid, fingerprint],
-                |r| r.get(0),
             )
+            .map_err(db)?
+            .query_row(params![s.call_sid, fingerprint], |r| r.get(0))
             .optional()
             .map_err(db)?;
         if let Some(twiml) = earlier {
@@ -274,10 +274,8 @@ fn commit_one(
     let now = ts(commit.now);
     let state = serde_json::to_string(s)
         .map_err(|e| StoreError::Database(format!("encoding the session: {e}")))?;
-    sp.execute(
-        "INSERT INTO sessions (call_sid, state, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-        params![s.call_sid, state, now],
+    sp.prepare_cached("INSERT INTO sessions (call_sid, state, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at").map_err(db)?.execute(params![s.call_sid, state, now],
     )
     .map_err(db)?;
     {
@@ -304,20 +302,16 @@ fn commit_one(
         }
     }
     let ended_at = (s.ended && s.outcome.is_some()).then_some(now.as_str());
-    sp.execute(
-        "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
+    sp.prepare_cached("INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
            language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
-           last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)",
-        params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
+           last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)").map_err(db)?.execute(params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
             s.outcome.map(Outcome::as_str), s.node],
     )
     .map_err(db)?;
     if let Some((fingerprint, twiml)) = &commit.reply {
-        sp.execute(
-            "INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![s.call_sid, fingerprint, twiml, now],
+        sp.prepare_cached("INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at) VALUES (?1, ?2, ?3, ?4)").map_err(db)?.execute(params![s.call_sid, fingerprint, twiml, now],
         )
         .map_err(db)?;
     }
@@ -374,11 +368,9 @@ impl Store for SqliteStore {
         let sid = call_sid.to_owned();
         self.read(move |conn| {
             let state: Option<String> = conn
-                .query_row(
-                    "SELECT state FROM sessions WHERE call_sid = ?1",
-                    [&sid],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT state FROM sessions WHERE call_sid = ?1")
+                .map_err(db)?
+                .query_row([&sid], |r| r.get(0))
                 .optional()
                 .map_err(db)?;
             state
@@ -394,11 +386,11 @@ impl Store for SqliteStore {
     async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError> {
         let (sid, fingerprint) = (call_sid.to_owned(), fingerprint.to_owned());
         self.read(move |conn| {
-            conn.query_row(
+            conn.prepare_cached(
                 "SELECT twiml FROM webhook_replies WHERE call_sid = ?1 AND fingerprint = ?2",
-                [&sid, &fingerprint],
-                |r| r.get(0),
             )
+            .map_err(db)?
+            .query_row([&sid, &fingerprint], |r| r.get(0))
             .optional()
             .map_err(db)
         })
@@ -417,11 +409,8 @@ impl Store for SqliteStore {
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
         let sid = call_sid.to_owned();
         self.read(move |conn| {
-            let row: Option<CallRow> = conn
-                .query_row(
-                    "SELECT flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node
-                     FROM calls WHERE call_sid = ?1",
-                    [&sid],
+            let row: Option<CallRow> = conn.prepare_cached("SELECT flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node
+                     FROM calls WHERE call_sid = ?1").map_err(db)?.query_row([&sid],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
                 )
                 .optional()
