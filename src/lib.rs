@@ -22,6 +22,38 @@
 //! - [`flow`]: the flow language: parsing (`flow::parse`, the only user of
 //!   serde_yaml), validation (`flow::compile`), the compiled model, diagnostics,
 //!   prompts and recordings, opening hours.
+//!
+//! # Example
+//!
+//! Compile a flow and take a call through it, without HTTP:
+//!
+//! ```
+//! use phonetree::call::{At, CallEvent, Verb, start_call, step};
+//! use phonetree::flow::{compile_sources, parse::SourceFile};
+//!
+//! let prompts = tempfile::tempdir()?;
+//! std::fs::write(prompts.path().join("en.yaml"), "hello: \"For sales press 1.\"\n")?;
+//! let yaml = r#"
+//! languages: [en]
+//! start: main
+//! nodes:
+//!   main:
+//!     menu: { prompt: hello, options: { "1": sales } }
+//!   sales:
+//!     transfer: { to: "+14155550100" }
+//! "#;
+//! let compiled = compile_sources(vec![SourceFile::new("flows/demo.yaml", yaml)], prompts.path());
+//! let flows = compiled.flows.expect("compiles");
+//! let flow = flows.get("demo").expect("demo").clone();
+//! let now = "2026-11-24T15:00:00Z".parse()?;
+//!
+//! let first = start_call(&flows, &flow, "CA1", "+15551230000", "+14155550199", now);
+//! assert!(matches!(first.verbs[0], Verb::Gather { .. }));
+//! let main = At { node: flow.node_by_name("main").expect("main"), attempt: 1 };
+//! let next = step(&flows, &first.session, &CallEvent::Digits { at: main, digits: "1".into() }, now);
+//! assert!(matches!(next.verbs[0], Verb::Dial { .. }));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod call;
 pub mod cli;
