@@ -744,3 +744,35 @@ async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn metrics_count_webhooks_calls_and_rejections() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-metrics");
+    call.start().await;
+    call.press("1").await;
+    call.press("9").await;
+    call.status("completed").await;
+    let body = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "phonetree_webhooks_total{route=\"voice\"} 1",
+        "phonetree_webhooks_total{route=\"gather\"} 2",
+        "phonetree_webhooks_total{route=\"status\"} 1",
+        "phonetree_calls_started_total 1",
+        "phonetree_calls_ended_total 1",
+        "phonetree_faults_total 0",
+    ] {
+        assert!(
+            body.lines().any(|l| l == line),
+            "missing `{line}` in:\n{body}"
+        );
+    }
+    let version = server.registry.current().version.clone();
+    assert!(body.contains(&format!("phonetree_flow_info{{version=\"{version}\"}} 1")));
+    server.stop().await;
+}

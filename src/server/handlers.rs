@@ -17,6 +17,7 @@ use crate::call::{
 use crate::flow::{Flow, FlowSet};
 use crate::lookup::WEBHOOK_LOOKUP_BUDGET;
 use crate::server::AppState;
+use crate::server::metrics::Counter;
 use crate::server::signature::signature_matches;
 use crate::store::{CommitOutcome, WebhookCommit};
 use crate::twiml::{empty_response, render_twiml};
@@ -110,6 +111,7 @@ impl Webhook {
                     path = parts.uri.path(),
                     "rejected a request with a bad or missing X-Twilio-Signature"
                 );
+                state.inner.metrics.add(Counter::SignatureRejected, 1);
                 return Err(xml(StatusCode::FORBIDDEN, empty_response()));
             }
         }
@@ -162,6 +164,11 @@ impl AppState {
         log_warnings(&current.warnings);
         while let Some(req) = current.lookup.take() {
             let outcome = self.inner.lookups.perform(&req, deadline).await;
+            let counter = match outcome {
+                crate::call::LookupOutcome::Answer(_) => Counter::LookupOk,
+                crate::call::LookupOutcome::Failed(_) => Counter::LookupFailed,
+            };
+            self.inner.metrics.add(counter, 1);
             let next = step(
                 set,
                 &current.session,
@@ -193,6 +200,11 @@ impl AppState {
         events: Vec<LogEvent>,
         fingerprint: String,
     ) -> Response {
+        let faults = events
+            .iter()
+            .filter(|e| e.kind == crate::call::EventKind::Fault)
+            .count();
+        self.inner.metrics.add(Counter::Fault, faults as u64);
         let twiml = render_twiml(verbs, &self.inner.options.public_url);
         // The caller hears their card number read back; the stored copy of the answer does not keep it.
         let stored_reply = session.redact_text(&twiml);
@@ -208,6 +220,7 @@ impl AppState {
             Err(e) => {
                 // The caller must still hear the flow; the rows of this webhook are lost.
                 tracing::error!(error = %e, "call log commit failed");
+                self.inner.metrics.add(Counter::StoreError, 1);
                 xml(StatusCode::OK, twiml)
             }
         }
@@ -215,10 +228,14 @@ impl AppState {
 
     async fn cached_reply(&self, call_sid: &str, fingerprint: &str) -> Option<Response> {
         match self.inner.store.reply(call_sid, fingerprint).await {
-            Ok(Some(reply)) => Some(xml(StatusCode::OK, reply)),
+            Ok(Some(reply)) => {
+                self.inner.metrics.add(Counter::DuplicateWebhook, 1);
+                Some(xml(StatusCode::OK, reply))
+            }
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "reading webhook replies failed");
+                self.inner.metrics.add(Counter::StoreError, 1);
                 None
             }
         }
@@ -237,6 +254,7 @@ pub async fn voice(State(state): State<AppState>, req: Request) -> Response {
         Ok(h) => h,
         Err(resp) => return resp,
     };
+    state.inner.metrics.webhook("voice");
     let call_sid = match hook.call_sid() {
         Ok(s) => s.to_owned(),
         Err(resp) => return resp,
@@ -283,6 +301,7 @@ pub async fn voice(State(state): State<AppState>, req: Request) -> Response {
             tracing::Span::current().record("node", node.as_str());
         }
         tracing::info!("call started");
+        state.inner.metrics.add(Counter::CallStarted, 1);
         state.answer(session, &verbs, events, fingerprint).await
     }
     .instrument(span)
@@ -316,6 +335,7 @@ pub async fn resume(
     let Some(resume) = Resume::parse(&segment) else {
         return xml(StatusCode::NOT_FOUND, apology_twiml());
     };
+    state.inner.metrics.webhook(resume.as_str());
     let call_sid = match hook.call_sid() {
         Ok(s) => s.to_owned(),
         Err(resp) => return resp,
@@ -443,6 +463,7 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
         Ok(h) => h,
         Err(resp) => return resp,
     };
+    state.inner.metrics.webhook("status");
     let call_sid = match hook.call_sid() {
         Ok(s) => s.to_owned(),
         Err(resp) => return resp,
@@ -494,6 +515,7 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
             return xml(StatusCode::OK, empty_response());
         }
         tracing::info!(outcome = ?next.session.outcome, "call ended");
+        state.inner.metrics.add(Counter::CallEnded, 1);
         let commit = WebhookCommit {
             session: next.session.redacted(),
             events: next.events,
@@ -516,6 +538,17 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     } else {
         (StatusCode::NOT_FOUND, "not found\n").into_response()
     }
+}
+
+/// `GET /metrics`: Prometheus counters.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let version = state.inner.registry.current().version.clone();
+    let mut resp = state.inner.metrics.render(&version).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    resp
 }
 
 /// `GET /healthz`: liveness, the version served and why the last reload failed.

@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 use crate::store::Store;
 
 mod handlers;
+pub mod metrics;
 pub mod registry;
 pub mod signature;
 
@@ -52,6 +53,7 @@ struct Shared {
     store: Arc<dyn Store>,
     options: ServerOptions,
     lookups: crate::lookup::LookupClient,
+    metrics: metrics::Metrics,
     // Striped per-call locks: webhooks of one call (an action and a racing status
     // callback) are processed one at a time, so their log sequence numbers never clash.
     call_locks: Vec<tokio::sync::Mutex<()>>,
@@ -71,6 +73,7 @@ impl AppState {
                 store,
                 options,
                 lookups: crate::lookup::LookupClient::new(),
+                metrics: metrics::Metrics::default(),
                 call_locks,
             }),
         }
@@ -90,6 +93,7 @@ pub fn router(state: AppState) -> Router {
         .route("/twilio/status", any(handlers::status))
         .route("/twilio/{resume}", any(handlers::resume))
         .route("/healthz", get(handlers::healthz))
+        .route("/metrics", get(handlers::metrics))
         .nest_service("/prompts", prompts)
         .fallback(handlers::not_found)
         .layer(CatchPanicLayer::custom(handlers::panic_response))

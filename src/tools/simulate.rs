@@ -335,7 +335,8 @@ fn show_turn(turn: &Turn, set: &FlowSet, out: &mut dyn Write) {
                 format!("   voicemail recorded ({seconds} s)")
             }
             EventKind::Fault => format!("   fault: {}", e.value.clone().unwrap_or_default()),
-            EventKind::FlowHangup => "   the flow hangs up".to_owned(),
+            // Said after what the caller hears last, below.
+            EventKind::FlowHangup => continue,
             EventKind::LookupOk | EventKind::LookupError => {
                 let Some((_, req, outcome)) = turn.lookups.iter().find(|(n, _, _)| *n == node)
                 else {
@@ -357,6 +358,9 @@ fn show_turn(turn: &Turn, set: &FlowSet, out: &mut dyn Write) {
     }
     for line in transcript(&turn.verbs) {
         let _ = writeln!(out, "   {line}");
+    }
+    if turn.events.iter().any(|e| e.kind == EventKind::FlowHangup) {
+        let _ = writeln!(out, "   the flow hangs up");
     }
 }
 
