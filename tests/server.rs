@@ -365,13 +365,7 @@ async fn a_retried_webhook_gets_the_same_answer_and_one_set_of_rows() {
     let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
     let mut call = server.call("CA-retry");
     call.start().await;
-    let url = call
-        .last
-        .find("Gather")
-        .unwrap()
-        .attr("action")
-        .unwrap()
-        .to_owned();
+    let url = call.gather_action();
     let (_, _, first) = call.post_raw(&url, &[("Digits", "1")]).await;
     let count = rows(&server, "CA-retry").await.len();
     let (_, _, second) = call.post_raw(&url, &[("Digits", "1")]).await;
@@ -693,13 +687,7 @@ async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
     let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
     let mut call = server.call("CA-stale");
     call.start().await;
-    let language_action = call
-        .last
-        .find("Gather")
-        .unwrap()
-        .attr("action")
-        .unwrap()
-        .to_owned();
+    let language_action = call.gather_action();
     call.press("1").await; // English, now at the main menu
     let main_menu = call.last.clone();
 

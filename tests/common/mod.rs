@@ -298,7 +298,8 @@ impl Call {
         self.post(&url, &[]).await
     }
 
-    fn gather_action(&self) -> String {
+    /// The `<Gather action>` URL of the last answer.
+    pub fn gather_action(&self) -> String {
         let g = self
             .last
             .find("Gather")
