@@ -7,9 +7,11 @@
 //! `phonetree test` all drive this one function.
 
 mod event;
+mod keys;
 mod session;
 mod step;
 mod vars;
+mod walk;
 
 pub use event::{CallEvent, CallStatus, DialStatus, EventKind, LogEvent, LookupOutcome, Outcome};
 pub use session::{At, CallSession};

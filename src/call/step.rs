@@ -9,10 +9,8 @@ use crate::call::event::{CallEvent, CallStatus, EventKind, LogEvent, LookupOutco
 use crate::call::session::{At, CallSession};
 use crate::call::vars::render_template;
 use crate::call::{Continuation, Resume, Verb};
-use crate::flow::hours::is_open;
 use crate::flow::{
-    BranchNode, Condition, Flow, FlowSet, LangIdx, LookupMethod, NodeId, NodeKind, Prompt,
-    PromptPart, Retry, Target,
+    Flow, FlowSet, LangIdx, LookupMethod, NodeId, NodeKind, Prompt, PromptPart, Target,
 };
 
 /// Said before sending a caller to `on_fail` after an internal fault.
@@ -99,21 +97,21 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
     run.finish()
 }
 
-struct Run<'a> {
-    flows: &'a FlowSet,
-    flow: Arc<Flow>,
-    s: CallSession,
-    verbs: Vec<Verb>,
-    events: Vec<LogEvent>,
-    warnings: Vec<String>,
-    lookup: Option<LookupRequest>,
-    now: DateTime<Utc>,
+pub(super) struct Run<'a> {
+    pub(super) flows: &'a FlowSet,
+    pub(super) flow: Arc<Flow>,
+    pub(super) s: CallSession,
+    pub(super) verbs: Vec<Verb>,
+    pub(super) events: Vec<LogEvent>,
+    pub(super) warnings: Vec<String>,
+    pub(super) lookup: Option<LookupRequest>,
+    pub(super) now: DateTime<Utc>,
     /// The caller is on the way to `on_fail`: a hang-up now means the flow failed them.
-    failing: bool,
+    pub(super) failing: bool,
 }
 
 impl Run<'_> {
-    fn finish(self) -> Step {
+    pub(super) fn finish(self) -> Step {
         Step {
             session: self.s,
             verbs: self.verbs,
@@ -123,7 +121,13 @@ impl Run<'_> {
         }
     }
 
-    fn log(&mut self, node: Option<NodeId>, kind: EventKind, value: Option<String>, attempt: u32) {
+    pub(super) fn log(
+        &mut self,
+        node: Option<NodeId>,
+        kind: EventKind,
+        value: Option<String>,
+        attempt: u32,
+    ) {
         self.s.seq += 1;
         let node = node
             .map(|n| self.flow.node(n).name.clone())
@@ -141,13 +145,13 @@ impl Run<'_> {
         });
     }
 
-    fn lang(&self) -> LangIdx {
+    pub(super) fn lang(&self) -> LangIdx {
         self.flow
             .language(&self.s.language)
             .unwrap_or(LangIdx::DEFAULT)
     }
 
-    fn cont(&self, resume: Resume, node: NodeId, attempt: u32) -> Continuation {
+    pub(super) fn cont(&self, resume: Resume, node: NodeId, attempt: u32) -> Continuation {
         Continuation {
             resume,
             flow: self.flow.id.clone(),
@@ -157,7 +161,7 @@ impl Run<'_> {
         }
     }
 
-    fn prompt_verbs(&mut self, prompt: &Prompt) -> Vec<Verb> {
+    pub(super) fn prompt_verbs(&mut self, prompt: &Prompt) -> Vec<Verb> {
         let lang = self.lang();
         let mut out = Vec::new();
         for part in prompt.parts(lang) {
@@ -187,13 +191,13 @@ impl Run<'_> {
         out
     }
 
-    fn node_at(&mut self, at: At) -> Option<NodeId> {
+    pub(super) fn node_at(&mut self, at: At) -> Option<NodeId> {
         (at.node.index() < self.flow.nodes.len()).then_some(at.node)
     }
 
     /// A dial, recording or queue result that arrives after the status callback closed the
     /// call (the provider does not order them): logged, and the outcome upgraded.
-    fn late_result(&mut self, event: &CallEvent) {
+    pub(super) fn late_result(&mut self, event: &CallEvent) {
         let upgradable = matches!(self.s.outcome, None | Some(Outcome::Abandoned));
         match event {
             CallEvent::DialResult { at, status } if self.node_at(*at).is_some() => {
@@ -235,7 +239,7 @@ impl Run<'_> {
     }
 
     /// True when a callback is for the node and attempt the call is at.
-    fn is_current(&self, at: At) -> bool {
+    pub(super) fn is_current(&self, at: At) -> bool {
         at.node.index() < self.flow.nodes.len()
             && self.s.node.as_deref() == Some(self.flow.node(at.node).name.as_str())
             && self.s.attempt == at.attempt
@@ -243,7 +247,7 @@ impl Run<'_> {
 
     /// A callback for somewhere the call is not (a late or forged request, a second
     /// `voice` webhook): logged; the caller is asked again where they are.
-    fn stale(&mut self, reason: String) {
+    pub(super) fn stale(&mut self, reason: String) {
         let current = self.s.node.clone().and_then(|n| self.flow.node_by_name(&n));
         let attempt = self.s.attempt;
         self.log(current, EventKind::Fault, Some(reason.clone()), attempt);
@@ -266,7 +270,7 @@ impl Run<'_> {
         }
     }
 
-    fn handle(&mut self, event: &CallEvent) {
+    pub(super) fn handle(&mut self, event: &CallEvent) {
         let position = match event {
             CallEvent::Digits { at, .. }
             | CallEvent::Silence { at }
@@ -416,430 +420,8 @@ impl Run<'_> {
     }
 
     /// True once the call's record has been closed (its node cleared by the status callback).
-    fn events_closed(&self) -> bool {
+    pub(super) fn events_closed(&self) -> bool {
         self.s.node.is_none() && self.s.seq > 0
-    }
-
-    fn digits(&mut self, at: At, digits: &str) {
-        let flow = self.flow.clone();
-        let Some(node) = self.node_at(at) else {
-            return self.fault(at, "keys for a node this flow does not have");
-        };
-        match &flow.node(node).kind {
-            NodeKind::Menu(m) => {
-                let key = digits.chars().next();
-                match key.and_then(|k| m.option(k)) {
-                    Some(opt) => {
-                        self.log(
-                            Some(node),
-                            EventKind::Key,
-                            Some(opt.key.to_string()),
-                            at.attempt,
-                        );
-                        if let Some(var) = &m.store {
-                            self.s.vars.insert(
-                                var.clone(),
-                                serde_json::Value::String(opt.key.to_string()),
-                            );
-                        }
-                        for (name, value) in &opt.set {
-                            self.assign(Some(node), name, value);
-                        }
-                        self.go(Some(node), &opt.target);
-                    }
-                    None if digits.is_empty() => {
-                        self.retry(node, at.attempt, EventKind::NoInput, None)
-                    }
-                    None => self.retry(
-                        node,
-                        at.attempt,
-                        EventKind::Invalid,
-                        Some(digits.to_owned()),
-                    ),
-                }
-            }
-            NodeKind::Input(i) => {
-                let entered = match i.finish_on {
-                    Some(f) => digits.trim_end_matches(f),
-                    None => digits,
-                };
-                if entered.is_empty() {
-                    return self.retry(node, at.attempt, EventKind::NoInput, None);
-                }
-                let shown = if i.sensitive {
-                    mask(entered)
-                } else {
-                    entered.to_owned()
-                };
-                let count = u32::try_from(entered.chars().count()).unwrap_or(u32::MAX);
-                let valid = entered.chars().all(|c| c.is_ascii_digit())
-                    && (i.digits.min..=i.digits.max).contains(&count)
-                    && (!i.luhn || luhn(entered))
-                    && i.pattern.as_ref().is_none_or(|p| p.is_match(entered));
-                if !valid {
-                    return self.retry(node, at.attempt, EventKind::Invalid, Some(shown));
-                }
-                self.log(Some(node), EventKind::Input, Some(shown), at.attempt);
-                self.s.vars.insert(
-                    i.store.clone(),
-                    serde_json::Value::String(entered.to_owned()),
-                );
-                if i.sensitive && !self.s.sensitive.contains(&i.store) {
-                    self.s.sensitive.push(i.store.clone());
-                }
-                self.go(Some(node), &i.next);
-            }
-            _ => self.fault(at, "keys for a node that does not gather"),
-        }
-    }
-
-    /// Sets a variable from a template; a value made from sensitive input is sensitive too.
-    fn assign(&mut self, node: Option<NodeId>, name: &str, template: &crate::flow::Template) {
-        let (value, _) = render_template(template, &self.s);
-        let derived = template.vars().any(|v| {
-            self.s
-                .sensitive
-                .iter()
-                .any(|s| v.split('.').next() == Some(s.as_str()))
-        });
-        if derived && !self.s.sensitive.iter().any(|s| s == name) {
-            self.s.sensitive.push(name.to_owned());
-        }
-        let sensitive = self.s.sensitive.iter().any(|s| s == name);
-        if name == "language" {
-            if self.flow.language(&value).is_some() {
-                self.s.language = value.clone();
-            } else {
-                self.warnings.push(format!(
-                    "language `{value}` is not a language of flow `{}`",
-                    self.flow.id
-                ));
-                return;
-            }
-        }
-        let attempt = self.s.attempt;
-        let shown = if sensitive {
-            mask(&value)
-        } else {
-            value.clone()
-        };
-        self.log(
-            node,
-            EventKind::Set,
-            Some(format!("{name}={shown}")),
-            attempt,
-        );
-        self.s
-            .vars
-            .insert(name.to_owned(), serde_json::Value::String(value));
-    }
-
-    fn retry_of(&self, node: NodeId) -> Option<Retry> {
-        match &self.flow.node(node).kind {
-            NodeKind::Menu(m) => Some(m.retry.clone()),
-            NodeKind::Input(i) => Some(i.retry.clone()),
-            _ => None,
-        }
-    }
-
-    /// An invalid entry or silence at attempt `attempt`: play the matching prompt and ask again,
-    /// or send the caller to `on_fail` when retries are spent.
-    fn retry(&mut self, node: NodeId, attempt: u32, reason: EventKind, value: Option<String>) {
-        let Some(retry) = self.retry_of(node) else {
-            return;
-        };
-        self.log(Some(node), reason, value, attempt);
-        if attempt > retry.retries {
-            self.log(Some(node), EventKind::RetriesExhausted, None, attempt);
-            self.failing = true;
-            return self.go(Some(node), &retry.on_fail);
-        }
-        let lead = match reason {
-            EventKind::Invalid => retry.invalid.as_ref(),
-            _ => retry.no_input.as_ref(),
-        };
-        let lead = lead.map(|p| self.prompt_verbs(p)).unwrap_or_default();
-        self.ask(node, attempt + 1, lead);
-    }
-
-    /// Plays a menu's or input's prompt inside a Gather, with the silence path after it.
-    fn ask(&mut self, node: NodeId, attempt: u32, lead: Vec<Verb>) {
-        let flow = self.flow.clone();
-        let (prompt, num_digits, finish_on_key, timeout) = match &flow.node(node).kind {
-            NodeKind::Menu(m) => {
-                let p = if attempt > 1 {
-                    m.reprompt.as_ref().unwrap_or(&m.prompt)
-                } else {
-                    &m.prompt
-                };
-                (p, Some(1), None, m.retry.timeout)
-            }
-            NodeKind::Input(i) => (&i.prompt, Some(i.digits.max), i.finish_on, i.retry.timeout),
-            _ => return,
-        };
-        let mut inner = lead;
-        inner.extend(self.prompt_verbs(prompt));
-        self.verbs.push(Verb::Gather {
-            prompt: inner,
-            num_digits,
-            finish_on_key,
-            timeout_secs: whole_seconds(timeout),
-            action: self.cont(Resume::Gather, node, attempt),
-        });
-        self.verbs
-            .push(Verb::Redirect(self.cont(Resume::Silence, node, attempt)));
-        self.s.node = Some(flow.node(node).name.clone());
-        self.s.attempt = attempt;
-    }
-
-    fn fault(&mut self, at: At, reason: &str) {
-        let node = self.node_at(at);
-        self.log(node, EventKind::Fault, Some(reason.to_owned()), at.attempt);
-        self.warnings.push(reason.to_owned());
-        self.verbs.push(apology());
-        if self.failing {
-            self.verbs.push(Verb::Hangup);
-            return;
-        }
-        self.failing = true;
-        let on_fail = self.flow.on_fail.clone();
-        self.go(node, &on_fail);
-    }
-
-    /// Follows a target through every node that needs no answer from the caller,
-    /// stopping at the first that does (menu, input, transfer, queue, voicemail, lookup, hangup).
-    fn go(&mut self, from: Option<NodeId>, target: &Target) {
-        let mut from = from;
-        let mut target = target.clone();
-        loop {
-            let node = match &target {
-                Target::Hangup => {
-                    let attempt = self.s.attempt;
-                    self.log(from, EventKind::FlowHangup, None, attempt);
-                    let outcome = if self.failing {
-                        Outcome::Failed
-                    } else {
-                        Outcome::SelfService
-                    };
-                    self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
-                    self.s.ended = true;
-                    self.verbs.push(Verb::Hangup);
-                    return;
-                }
-                Target::Node(n) => *n,
-                Target::Start => self.flow.start,
-                Target::Repeat => from.unwrap_or(self.flow.start),
-                Target::Back => {
-                    let current = from.map(|n| self.flow.node(n).name.clone());
-                    while self.s.menu_stack.last().is_some()
-                        && self.s.menu_stack.last() == current.as_ref()
-                    {
-                        self.s.menu_stack.pop();
-                    }
-                    let previous = self.s.menu_stack.pop();
-                    previous
-                        .and_then(|name| self.flow.node_by_name(&name))
-                        .unwrap_or(self.flow.start)
-                }
-                Target::Flow { flow, node } => {
-                    let Some(next_flow) = self.flows.get(flow).cloned() else {
-                        self.warnings.push(format!("flow `{flow}` is gone"));
-                        self.verbs.push(Verb::Hangup);
-                        self.s.ended = true;
-                        return;
-                    };
-                    let Some(id) = next_flow.node_by_name(node) else {
-                        self.verbs.push(Verb::Hangup);
-                        self.s.ended = true;
-                        return;
-                    };
-                    if next_flow.language(&self.s.language).is_none() {
-                        self.s.language = next_flow.languages[0].code.clone();
-                    }
-                    self.flow = next_flow;
-                    self.s.flow = flow.clone();
-                    self.s.menu_stack.clear();
-                    id
-                }
-            };
-            self.s.steps += 1;
-            if self.s.steps > self.flow.max_steps {
-                let attempt = self.s.attempt;
-                self.log(
-                    Some(node),
-                    EventKind::BudgetExhausted,
-                    Some(self.flow.max_steps.to_string()),
-                    attempt,
-                );
-                if self.s.budget_spent || self.failing {
-                    self.s.outcome = Some(Outcome::Failed);
-                    self.s.ended = true;
-                    self.verbs.push(Verb::Hangup);
-                    return;
-                }
-                // One more budget for the way out through `on_fail`; spending it too hangs up.
-                self.s.budget_spent = true;
-                self.s.steps = 0;
-                self.failing = true;
-                from = Some(node);
-                target = self.flow.on_fail.clone();
-                continue;
-            }
-            match self.enter(node) {
-                Some(next) => {
-                    from = Some(node);
-                    target = next;
-                }
-                None => return,
-            }
-        }
-    }
-
-    /// Enters a node; returns where to go next for nodes that do not wait.
-    fn enter(&mut self, node: NodeId) -> Option<Target> {
-        let flow = self.flow.clone();
-        let n = flow.node(node);
-        self.s.node = Some(n.name.clone());
-        self.s.attempt = 1;
-        match &n.kind {
-            NodeKind::Menu(_) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                if self.s.menu_stack.last() != Some(&n.name) {
-                    self.s.menu_stack.push(n.name.clone());
-                }
-                self.ask(node, 1, Vec::new());
-                None
-            }
-            NodeKind::Input(_) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                self.ask(node, 1, Vec::new());
-                None
-            }
-            NodeKind::Message(m) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                let verbs = self.prompt_verbs(&m.prompt);
-                self.verbs.extend(verbs);
-                Some(m.next.clone())
-            }
-            NodeKind::Set(s) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                for (name, value) in &s.vars {
-                    self.assign(Some(node), name, value);
-                }
-                Some(s.next.clone())
-            }
-            NodeKind::Branch(BranchNode::Hours {
-                schedule,
-                open,
-                closed,
-                ..
-            }) => {
-                let is = is_open(schedule, self.now);
-                self.log(
-                    Some(node),
-                    EventKind::Entered,
-                    Some(if is { "open" } else { "closed" }.to_owned()),
-                    1,
-                );
-                Some(if is { open.clone() } else { closed.clone() })
-            }
-            NodeKind::Branch(BranchNode::When { arms, otherwise }) => {
-                let hit = arms.iter().position(|(c, _)| self.holds(c));
-                let label = hit.map_or("else".to_owned(), |i| format!("when {}", i + 1));
-                self.log(Some(node), EventKind::Entered, Some(label), 1);
-                Some(hit.map_or_else(|| otherwise.clone(), |i| arms[i].1.clone()))
-            }
-            NodeKind::Lookup(l) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                let (url, _) = render_template(&l.url, &self.s);
-                let body = (l.method == LookupMethod::Post).then(|| {
-                    let mut map = serde_json::Map::new();
-                    for (k, v) in &self.s.vars {
-                        map.insert(k.clone(), v.clone());
-                    }
-                    map.insert("caller".into(), self.s.caller.clone().into());
-                    map.insert("called".into(), self.s.called.clone().into());
-                    serde_json::Value::Object(map)
-                });
-                self.lookup = Some(LookupRequest {
-                    at: At { node, attempt: 1 },
-                    url,
-                    method: l.method,
-                    timeout: l.timeout,
-                    body,
-                });
-                None
-            }
-            NodeKind::Transfer(t) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                let target = t.to.to_string();
-                self.log(Some(node), EventKind::TransferStarted, Some(target), 1);
-                if let Some(p) = &t.prompt {
-                    let verbs = self.prompt_verbs(p);
-                    self.verbs.extend(verbs);
-                }
-                self.verbs.push(Verb::Dial {
-                    target: t.to.clone(),
-                    caller_id: t.caller_id.clone(),
-                    timeout_secs: whole_seconds(t.timeout),
-                    action: self.cont(Resume::Dial, node, 1),
-                });
-                None
-            }
-            NodeKind::Queue(q) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                self.log(Some(node), EventKind::Queued, Some(q.name.clone()), 1);
-                self.s.outcome = Some(Outcome::Queued);
-                self.verbs.push(Verb::Enqueue {
-                    name: q.name.clone(),
-                    wait: q.hold.as_ref().map(|_| self.cont(Resume::Hold, node, 1)),
-                    action: self.cont(Resume::Queue, node, 1),
-                });
-                None
-            }
-            NodeKind::Voicemail(v) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                if let Some(p) = &v.prompt {
-                    let verbs = self.prompt_verbs(p);
-                    self.verbs.extend(verbs);
-                }
-                self.verbs.push(Verb::Record {
-                    max_length_secs: whole_seconds(v.max_length),
-                    finish_on_key: v.finish_on,
-                    action: self.cont(Resume::Record, node, 1),
-                });
-                None
-            }
-            NodeKind::Hangup(h) => {
-                self.log(Some(node), EventKind::Entered, None, 1);
-                if let Some(p) = &h.prompt {
-                    let verbs = self.prompt_verbs(p);
-                    self.verbs.extend(verbs);
-                }
-                self.log(Some(node), EventKind::FlowHangup, None, 1);
-                let outcome = if self.failing {
-                    Outcome::Failed
-                } else {
-                    Outcome::SelfService
-                };
-                self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
-                self.s.ended = true;
-                self.verbs.push(Verb::Hangup);
-                None
-            }
-        }
-    }
-
-    fn holds(&self, condition: &Condition) -> bool {
-        match condition {
-            Condition::VarIn { var, values } => {
-                crate::call::vars::lookup_var(&self.s, var).is_some_and(|v| values.contains(&v))
-            }
-            Condition::VarExists { var, exists } => {
-                crate::call::vars::lookup_var(&self.s, var).is_some() == *exists
-            }
-            Condition::CallerIn(numbers) => numbers.contains(&self.s.caller),
-        }
     }
 }
 
@@ -848,7 +430,7 @@ fn recording_value(url: &Option<String>, seconds: Option<u32>) -> String {
     serde_json::json!({ "seconds": seconds, "url": url }).to_string()
 }
 
-fn apology() -> Verb {
+pub(super) fn apology() -> Verb {
     Verb::Say {
         text: FAULT_APOLOGY.to_owned(),
         locale: Some("en-US".to_owned()),
@@ -857,19 +439,19 @@ fn apology() -> Verb {
 }
 
 /// Seconds for the provider, rounded up, at least 1.
-fn whole_seconds(d: Duration) -> u32 {
+pub(super) fn whole_seconds(d: Duration) -> u32 {
     u32::try_from(d.as_millis().div_ceil(1000))
         .unwrap_or(u32::MAX)
         .max(1)
 }
 
 /// Hides entered digits: every character becomes `*`.
-fn mask(digits: &str) -> String {
+pub(super) fn mask(digits: &str) -> String {
     "*".repeat(digits.chars().count())
 }
 
 /// The Luhn checksum of card numbers.
-pub(crate) fn luhn(digits: &str) -> bool {
+pub(super) fn luhn(digits: &str) -> bool {
     let mut sum = 0;
     for (i, c) in digits.chars().rev().enumerate() {
         let Some(mut d) = c.to_digit(10) else {

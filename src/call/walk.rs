@@ -1,0 +1,260 @@
+//! Moving through the flow: entering nodes until one waits for the caller, faults.
+
+use crate::call::event::{EventKind, Outcome};
+use crate::call::step::{Run, apology, whole_seconds};
+use crate::call::vars::render_template;
+use crate::call::{At, LookupRequest, Resume, Verb};
+use crate::flow::hours::is_open;
+use crate::flow::{BranchNode, Condition, LookupMethod, NodeId, NodeKind, Target};
+
+impl Run<'_> {
+    pub(super) fn fault(&mut self, at: At, reason: &str) {
+        let node = self.node_at(at);
+        self.log(node, EventKind::Fault, Some(reason.to_owned()), at.attempt);
+        self.warnings.push(reason.to_owned());
+        self.verbs.push(apology());
+        if self.failing {
+            self.verbs.push(Verb::Hangup);
+            return;
+        }
+        self.failing = true;
+        let on_fail = self.flow.on_fail.clone();
+        self.go(node, &on_fail);
+    }
+
+    /// Follows a target through every node that needs no answer from the caller,
+    /// stopping at the first that does (menu, input, transfer, queue, voicemail, lookup, hangup).
+    pub(super) fn go(&mut self, from: Option<NodeId>, target: &Target) {
+        let mut from = from;
+        let mut target = target.clone();
+        loop {
+            let node = match &target {
+                Target::Hangup => {
+                    let attempt = self.s.attempt;
+                    self.log(from, EventKind::FlowHangup, None, attempt);
+                    let outcome = if self.failing {
+                        Outcome::Failed
+                    } else {
+                        Outcome::SelfService
+                    };
+                    self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
+                    self.s.ended = true;
+                    self.verbs.push(Verb::Hangup);
+                    return;
+                }
+                Target::Node(n) => *n,
+                Target::Start => self.flow.start,
+                Target::Repeat => from.unwrap_or(self.flow.start),
+                Target::Back => {
+                    let current = from.map(|n| self.flow.node(n).name.clone());
+                    while self.s.menu_stack.last().is_some()
+                        && self.s.menu_stack.last() == current.as_ref()
+                    {
+                        self.s.menu_stack.pop();
+                    }
+                    let previous = self.s.menu_stack.pop();
+                    previous
+                        .and_then(|name| self.flow.node_by_name(&name))
+                        .unwrap_or(self.flow.start)
+                }
+                Target::Flow { flow, node } => {
+                    let Some(next_flow) = self.flows.get(flow).cloned() else {
+                        self.warnings.push(format!("flow `{flow}` is gone"));
+                        self.verbs.push(Verb::Hangup);
+                        self.s.ended = true;
+                        return;
+                    };
+                    let Some(id) = next_flow.node_by_name(node) else {
+                        self.verbs.push(Verb::Hangup);
+                        self.s.ended = true;
+                        return;
+                    };
+                    if next_flow.language(&self.s.language).is_none() {
+                        self.s.language = next_flow.languages[0].code.clone();
+                    }
+                    self.flow = next_flow;
+                    self.s.flow = flow.clone();
+                    self.s.menu_stack.clear();
+                    id
+                }
+            };
+            self.s.steps += 1;
+            if self.s.steps > self.flow.max_steps {
+                let attempt = self.s.attempt;
+                self.log(
+                    Some(node),
+                    EventKind::BudgetExhausted,
+                    Some(self.flow.max_steps.to_string()),
+                    attempt,
+                );
+                if self.s.budget_spent || self.failing {
+                    self.s.outcome = Some(Outcome::Failed);
+                    self.s.ended = true;
+                    self.verbs.push(Verb::Hangup);
+                    return;
+                }
+                // One more budget for the way out through `on_fail`; spending it too hangs up.
+                self.s.budget_spent = true;
+                self.s.steps = 0;
+                self.failing = true;
+                from = Some(node);
+                target = self.flow.on_fail.clone();
+                continue;
+            }
+            match self.enter(node) {
+                Some(next) => {
+                    from = Some(node);
+                    target = next;
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// Enters a node; returns where to go next for nodes that do not wait.
+    pub(super) fn enter(&mut self, node: NodeId) -> Option<Target> {
+        let flow = self.flow.clone();
+        let n = flow.node(node);
+        self.s.node = Some(n.name.clone());
+        self.s.attempt = 1;
+        match &n.kind {
+            NodeKind::Menu(_) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                if self.s.menu_stack.last() != Some(&n.name) {
+                    self.s.menu_stack.push(n.name.clone());
+                }
+                self.ask(node, 1, Vec::new());
+                None
+            }
+            NodeKind::Input(_) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                self.ask(node, 1, Vec::new());
+                None
+            }
+            NodeKind::Message(m) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                let verbs = self.prompt_verbs(&m.prompt);
+                self.verbs.extend(verbs);
+                Some(m.next.clone())
+            }
+            NodeKind::Set(s) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                for (name, value) in &s.vars {
+                    self.assign(Some(node), name, value);
+                }
+                Some(s.next.clone())
+            }
+            NodeKind::Branch(BranchNode::Hours {
+                schedule,
+                open,
+                closed,
+                ..
+            }) => {
+                let is = is_open(schedule, self.now);
+                self.log(
+                    Some(node),
+                    EventKind::Entered,
+                    Some(if is { "open" } else { "closed" }.to_owned()),
+                    1,
+                );
+                Some(if is { open.clone() } else { closed.clone() })
+            }
+            NodeKind::Branch(BranchNode::When { arms, otherwise }) => {
+                let hit = arms.iter().position(|(c, _)| self.holds(c));
+                let label = hit.map_or("else".to_owned(), |i| format!("when {}", i + 1));
+                self.log(Some(node), EventKind::Entered, Some(label), 1);
+                Some(hit.map_or_else(|| otherwise.clone(), |i| arms[i].1.clone()))
+            }
+            NodeKind::Lookup(l) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                let (url, _) = render_template(&l.url, &self.s);
+                let body = (l.method == LookupMethod::Post).then(|| {
+                    let mut map = serde_json::Map::new();
+                    for (k, v) in &self.s.vars {
+                        map.insert(k.clone(), v.clone());
+                    }
+                    map.insert("caller".into(), self.s.caller.clone().into());
+                    map.insert("called".into(), self.s.called.clone().into());
+                    serde_json::Value::Object(map)
+                });
+                self.lookup = Some(LookupRequest {
+                    at: At { node, attempt: 1 },
+                    url,
+                    method: l.method,
+                    timeout: l.timeout,
+                    body,
+                });
+                None
+            }
+            NodeKind::Transfer(t) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                let target = t.to.to_string();
+                self.log(Some(node), EventKind::TransferStarted, Some(target), 1);
+                if let Some(p) = &t.prompt {
+                    let verbs = self.prompt_verbs(p);
+                    self.verbs.extend(verbs);
+                }
+                self.verbs.push(Verb::Dial {
+                    target: t.to.clone(),
+                    caller_id: t.caller_id.clone(),
+                    timeout_secs: whole_seconds(t.timeout),
+                    action: self.cont(Resume::Dial, node, 1),
+                });
+                None
+            }
+            NodeKind::Queue(q) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                self.log(Some(node), EventKind::Queued, Some(q.name.clone()), 1);
+                self.s.outcome = Some(Outcome::Queued);
+                self.verbs.push(Verb::Enqueue {
+                    name: q.name.clone(),
+                    wait: q.hold.as_ref().map(|_| self.cont(Resume::Hold, node, 1)),
+                    action: self.cont(Resume::Queue, node, 1),
+                });
+                None
+            }
+            NodeKind::Voicemail(v) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                if let Some(p) = &v.prompt {
+                    let verbs = self.prompt_verbs(p);
+                    self.verbs.extend(verbs);
+                }
+                self.verbs.push(Verb::Record {
+                    max_length_secs: whole_seconds(v.max_length),
+                    finish_on_key: v.finish_on,
+                    action: self.cont(Resume::Record, node, 1),
+                });
+                None
+            }
+            NodeKind::Hangup(h) => {
+                self.log(Some(node), EventKind::Entered, None, 1);
+                if let Some(p) = &h.prompt {
+                    let verbs = self.prompt_verbs(p);
+                    self.verbs.extend(verbs);
+                }
+                self.log(Some(node), EventKind::FlowHangup, None, 1);
+                let outcome = if self.failing {
+                    Outcome::Failed
+                } else {
+                    Outcome::SelfService
+                };
+                self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
+                self.s.ended = true;
+                self.verbs.push(Verb::Hangup);
+                None
+            }
+        }
+    }
+
+    pub(super) fn holds(&self, condition: &Condition) -> bool {
+        match condition {
+            Condition::VarIn { var, values } => {
+                crate::call::vars::lookup_var(&self.s, var).is_some_and(|v| values.contains(&v))
+            }
+            Condition::VarExists { var, exists } => {
+                crate::call::vars::lookup_var(&self.s, var).is_some() == *exists
+            }
+            Condition::CallerIn(numbers) => numbers.contains(&self.s.caller),
+        }
+    }
+}
