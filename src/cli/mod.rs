@@ -1,0 +1,215 @@
+//! The command line: `phonetree check|schema|...`.
+//!
+//! Exit codes: 0 success (warnings allowed), 1 the answer is "no" (errors in
+//! flows, failing scenarios), 2 trouble (bad usage, unreadable directories).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::flow;
+
+mod serve;
+mod tools;
+
+use serve::serve;
+use tools::{graph, run_scenarios, simulate};
+
+/// phonetree: an IVR engine for phone menus described in YAML.
+#[derive(Debug, Parser)]
+#[command(name = "phonetree", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile flows and prompts; print every error and warning.
+    Check(CheckArgs),
+    /// Print the JSON Schema of flow files (for yaml-language-server).
+    Schema,
+    /// Answer Twilio voice webhooks for the flows.
+    Serve(ServeArgs),
+    /// Draw a flow as a diagram.
+    Graph(GraphArgs),
+    /// A call in the terminal: hear the flow, press keys, see the path.
+    Simulate(SimulateArgs),
+    /// Run the flows' `*.test.yaml` scenarios.
+    Test(TestArgs),
+}
+
+/// `phonetree test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// Scenario files or directories (default: the flows directory).
+    pub paths: Vec<PathBuf>,
+    /// Where flows and prompts live.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// `phonetree simulate`.
+#[derive(Debug, clap::Args)]
+pub struct SimulateArgs {
+    /// Flow id, or the path of a flow file.
+    pub flow: String,
+    /// Scripted input, comma separated: keys per prompt, empty for silence, `h` to hang up;
+    /// at a transfer a dial status (`no-answer`), at a voicemail the seconds recorded.
+    #[arg(long, allow_hyphen_values = true)]
+    pub keys: Option<String>,
+    /// When the call happens (RFC 3339, e.g. 2026-11-24T10:00:00-05:00); default now.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Language to start in (default: the flow's first).
+    #[arg(long)]
+    pub lang: Option<String>,
+    /// Caller number.
+    #[arg(long, default_value = "+15550100000")]
+    pub caller: String,
+    /// Answer lookup NODE with the JSON in FILE instead of calling its URL (repeatable).
+    #[arg(long = "mock-lookup", value_name = "NODE=FILE.json")]
+    pub mock_lookup: Vec<String>,
+    /// Where flows and prompts live.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// Diagram formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// Mermaid flowchart (renders on GitHub).
+    Mermaid,
+    /// Graphviz DOT.
+    Dot,
+}
+
+/// `phonetree graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// Flow id, or the path of a flow file.
+    pub flow: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "mermaid")]
+    pub format: GraphFormat,
+    /// Where flows and prompts live.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// `phonetree serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where flows and prompts live.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+    /// Address to listen on.
+    #[arg(long, env = "PHONETREE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    /// Where sessions and the call log are kept.
+    #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
+    pub store: String,
+    /// Public base URL of this server, as Twilio reaches it (absolute URLs, signature checks).
+    #[arg(long, env = "PHONETREE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Twilio auth token: when set, every webhook's X-Twilio-Signature is checked.
+    #[arg(long, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// Listen on a non-loopback address without a token (signatures unchecked).
+    #[arg(long, env = "PHONETREE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub insecure: bool,
+}
+
+/// Where flows and prompts live.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ProjectArgs {
+    /// Directory of flow files.
+    #[arg(long, env = "PHONETREE_FLOWS", default_value = "flows")]
+    pub flows: PathBuf,
+    /// Directory of prompt catalogs and recordings.
+    #[arg(long, env = "PHONETREE_PROMPTS", default_value = "prompts")]
+    pub prompts: PathBuf,
+}
+
+/// `phonetree check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Flow files or directories (default: the flows directory).
+    pub paths: Vec<PathBuf>,
+    /// Where flows and prompts live.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check(&args),
+        Command::Serve(args) => serve(args),
+        Command::Graph(args) => graph(&args),
+        Command::Simulate(args) => simulate(&args),
+        Command::Test(args) => run_scenarios(&args),
+        Command::Schema => {
+            let text = serde_json::to_string_pretty(&flow::json_schema()).unwrap_or_default();
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    let paths = if args.paths.is_empty() {
+        vec![args.project.flows.clone()]
+    } else {
+        args.paths.clone()
+    };
+    let compiled = match flow::compile_paths(&paths, &args.project.prompts) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut err = std::io::stderr().lock();
+    for d in &compiled.diagnostics {
+        let _ = writeln!(err, "{d}");
+    }
+    let errors = compiled.error_count();
+    let warnings = compiled.diagnostics.len() - errors;
+    match &compiled.flows {
+        Some(set) => {
+            let nodes: usize = set.flows.values().map(|f| f.nodes.len()).sum();
+            let _ = writeln!(
+                err,
+                "ok: {} flow(s), {nodes} node(s), version {}{}",
+                set.flows.len(),
+                set.version,
+                if warnings > 0 {
+                    format!(", {warnings} warning(s)")
+                } else {
+                    String::new()
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        None => {
+            let _ = writeln!(err, "error: {errors} error(s), {warnings} warning(s)");
+            ExitCode::from(1)
+        }
+    }
+}

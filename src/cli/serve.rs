@@ -1,0 +1,131 @@
+//! `phonetree serve`: runtime, signals (SIGTERM drains, SIGHUP reloads) and logging.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use super::ServeArgs;
+
+pub(super) fn serve(args: ServeArgs) -> ExitCode {
+    init_tracing();
+    if args.auth_token.is_none() && !args.listen.ip().is_loopback() && !args.insecure {
+        eprintln!(
+            "error: refusing to listen on {} without TWILIO_AUTH_TOKEN: anyone could drive calls. \
+             Set the token, listen on loopback, or pass --insecure.",
+            args.listen
+        );
+        return ExitCode::from(2);
+    }
+    if args.public_url.is_none() && !args.listen.ip().is_loopback() {
+        eprintln!(
+            "error: listening on {} needs --public-url: the URLs phonetree writes into TwiML must be \
+             the address the provider reaches (e.g. https://ivr.example.com).",
+            args.listen
+        );
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(serve_async(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let registry =
+        crate::server::FlowRegistry::load(args.project.flows.clone(), args.project.prompts.clone())
+            .context("flows do not compile; run `phonetree check` for details")?;
+    let store = crate::store::open_store(&args.store)
+        .with_context(|| format!("opening store {}", args.store))?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let local = listener.local_addr()?;
+    let public_url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{local}"));
+    let set = registry.current();
+    tracing::info!(listen = %local, public_url, version = set.version, flows = ?set.flows.keys().collect::<Vec<_>>(), "phonetree serving");
+    let options = crate::server::ServerOptions {
+        public_url,
+        auth_token: args.auth_token.clone(),
+        clock: crate::server::system_clock(),
+    };
+    let registry = Arc::new(registry);
+    spawn_reload_on_hangup(registry.clone());
+    let state = crate::server::AppState::new(registry, store, options);
+    crate::server::run(listener, state, shutdown_signal()).await?;
+    tracing::info!("drained; bye");
+    Ok(())
+}
+
+/// Recompiles the flows on SIGHUP; a version that fails to compile leaves the last good one serving.
+fn spawn_reload_on_hangup(registry: Arc<crate::server::FlowRegistry>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let registry = registry.clone();
+            // Compiling reads files: keep it off the async workers.
+            let result = tokio::task::spawn_blocking(move || registry.reload()).await;
+            match result {
+                Ok(Ok(set)) => tracing::info!(version = set.version, "flows reloaded"),
+                Ok(Err(e)) => {
+                    tracing::error!("reload failed, still serving the last good version: {e}")
+                }
+                Err(e) => tracing::error!("reload task failed: {e}"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = registry;
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing webhooks in flight");
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
