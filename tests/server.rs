@@ -78,6 +78,12 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
         "{}",
         t.said()
     );
+    let survey = t.find("Gather").expect("the survey waits for a key");
+    assert!(
+        survey.said().starts_with("El saldo de la cuenta"),
+        "the balance plays inside the survey's Gather, so a caller can answer at once: {:?}",
+        t.verbs()
+    );
     assert!(
         t.said().contains("qué tan satisfecho"),
         "survey in Spanish: {}",

@@ -175,7 +175,16 @@ impl Run<'_> {
             NodeKind::Input(i) => (&i.prompt, Some(i.digits.max), i.finish_on, i.retry.timeout),
             _ => return,
         };
-        let mut inner = lead;
+        // Whatever plays just before (a message on the way here, an apology) goes inside the
+        // Gather too: callers may press a key at any time and never wait for a prompt to end.
+        let spoken = self
+            .verbs
+            .iter()
+            .rev()
+            .take_while(|v| matches!(v, Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. }))
+            .count();
+        let mut inner: Vec<Verb> = self.verbs.split_off(self.verbs.len() - spoken);
+        inner.extend(lead);
         inner.extend(self.prompt_verbs(prompt));
         self.verbs.push(Verb::Gather {
             prompt: inner,
