@@ -101,3 +101,20 @@ fn serve_needs_a_public_url_off_loopback() {
     assert_eq!(code, 2);
     assert!(err.contains("needs --public-url"), "{err}");
 }
+
+#[test]
+fn check_also_reads_the_scenario_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy("flows/acme.yaml", dir.path().join("acme.yaml")).unwrap();
+    std::fs::write(
+        dir.path().join("acme.test.yaml"),
+        "- name: typo\n  kyes: [\"1\"]\n",
+    )
+    .unwrap();
+    let flows = dir.path().display().to_string();
+    let (code, _, err) = phonetree(&["check", "--flows", &flows]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("unknown field `kyes`"), "{err}");
+    assert!(err.contains("did you mean `keys`?"), "{err}");
+    assert!(err.contains("acme.test.yaml:2:3"), "{err}");
+}

@@ -185,14 +185,23 @@ fn check(args: &CheckArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Scenario files beside the flows are checked for shape too, so a typo shows up here
+    // and not first in `phonetree test`.
+    let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    let mut diagnostics = compiled.diagnostics.clone();
+    for file in crate::tools::scenario::scenario_files(&dirs).unwrap_or_default() {
+        if let Err(d) = crate::tools::scenario::load_scenarios(&file) {
+            diagnostics.push(d);
+        }
+    }
     let mut err = std::io::stderr().lock();
-    for d in &compiled.diagnostics {
+    for d in &diagnostics {
         let _ = writeln!(err, "{d}");
     }
-    let errors = compiled.error_count();
-    let warnings = compiled.diagnostics.len() - errors;
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
     match &compiled.flows {
-        Some(set) => {
+        Some(set) if errors == 0 => {
             let nodes: usize = set.flows.values().map(|f| f.nodes.len()).sum();
             let _ = writeln!(
                 err,
@@ -207,7 +216,7 @@ fn check(args: &CheckArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        None => {
+        _ => {
             let _ = writeln!(err, "error: {errors} error(s), {warnings} warning(s)");
             ExitCode::from(1)
         }
