@@ -54,6 +54,7 @@ pub fn continuation_url(public_url: &str, c: &Continuation) -> String {
         .append_pair("v", &c.version)
         .append_pair("node", &c.node)
         .append_pair("attempt", &c.attempt.to_string())
+        .append_pair("s", &c.visit.to_string())
         .finish();
     format!(
         "{}/twilio/{}?{query}",

@@ -765,3 +765,87 @@ async fn metrics_count_webhooks_calls_and_rejections() {
     assert!(body.contains(&format!("phonetree_flow_info{{version=\"{version}\"}} 1")));
     server.stop().await;
 }
+
+/// Regression: a second visit to a menu with the same key used to get the first visit's
+/// stored answer (same URL, same form), and the caller's next key was then refused as stale.
+#[tokio::test]
+async fn the_same_key_on_a_second_visit_is_a_new_request() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-twice");
+    call.start().await;
+    call.press("1").await;
+    let first = call.gather_action();
+    call.press("*").await;
+    assert_ne!(call.gather_action(), first, "each visit has its own URL");
+    call.press("*").await;
+    let t = call.press("0").await;
+    assert!(t.find("Dial").is_some(), "{:?}", t.verbs());
+    let rows = rows(&server, "CA-twice").await;
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r.0 == "key" && r.1 == "main_menu")
+            .count(),
+        3
+    );
+    assert!(!rows.iter().any(|r| r.0 == "fault"), "{rows:?}");
+    server.stop().await;
+}
+
+/// Regression: a stale callback while the caller is being transferred sent the call to on_fail.
+#[tokio::test]
+async fn a_stale_callback_during_a_transfer_leaves_the_call_alone() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-dialing");
+    call.start().await;
+    call.press("1").await;
+    let silence = call.last.find("Redirect").unwrap().text.clone();
+    call.press("0").await;
+    let (_, _, body) = call.post_raw(&silence, &[]).await;
+    assert!(
+        parse_twiml(&body).children.is_empty(),
+        "nothing new to do: {body}"
+    );
+    let t = call.dial_result("completed").await;
+    assert!(
+        t.said().contains("how satisfied"),
+        "the real dial result still counts: {}",
+        t.said()
+    );
+    let record = server.store.call("CA-dialing").await.unwrap().unwrap();
+    assert_eq!(record.outcome, Some(Outcome::Transferred));
+    server.stop().await;
+}
+
+/// Regression: a call whose session was lost restarted its event numbering and every
+/// later commit failed on the (call_sid, seq) key.
+#[tokio::test]
+async fn a_lost_session_is_rebuilt_and_the_log_continues() {
+    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+    let mut call = server.call("CA-lost");
+    call.start().await;
+    call.press("1").await;
+    let db = server.dir.path().join("calls.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("DELETE FROM sessions", [])
+        .unwrap();
+    let t = call.press("0").await;
+    assert!(t.find("Dial").is_some(), "{:?}", t.verbs());
+    call.status("completed").await;
+    let seqs: Vec<u32> = server
+        .store
+        .events("CA-lost")
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
+    assert!(
+        rows(&server, "CA-lost")
+            .await
+            .iter()
+            .any(|r| r.0 == "call_ended")
+    );
+    server.stop().await;
+}

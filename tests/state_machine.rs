@@ -73,10 +73,11 @@ fn now() -> DateTime<Utc> {
     "2026-11-24T15:00:00Z".parse().unwrap()
 }
 
-fn at(set: &FlowSet, flow: &str, node: &str, attempt: u32) -> At {
+fn at(set: &FlowSet, flow: &str, node: &str, attempt: u32, visit: u32) -> At {
     At {
         node: set.get(flow).unwrap().node_by_name(node).unwrap(),
         attempt,
+        visit,
     }
 }
 
@@ -86,7 +87,13 @@ fn press(set: &FlowSet, prev: &Step, node: &str, key: &str) -> Step {
         set,
         &prev.session,
         &CallEvent::Digits {
-            at: at(set, &flow, node, prev.session.attempt.max(1)),
+            at: at(
+                set,
+                &flow,
+                node,
+                prev.session.attempt.max(1),
+                prev.session.visit,
+            ),
             digits: key.into(),
         },
         now(),
@@ -209,14 +216,17 @@ fn retries_running_out_into_hangup_fail_the_call() {
         "5",
     );
     assert_eq!(said(&s), "Quiet menu.");
-    let quiet = |attempt| At {
+    let quiet = |attempt, visit| At {
         node: set.get("main").unwrap().node_by_name("quiet").unwrap(),
         attempt,
+        visit,
     };
     let again = step(
         &set,
         &s.session,
-        &CallEvent::Silence { at: quiet(1) },
+        &CallEvent::Silence {
+            at: quiet(1, s.session.visit),
+        },
         now(),
     );
     assert_eq!(
@@ -227,7 +237,9 @@ fn retries_running_out_into_hangup_fail_the_call() {
     let done = step(
         &set,
         &again.session,
-        &CallEvent::Silence { at: quiet(2) },
+        &CallEvent::Silence {
+            at: quiet(2, again.session.visit),
+        },
         now(),
     );
     assert_eq!(done.verbs, vec![Verb::Hangup]);
@@ -257,7 +269,7 @@ fn a_callback_for_somewhere_else_asks_again_where_the_caller_is() {
     // A late key for the top menu, a key for a node never reached, an old attempt: nothing moves.
     for (node, attempt) in [("top", 1), ("quiet", 1), ("sub", 3)] {
         let event = CallEvent::Digits {
-            at: at(&set, "main", node, attempt),
+            at: at(&set, "main", node, attempt, s.session.visit),
             digits: "1".into(),
         };
         let stale = step(&set, &s.session, &event, now());
@@ -295,7 +307,7 @@ fn results_that_arrive_after_the_hang_up_are_logged_and_fix_the_outcome() {
         &set,
         &hung_up.session,
         &CallEvent::Recorded {
-            at: at(&set, "main", "top", 1),
+            at: at(&set, "main", "top", 1, hung_up.session.visit),
             url: Some("https://r/1".into()),
             duration_secs: Some(9),
         },

@@ -78,10 +78,11 @@ fn now() -> DateTime<Utc> {
     "2026-11-24T15:00:00Z".parse().unwrap()
 }
 
-fn at(set: &FlowSet, node: &str, attempt: u32) -> At {
+fn at(set: &FlowSet, node: &str, attempt: u32, visit: u32) -> At {
     At {
         node: set.get("kinds").unwrap().node_by_name(node).expect(node),
         attempt,
+        visit,
     }
 }
 
@@ -90,7 +91,7 @@ fn press(set: &FlowSet, prev: &Step, node: &str, attempt: u32, digits: &str) -> 
         set,
         &prev.session,
         &CallEvent::Digits {
-            at: at(set, node, attempt),
+            at: at(set, node, attempt, prev.session.visit),
             digits: digits.into(),
         },
         now(),
@@ -121,7 +122,7 @@ fn twiml_of_every_node_kind() {
         &set,
         &start.session,
         &CallEvent::Silence {
-            at: at(&set, "menu", 1),
+            at: at(&set, "menu", 1, start.session.visit),
         },
         now(),
     );
@@ -152,7 +153,7 @@ fn twiml_of_every_node_kind() {
         &set,
         &transfer.session,
         &CallEvent::DialResult {
-            at: at(&set, "transfer", 1),
+            at: at(&set, "transfer", 1, transfer.session.visit),
             status: DialStatus::Busy,
         },
         now(),
@@ -165,7 +166,7 @@ fn twiml_of_every_node_kind() {
         &set,
         &queue.session,
         &CallEvent::Hold {
-            at: at(&set, "queue", 1),
+            at: at(&set, "queue", 1, queue.session.visit),
         },
         now(),
     );

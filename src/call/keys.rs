@@ -186,6 +186,9 @@ impl Run<'_> {
         let mut inner: Vec<Verb> = self.verbs.split_off(self.verbs.len() - spoken);
         inner.extend(lead);
         inner.extend(self.prompt_verbs(prompt));
+        if !self.same_visit {
+            self.s.visit = self.s.seq;
+        }
         self.verbs.push(Verb::Gather {
             prompt: inner,
             num_digits,

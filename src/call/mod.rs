@@ -104,6 +104,9 @@ pub struct Continuation {
     pub node: String,
     /// Attempt number at that node (1-based).
     pub attempt: u32,
+    /// Which wait of the call this is (the call's event count when it was asked), so a
+    /// second visit to the same menu is a new request and a late one is recognised.
+    pub visit: u32,
 }
 
 /// The kind of callback a continuation URL receives.

@@ -8,13 +8,15 @@ use serde::{Deserialize, Serialize};
 use crate::call::event::Outcome;
 use crate::flow::NodeId;
 
-/// Where a callback says the call is: the node and attempt carried in the URL.
+/// Where a callback says the call is: the node, attempt and visit carried in the URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct At {
     /// The node.
     pub node: NodeId,
     /// 1-based attempt.
     pub attempt: u32,
+    /// The wait it answers ([`CallSession::visit`] when it was asked).
+    pub visit: u32,
 }
 
 /// Everything phonetree remembers about a call between webhooks.
@@ -43,6 +45,9 @@ pub struct CallSession {
     pub node: Option<String>,
     /// Attempt at that node.
     pub attempt: u32,
+    /// The current wait's token, written into its continuation URLs.
+    #[serde(default)]
+    pub visit: u32,
     /// Node entries so far (loop guard).
     pub steps: u32,
     /// The step budget was spent once already.
@@ -83,6 +88,7 @@ impl CallSession {
             menu_stack: Vec::new(),
             node: None,
             attempt: 0,
+            visit: 0,
             steps: 0,
             budget_spent: false,
             outcome: None,
@@ -120,6 +126,39 @@ impl CallSession {
         out
     }
 
+    /// `verbs` with sensitive values masked in everything spoken; URLs and numbers are left alone.
+    pub fn redact_verbs(&self, verbs: &[crate::call::Verb]) -> Vec<crate::call::Verb> {
+        use crate::call::Verb;
+        verbs
+            .iter()
+            .map(|v| match v {
+                Verb::Say {
+                    text,
+                    locale,
+                    voice,
+                } => Verb::Say {
+                    text: self.redact_text(text),
+                    locale: locale.clone(),
+                    voice: voice.clone(),
+                },
+                Verb::Gather {
+                    prompt,
+                    num_digits,
+                    finish_on_key,
+                    timeout_secs,
+                    action,
+                } => Verb::Gather {
+                    prompt: self.redact_verbs(prompt),
+                    num_digits: *num_digits,
+                    finish_on_key: *finish_on_key,
+                    timeout_secs: *timeout_secs,
+                    action: action.clone(),
+                },
+                other => other.clone(),
+            })
+            .collect()
+    }
+
     /// A copy fit to store or log: sensitive variables masked.
     pub fn redacted(&self) -> CallSession {
         let mut copy = self.clone();
@@ -130,5 +169,76 @@ impl CallSession {
             }
         }
         copy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{Continuation, Resume, Verb};
+
+    /// Regression: masking the stored answer replaced the value everywhere in the TwiML,
+    /// URLs included, so a retried webhook got a broken action URL.
+    #[test]
+    fn redaction_touches_spoken_text_only() {
+        let mut s = CallSession {
+            call_sid: "CA1".into(),
+            flow: "f".into(),
+            version: "v".into(),
+            caller: String::new(),
+            called: String::new(),
+            language: "en".into(),
+            vars: BTreeMap::from([("pin".to_owned(), serde_json::json!("8555"))]),
+            sensitive: vec!["pin".into()],
+            menu_stack: vec![],
+            node: None,
+            attempt: 1,
+            visit: 0,
+            steps: 0,
+            budget_spent: false,
+            outcome: None,
+            ended: false,
+            started_at: DateTime::<Utc>::MIN_UTC,
+            seq: 0,
+        };
+        let action = Continuation {
+            resume: Resume::Gather,
+            flow: "f".into(),
+            version: "8555".into(),
+            node: "n".into(),
+            attempt: 1,
+            visit: 8555,
+        };
+        let verbs = vec![Verb::Gather {
+            prompt: vec![Verb::Say {
+                text: "You entered 8 5 5 5, code 8555.".into(),
+                locale: None,
+                voice: None,
+            }],
+            num_digits: Some(1),
+            finish_on_key: None,
+            timeout_secs: 5,
+            action: action.clone(),
+        }];
+        let redacted = s.redact_verbs(&verbs);
+        let Verb::Gather {
+            prompt,
+            action: kept,
+            ..
+        } = &redacted[0]
+        else {
+            panic!("gather")
+        };
+        assert_eq!(kept, &action);
+        assert_eq!(
+            prompt[0],
+            Verb::Say {
+                text: "You entered * * * *, code ****.".into(),
+                locale: None,
+                voice: None
+            }
+        );
+        s.sensitive.clear();
+        assert_eq!(s.redact_verbs(&verbs), verbs);
     }
 }

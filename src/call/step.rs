@@ -87,6 +87,7 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
         lookup: None,
         now,
         failing: false,
+        same_visit: false,
     };
     if run.s.ended && !matches!(event, CallEvent::Status { .. }) {
         run.late_result(event);
@@ -108,6 +109,8 @@ pub(super) struct Run<'a> {
     pub(super) now: DateTime<Utc>,
     /// The caller is on the way to `on_fail`: a hang-up now means the flow failed them.
     pub(super) failing: bool,
+    /// Re-asking after a stale callback: keep the current visit token.
+    pub(super) same_visit: bool,
 }
 
 impl Run<'_> {
@@ -158,6 +161,7 @@ impl Run<'_> {
             version: self.s.version.clone(),
             node: self.flow.node(node).name.clone(),
             attempt,
+            visit: self.s.visit,
         }
     }
 
@@ -243,6 +247,7 @@ impl Run<'_> {
         at.node.index() < self.flow.nodes.len()
             && self.s.node.as_deref() == Some(self.flow.node(at.node).name.as_str())
             && self.s.attempt == at.attempt
+            && self.s.visit == at.visit
     }
 
     /// A callback for somewhere the call is not (a late or forged request, a second
@@ -259,9 +264,15 @@ impl Run<'_> {
                     NodeKind::Menu(_) | NodeKind::Input(_)
                 ) =>
             {
+                // Same visit token: the Gather the provider is already running stays current.
+                self.same_visit = true;
                 self.ask(node, attempt.max(1), Vec::new());
+                self.same_visit = false;
             }
-            _ => {
+            // Dialing, queued or recording: the provider is busy with the real verb; answer
+            // nothing new and leave the call where it is.
+            Some(_) => {}
+            None => {
                 self.verbs.push(apology());
                 self.failing = true;
                 let on_fail = self.flow.on_fail.clone();

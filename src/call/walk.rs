@@ -177,8 +177,13 @@ impl Run<'_> {
                     map.insert("called".into(), self.s.called.clone().into());
                     serde_json::Value::Object(map)
                 });
+                self.s.visit = self.s.seq;
                 self.lookup = Some(LookupRequest {
-                    at: At { node, attempt: 1 },
+                    at: At {
+                        node,
+                        attempt: 1,
+                        visit: self.s.visit,
+                    },
                     url,
                     method: l.method,
                     timeout: l.timeout,
@@ -194,6 +199,7 @@ impl Run<'_> {
                     let verbs = self.prompt_verbs(p);
                     self.verbs.extend(verbs);
                 }
+                self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Dial {
                     target: t.to.clone(),
                     caller_id: t.caller_id.clone(),
@@ -206,6 +212,7 @@ impl Run<'_> {
                 self.log(Some(node), EventKind::Entered, None, 1);
                 self.log(Some(node), EventKind::Queued, Some(q.name.clone()), 1);
                 self.s.outcome = Some(Outcome::Queued);
+                self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Enqueue {
                     name: q.name.clone(),
                     wait: q.hold.as_ref().map(|_| self.cont(Resume::Hold, node, 1)),
@@ -219,6 +226,7 @@ impl Run<'_> {
                     let verbs = self.prompt_verbs(p);
                     self.verbs.extend(verbs);
                 }
+                self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Record {
                     max_length_secs: whole_seconds(v.max_length),
                     finish_on_key: v.finish_on,

@@ -206,8 +206,13 @@ impl AppState {
             .count();
         self.inner.metrics.add(Counter::Fault, faults as u64);
         let twiml = render_twiml(verbs, &self.inner.options.public_url);
-        // The caller hears their card number read back; the stored copy of the answer does not keep it.
-        let stored_reply = session.redact_text(&twiml);
+        // The caller hears their card number read back; the stored copy of the answer does not
+        // keep it (a retried request then hears it masked). Only spoken text is touched.
+        let stored_reply = if session.sensitive.is_empty() {
+            twiml.clone()
+        } else {
+            render_twiml(&session.redact_verbs(verbs), &self.inner.options.public_url)
+        };
         let commit = WebhookCommit {
             session: session.redacted(),
             events,
@@ -368,8 +373,11 @@ pub async fn resume(
         let attempt = hook
             .query("attempt")
             .and_then(|a| a.parse::<u32>().ok())
-            .unwrap_or(1)
-            .clamp(1, 100);
+            .unwrap_or(0);
+        let visit = hook
+            .query("s")
+            .and_then(|a| a.parse::<u32>().ok())
+            .unwrap_or(0);
         // The session knows which flow the call is in; the URL only says where it was.
         let url_flow = hook.query("flow");
         let flow_id = stored
@@ -394,6 +402,12 @@ pub async fn resume(
                 );
                 s.node = Some(node_name.clone());
                 s.attempt = attempt;
+                s.visit = visit;
+                // Carry on numbering after the rows the call already has.
+                s.seq = match state.inner.store.events(&call_sid).await {
+                    Ok(events) => events.last().map_or(0, |e| e.seq),
+                    Err(_) => 0,
+                };
                 s
             }
         };
@@ -415,7 +429,11 @@ pub async fn resume(
                 ),
             },
             Some(node) => {
-                let at = At { node, attempt };
+                let at = At {
+                    node,
+                    attempt,
+                    visit,
+                };
                 match resume {
                     Resume::Gather => CallEvent::Digits {
                         at,

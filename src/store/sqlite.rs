@@ -502,6 +502,7 @@ mod tests {
             menu_stack: vec!["welcome".into()],
             node: node.map(str::to_owned),
             attempt: 1,
+            visit: 4,
             steps: 3,
             budget_spent: false,
             outcome: None,

@@ -180,6 +180,7 @@ impl<'a> CallDriver<'a> {
         Some(At {
             node: flow.node_by_name(&c.node)?,
             attempt: c.attempt,
+            visit: c.visit,
         })
     }
 
