@@ -5,7 +5,7 @@ use crate::call::step::{Run, apology, whole_seconds};
 use crate::call::vars::render_template;
 use crate::call::{At, LookupRequest, Resume, Verb};
 use crate::flow::hours::is_open;
-use crate::flow::{BranchNode, Condition, LookupMethod, NodeId, NodeKind, Target};
+use crate::flow::{BranchNode, Condition, LookupMethod, NodeId, NodeKind, Prompt, Target};
 
 impl Run<'_> {
     pub(super) fn fault(&mut self, at: At, reason: &str) {
@@ -31,16 +31,7 @@ impl Run<'_> {
             let node = match &target {
                 Target::Hangup => {
                     let attempt = self.s.attempt;
-                    self.log(from, EventKind::FlowHangup, None, attempt);
-                    let outcome = if self.failing {
-                        Outcome::Failed
-                    } else {
-                        Outcome::SelfService
-                    };
-                    self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
-                    self.s.ended = true;
-                    self.verbs.push(Verb::Hangup);
-                    return;
+                    return self.hang_up(from, attempt);
                 }
                 Target::Node(n) => *n,
                 Target::Start => self.flow.start,
@@ -195,10 +186,7 @@ impl Run<'_> {
                 self.log(Some(node), EventKind::Entered, None, 1);
                 let target = t.to.to_string();
                 self.log(Some(node), EventKind::TransferStarted, Some(target), 1);
-                if let Some(p) = &t.prompt {
-                    let verbs = self.prompt_verbs(p);
-                    self.verbs.extend(verbs);
-                }
+                self.play(t.prompt.as_ref());
                 self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Dial {
                     target: t.to.clone(),
@@ -222,10 +210,7 @@ impl Run<'_> {
             }
             NodeKind::Voicemail(v) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
-                if let Some(p) = &v.prompt {
-                    let verbs = self.prompt_verbs(p);
-                    self.verbs.extend(verbs);
-                }
+                self.play(v.prompt.as_ref());
                 self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Record {
                     max_length_secs: whole_seconds(v.max_length),
@@ -236,22 +221,32 @@ impl Run<'_> {
             }
             NodeKind::Hangup(h) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
-                if let Some(p) = &h.prompt {
-                    let verbs = self.prompt_verbs(p);
-                    self.verbs.extend(verbs);
-                }
-                self.log(Some(node), EventKind::FlowHangup, None, 1);
-                let outcome = if self.failing {
-                    Outcome::Failed
-                } else {
-                    Outcome::SelfService
-                };
-                self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
-                self.s.ended = true;
-                self.verbs.push(Verb::Hangup);
+                self.play(h.prompt.as_ref());
+                self.hang_up(Some(node), 1);
                 None
             }
         }
+    }
+
+    /// Plays an optional prompt outside any Gather.
+    fn play(&mut self, prompt: Option<&Prompt>) {
+        if let Some(p) = prompt {
+            let verbs = self.prompt_verbs(p);
+            self.verbs.extend(verbs);
+        }
+    }
+
+    /// The flow ends the call: self-service, or failed when it was on the way to `on_fail`.
+    fn hang_up(&mut self, node: Option<NodeId>, attempt: u32) {
+        self.log(node, EventKind::FlowHangup, None, attempt);
+        let outcome = if self.failing {
+            Outcome::Failed
+        } else {
+            Outcome::SelfService
+        };
+        self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
+        self.s.ended = true;
+        self.verbs.push(Verb::Hangup);
     }
 
     pub(super) fn holds(&self, condition: &Condition) -> bool {
