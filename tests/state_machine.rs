@@ -58,13 +58,7 @@ fn flows() -> (tempfile::TempDir, FlowSet) {
     std::fs::write(dir.path().join("main.yaml"), MAIN).unwrap();
     std::fs::write(dir.path().join("billing.yaml"), BILLING).unwrap();
     let compiled = compile_paths(&[dir.path().to_path_buf()], &prompts).unwrap();
-    let errors: Vec<String> = compiled
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(ToString::to_string)
-        .collect();
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert_eq!(compiled.error_count(), 0, "{}", compiled.rendered_errors());
     assert!(Path::new(&prompts).exists());
     (dir, compiled.flows.unwrap())
 }

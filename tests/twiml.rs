@@ -64,13 +64,7 @@ fn flows() -> (tempfile::TempDir, FlowSet) {
     let flow = dir.path().join("kinds.yaml");
     std::fs::write(&flow, KINDS).unwrap();
     let compiled = compile_paths(&[flow], &prompts).unwrap();
-    let errors: Vec<String> = compiled
-        .diagnostics
-        .iter()
-        .filter(|d| d.is_error())
-        .map(ToString::to_string)
-        .collect();
-    assert!(errors.is_empty(), "{}", errors.join("\n"));
+    assert_eq!(compiled.error_count(), 0, "{}", compiled.rendered_errors());
     (dir, compiled.flows.expect("compiles"))
 }
 

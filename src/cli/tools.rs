@@ -27,9 +27,7 @@ fn load_flow(project: &ProjectArgs, which: &str) -> Result<(Arc<FlowSet>, Arc<Fl
         }
     };
     let Some(set) = compiled.flows else {
-        for d in compiled.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{d}");
-        }
+        eprintln!("{}", compiled.rendered_errors());
         eprintln!("error: the flows do not compile; see `phonetree check`");
         return Err(ExitCode::from(1));
     };
@@ -179,9 +177,7 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
         }
     };
     let Some(set) = compiled.flows else {
-        for d in compiled.diagnostics.iter().filter(|d| d.is_error()) {
-            eprintln!("{d}");
-        }
+        eprintln!("{}", compiled.rendered_errors());
         eprintln!("error: the flows do not compile; no scenario ran");
         return ExitCode::from(1);
     };

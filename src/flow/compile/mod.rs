@@ -44,7 +44,20 @@ pub struct Compiled {
 impl Compiled {
     /// Number of errors.
     pub fn error_count(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        self.errors().count()
+    }
+
+    /// The errors, in file order.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.diagnostics.iter().filter(|d| d.is_error())
+    }
+
+    /// Every error rendered as `check` prints it, one after another.
+    pub fn rendered_errors(&self) -> String {
+        self.errors()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
