@@ -420,7 +420,11 @@ async fn drive(
                 if i >= calls {
                     break;
                 }
-                let sid = format!("CA{tag}{i:06}");
+                // A Twilio-shaped CallSid: the run's tag, then the call's number.
+                let tag_bits = tag
+                    .bytes()
+                    .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)));
+                let sid = format!("CA{tag_bits:016x}{i:016x}");
                 let from = format!("+1555{i:07}");
                 let caller = Caller {
                     http: &http,

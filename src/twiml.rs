@@ -12,12 +12,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 use crate::call::{Continuation, Verb};
 use crate::flow::DialTarget;
 
-/// Bytes escaped in a URL path segment: all but RFC 3986's unreserved characters.
-const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+use crate::call::URL_COMPONENT as PATH_SEGMENT;
 
 /// Renders verbs as a TwiML document with a `<Response>` root.
 pub fn render_twiml(verbs: &[Verb], public_url: &str) -> String {
@@ -49,17 +44,11 @@ pub fn empty_response() -> String {
 
 /// The absolute URL of a continuation: `{public}/twilio/{resume}?flow=..&v=..&node=..&attempt=..`.
 pub fn continuation_url(public_url: &str, c: &Continuation) -> String {
-    let query = form_urlencoded::Serializer::new(String::new())
-        .append_pair("flow", &c.flow)
-        .append_pair("v", &c.version)
-        .append_pair("node", &c.node)
-        .append_pair("attempt", &c.attempt.to_string())
-        .append_pair("s", &c.visit.to_string())
-        .finish();
     format!(
-        "{}/twilio/{}?{query}",
+        "{}/twilio/{}?{}",
         public_url.trim_end_matches('/'),
-        c.resume.as_str()
+        c.resume.as_str(),
+        c.to_query()
     )
 }
 
@@ -211,6 +200,14 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
                 .with_attribute(("finishOnKey", finish.as_str()))
                 .with_attribute(("playBeep", "true"))
                 .write_empty()?;
+            // Twilio skips the action on an empty recording and goes on to the next verb:
+            // the same URL then tells phonetree that nothing was recorded.
+            w.create_element("Redirect")
+                .with_attribute(("method", "POST"))
+                .write_text_content(BytesText::new(&clean(&action)))?;
+        }
+        Verb::Leave => {
+            w.create_element("Leave").write_empty()?;
         }
         Verb::Hangup => {
             w.create_element("Hangup").write_empty()?;

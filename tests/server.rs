@@ -99,7 +99,7 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
     assert_eq!(t.verbs().last(), Some(&"Hangup"));
 
     call.status("completed").await;
-    let rows = rows(&server, "CA-spanish").await;
+    let rows = rows(&server, &sid("CA-spanish")).await;
     assert_eq!(
         kinds(&rows),
         [
@@ -126,7 +126,7 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
     assert_eq!(rows[8].2, "123456");
     let record = server
         .store
-        .call("CA-spanish")
+        .call(&sid("CA-spanish"))
         .await
         .expect("call")
         .expect("row");
@@ -135,7 +135,7 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
     assert!(record.ended_at.is_some());
     let session = server
         .store
-        .session("CA-spanish")
+        .session(&sid("CA-spanish"))
         .await
         .expect("session")
         .expect("row");
@@ -188,7 +188,7 @@ async fn invalid_key_then_silence_then_on_fail() {
     );
     assert_eq!(dial.attr("timeout"), Some("20"));
 
-    let rows = rows(&server, "CA-fail").await;
+    let rows = rows(&server, &sid("CA-fail")).await;
     let tail: Vec<String> = kinds(&rows).into_iter().skip(5).collect();
     assert_eq!(
         tail,
@@ -204,7 +204,7 @@ async fn invalid_key_then_silence_then_on_fail() {
     );
     let attempts: Vec<u32> = server
         .store
-        .events("CA-fail")
+        .events(&sid("CA-fail"))
         .await
         .unwrap()
         .iter()
@@ -231,7 +231,7 @@ async fn star_repeats_the_menu_and_zero_reaches_the_operator() {
             .map(|n| n.text.clone()),
         Some("+14155550100".into())
     );
-    let k = kinds(&rows(&server, "CA-repeat").await);
+    let k = kinds(&rows(&server, &sid("CA-repeat")).await);
     assert_eq!(k.iter().filter(|k| *k == "entered@main_menu").count(), 2);
     assert!(k.contains(&"key@main_menu".to_owned()));
     server.stop().await;
@@ -260,7 +260,7 @@ async fn transfer_no_answer_goes_to_voicemail_then_goodbye() {
     assert!(wav.bytes().await.unwrap().starts_with(b"RIFF"));
 
     call.status("completed").await;
-    let rows = rows(&server, "CA-voicemail").await;
+    let rows = rows(&server, &sid("CA-voicemail")).await;
     let mine: Vec<String> = kinds(&rows).into_iter().skip(9).collect();
     assert_eq!(
         mine,
@@ -278,7 +278,12 @@ async fn transfer_no_answer_goes_to_voicemail_then_goodbye() {
         rows[11].2,
         r#"{"seconds":17,"url":"https://api.twilio.com/recordings/RE1"}"#
     );
-    let record = server.store.call("CA-voicemail").await.unwrap().unwrap();
+    let record = server
+        .store
+        .call(&sid("CA-voicemail"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.outcome, Some(Outcome::Voicemail));
     server.stop().await;
 }
@@ -298,7 +303,7 @@ async fn lookup_timeout_goes_to_on_error_within_the_limit() {
         "on_error is the operator: {:?}",
         t.verbs()
     );
-    let rows = rows(&server, "CA-timeout").await;
+    let rows = rows(&server, &sid("CA-timeout")).await;
     assert!(
         rows.contains(&(
             "lookup_error".into(),
@@ -322,7 +327,7 @@ async fn closed_hours_go_to_after_hours_voicemail() {
     );
     assert!(t.find("Record").is_some());
     assert!(t.find("Gather").is_none());
-    let rows = rows(&server, "CA-closed").await;
+    let rows = rows(&server, &sid("CA-closed")).await;
     assert_eq!(
         rows[1],
         ("entered".into(), "check_hours".into(), "closed".into())
@@ -341,7 +346,7 @@ async fn caller_hang_up_closes_the_record_at_the_node_they_were_in() {
         t.children.is_empty(),
         "status callbacks get an empty <Response/>"
     );
-    let rows = rows(&server, "CA-abandon").await;
+    let rows = rows(&server, &sid("CA-abandon")).await;
     let last_two: Vec<_> = rows.iter().rev().take(2).rev().cloned().collect();
     assert_eq!(
         last_two,
@@ -350,14 +355,22 @@ async fn caller_hang_up_closes_the_record_at_the_node_they_were_in() {
             ("call_ended".into(), "main_menu".into(), "abandoned".into())
         ]
     );
-    let record = server.store.call("CA-abandon").await.unwrap().unwrap();
+    let record = server
+        .store
+        .call(&sid("CA-abandon"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.outcome, Some(Outcome::Abandoned));
     assert_eq!(record.last_node.as_deref(), Some("main_menu"));
     assert_eq!(record.language, "fa");
     assert!(record.ended_at.is_some());
     // A second delivery of the same callback changes nothing.
     call.status("completed").await;
-    assert_eq!(rows.len(), self::rows(&server, "CA-abandon").await.len());
+    assert_eq!(
+        rows.len(),
+        self::rows(&server, &sid("CA-abandon")).await.len()
+    );
     server.stop().await;
 }
 
@@ -368,10 +381,10 @@ async fn a_retried_webhook_gets_the_same_answer_and_one_set_of_rows() {
     call.start().await;
     let url = call.gather_action();
     let (_, _, first) = call.post_raw(&url, &[("Digits", "1")]).await;
-    let count = rows(&server, "CA-retry").await.len();
+    let count = rows(&server, &sid("CA-retry")).await.len();
     let (_, _, second) = call.post_raw(&url, &[("Digits", "1")]).await;
     assert_eq!(first, second);
-    assert_eq!(count, rows(&server, "CA-retry").await.len());
+    assert_eq!(count, rows(&server, &sid("CA-retry")).await.len());
     server.stop().await;
 }
 
@@ -404,11 +417,11 @@ async fn signed_requests_pass_and_unsigned_ones_are_refused_with_twiml() {
     let url = format!("{}/twilio/voice", server.base);
     let (status, ctype, body) = call.post_raw(&url, &[]).await;
     assert_eq!(status, 403);
-    assert_eq!(ctype, "text/xml");
+    assert_eq!(ctype, "text/xml; charset=utf-8");
     parse_twiml(&body);
 
     let form = vec![
-        ("CallSid".to_owned(), "CA-signed".to_owned()),
+        ("CallSid".to_owned(), sid("CA-signed")),
         ("From".to_owned(), "+15551230000".to_owned()),
         ("To".to_owned(), "+14155550199".to_owned()),
     ];
@@ -465,15 +478,19 @@ async fn bad_input_gets_a_defined_twiml_answer() {
     ];
     for (url, extra) in cases {
         let (status, ctype, body) = call.post_raw(&url, &extra).await;
-        assert!(status < 500, "{url}: {status}");
-        assert_eq!(ctype, "text/xml", "{url}");
+        // Each carries a well-formed CallSid: a real call is never answered with an error status.
+        assert_eq!(status, 200, "{url}: {body}");
+        assert_eq!(ctype, "text/xml; charset=utf-8", "{url}");
         parse_twiml(&body);
     }
-    // No CallSid, a garbage body, an oversized body.
-    for body in [
-        String::new(),
-        "%%%&&&=".to_owned(),
-        "a=".to_owned() + &"x".repeat(200_000),
+    // Requests that cannot be a call keep their 4xx: no CallSid, a garbage body, a CallSid
+    // that is not one, an oversized body.
+    for (body, want) in [
+        (String::new(), 400),
+        ("%%%&&&=".to_owned(), 400),
+        ("CallSid=CA-not-a-sid".to_owned(), 400),
+        ("CallSid=CA%0Aforged".to_owned(), 400),
+        ("a=".to_owned() + &"x".repeat(200_000), 413),
     ] {
         let resp = http
             .post(format!("{}/twilio/voice", server.base))
@@ -481,7 +498,7 @@ async fn bad_input_gets_a_defined_twiml_answer() {
             .send()
             .await
             .unwrap();
-        assert!(resp.status().as_u16() < 500);
+        assert_eq!(resp.status().as_u16(), want);
         parse_twiml(&resp.text().await.unwrap());
     }
     let k = EventKind::Fault;
@@ -661,7 +678,7 @@ async fn a_status_callback_before_the_last_action_result_keeps_the_result() {
         .await; // ...and the recording result comes after
     assert_eq!(status, 200);
     assert_eq!(parse_twiml(&body).verbs(), ["Hangup"]);
-    let rows = rows(&server, "CA-race").await;
+    let rows = rows(&server, &sid("CA-race")).await;
     assert_eq!(
         kinds(&rows).into_iter().rev().take(3).collect::<Vec<_>>(),
         [
@@ -674,7 +691,7 @@ async fn a_status_callback_before_the_last_action_result_keeps_the_result() {
         rows.last().unwrap().2.contains("RE9"),
         "the recording's URL is kept"
     );
-    let record = server.store.call("CA-race").await.unwrap().unwrap();
+    let record = server.store.call(&sid("CA-race")).await.unwrap().unwrap();
     assert_eq!(
         record.outcome,
         Some(Outcome::Voicemail),
@@ -709,10 +726,15 @@ async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
     let (_, _, body) = call.post_raw(&voice, &[("ErrorCode", "11200")]).await;
     assert_eq!(parse_twiml(&body).said(), main_menu.said());
 
-    let session = server.store.session("CA-stale").await.unwrap().unwrap();
+    let session = server
+        .store
+        .session(&sid("CA-stale"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(session.language, "en");
     assert_eq!(session.node.as_deref(), Some("main_menu"));
-    let rows = rows(&server, "CA-stale").await;
+    let rows = rows(&server, &sid("CA-stale")).await;
     assert_eq!(
         rows.iter().filter(|r| r.0 == "fault").count(),
         2,
@@ -721,7 +743,7 @@ async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
     assert!(!rows.iter().any(|r| r.1 == "survey"));
     let seqs: Vec<u32> = server
         .store
-        .events("CA-stale")
+        .events(&sid("CA-stale"))
         .await
         .unwrap()
         .iter()
@@ -781,7 +803,7 @@ async fn the_same_key_on_a_second_visit_is_a_new_request() {
     call.press("*").await;
     let t = call.press("0").await;
     assert!(t.find("Dial").is_some(), "{:?}", t.verbs());
-    let rows = rows(&server, "CA-twice").await;
+    let rows = rows(&server, &sid("CA-twice")).await;
     assert_eq!(
         rows.iter()
             .filter(|r| r.0 == "key" && r.1 == "main_menu")
@@ -812,7 +834,12 @@ async fn a_stale_callback_during_a_transfer_leaves_the_call_alone() {
         "the real dial result still counts: {}",
         t.said()
     );
-    let record = server.store.call("CA-dialing").await.unwrap().unwrap();
+    let record = server
+        .store
+        .call(&sid("CA-dialing"))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(record.outcome, Some(Outcome::Transferred));
     server.stop().await;
 }
@@ -835,7 +862,7 @@ async fn a_lost_session_is_rebuilt_and_the_log_continues() {
     call.status("completed").await;
     let seqs: Vec<u32> = server
         .store
-        .events("CA-lost")
+        .events(&sid("CA-lost"))
         .await
         .unwrap()
         .iter()
@@ -843,7 +870,7 @@ async fn a_lost_session_is_rebuilt_and_the_log_continues() {
         .collect();
     assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>());
     assert!(
-        rows(&server, "CA-lost")
+        rows(&server, &sid("CA-lost"))
             .await
             .iter()
             .any(|r| r.0 == "call_ended")

@@ -126,7 +126,7 @@ fn encode(pairs: &[(String, String)]) -> String {
 
 fn check(status: u16, ctype: &str, body: &str, what: &str) {
     assert!(status < 500, "{what}: {status}");
-    assert_eq!(ctype, "text/xml", "{what}: {body}");
+    assert_eq!(ctype, "text/xml; charset=utf-8", "{what}: {body}");
     if let Err(e) = common::try_parse_twiml(body) {
         panic!("{what}: not TwiML ({e}): {body}");
     }
@@ -155,7 +155,7 @@ proptest! {
 
     #[test]
     fn continuations_of_a_real_call_get_twiml(
-        sid in "CA[0-9a-f]{8}",
+        sid in "CA[0-9a-f]{32}",
         steps in prop::collection::vec((segment(), value(), value(), 0u32..5, value()), 1..6),
     ) {
         let start = encode(&[("CallSid".into(), sid.clone()), ("From".into(), "+15551230000".into()), ("To".into(), "+14155550199".into())]);
@@ -172,6 +172,8 @@ proptest! {
             let uri = format!("/twilio/{seg}?{query}");
             let (status, ctype, body) = answer(Method::POST, &uri, form.into_bytes());
             check(status, &ctype, &body, &uri);
+            // A request of a real call is never answered with an error status.
+            prop_assert_eq!(status, 200, "{}: {}", uri, body);
         }
     }
 }

@@ -42,8 +42,8 @@ pub enum CallEvent {
     QueueLeft {
         /// The queue node.
         at: At,
-        /// `bridged`, `hangup`, `leave`, `queue-full`, `error`, ...
-        result: String,
+        /// How the caller left.
+        result: QueueResult,
     },
     /// The provider fetches hold music for a queue.
     Hold {
@@ -60,6 +60,12 @@ pub enum CallEvent {
     /// A callback phonetree cannot place (a node the flow no longer has): the caller goes to `on_fail`.
     Stale {
         /// What was wrong, for the log.
+        reason: String,
+    },
+    /// Something phonetree cannot answer where the call is (a callback path it does not know,
+    /// a store that failed): the caller hears an apology and goes to `on_fail`.
+    Fault {
+        /// What went wrong, for the log.
         reason: String,
     },
     /// The status callback: the call ended.
@@ -157,6 +163,66 @@ impl CallStatus {
             CallStatus::NoAnswer => "no-answer",
             CallStatus::Canceled => "canceled",
         }
+    }
+}
+
+/// How a caller left a queue (`QueueResult` of the `<Enqueue action>` request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueResult {
+    /// Connected to an agent, and the agent's call ended.
+    Bridged,
+    /// Being connected when the action was requested.
+    BridgingInProcess,
+    /// Taken out of the queue by a redirect.
+    Redirected,
+    /// The caller hung up while waiting.
+    Hangup,
+    /// Hold music answered `<Leave>`.
+    Leave,
+    /// The queue was full.
+    QueueFull,
+    /// The provider could not queue the caller.
+    Error,
+    /// The provider failed.
+    SystemError,
+}
+
+impl QueueResult {
+    /// Parses a `QueueResult`; anything unknown is an error result, so the flow's error path runs.
+    pub fn parse(s: &str) -> QueueResult {
+        match s {
+            "bridged" => QueueResult::Bridged,
+            "bridging-in-process" => QueueResult::BridgingInProcess,
+            "redirected" => QueueResult::Redirected,
+            "hangup" => QueueResult::Hangup,
+            "leave" => QueueResult::Leave,
+            "queue-full" => QueueResult::QueueFull,
+            "system-error" => QueueResult::SystemError,
+            _ => QueueResult::Error,
+        }
+    }
+
+    /// As Twilio spells it, and as logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueResult::Bridged => "bridged",
+            QueueResult::BridgingInProcess => "bridging-in-process",
+            QueueResult::Redirected => "redirected",
+            QueueResult::Hangup => "hangup",
+            QueueResult::Leave => "leave",
+            QueueResult::QueueFull => "queue-full",
+            QueueResult::Error => "error",
+            QueueResult::SystemError => "system-error",
+        }
+    }
+
+    /// True when the caller could not be queued: the flow's error path follows.
+    pub fn failed(self) -> bool {
+        matches!(
+            self,
+            QueueResult::QueueFull | QueueResult::Error | QueueResult::SystemError
+        )
     }
 }
 

@@ -13,10 +13,12 @@ mod step;
 mod vars;
 mod walk;
 
-pub use event::{CallEvent, CallStatus, DialStatus, EventKind, LogEvent, LookupOutcome, Outcome};
+pub use event::{
+    CallEvent, CallStatus, DialStatus, EventKind, LogEvent, LookupOutcome, Outcome, QueueResult,
+};
 pub use session::{At, CallSession};
 pub use step::{LookupRequest, Step, start_call, step};
-pub use vars::{lookup_var, render_template};
+pub use vars::{URL_COMPONENT, UnsafeUrlValue, lookup_var, render_template, render_url_template};
 
 /// What phonetree asks the provider to do, independent of TwiML.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,8 +88,21 @@ pub enum Verb {
         /// Where the recording result is sent.
         action: Continuation,
     },
+    /// Take the caller out of the queue they wait in (hold music only): the queue's action follows.
+    Leave,
     /// End the call.
     Hangup,
+}
+
+impl Verb {
+    /// True for the verbs a hold-music (`waitUrl`) answer may hold: Play, Say, Pause, Redirect,
+    /// Leave, Hangup and Gather.
+    pub fn allowed_while_waiting(&self) -> bool {
+        !matches!(
+            self,
+            Verb::Dial { .. } | Verb::Enqueue { .. } | Verb::Record { .. }
+        )
+    }
 }
 
 /// A phonetree URL the provider calls back: the flow version, node and attempt travel in it,
@@ -107,6 +122,61 @@ pub struct Continuation {
     /// Which wait of the call this is (the call's event count when it was asked), so a
     /// second visit to the same menu is a new request and a late one is recognised.
     pub visit: u32,
+}
+
+/// Why a continuation URL's query does not name a place in a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContinuationError {
+    /// A field is missing.
+    #[error("continuation without `{0}`")]
+    Missing(&'static str),
+    /// A number field is not a number.
+    #[error("continuation `{0}` is not a number")]
+    NotANumber(&'static str),
+}
+
+impl Continuation {
+    /// The URL query phonetree writes for this continuation: `flow=..&v=..&node=..&attempt=..&s=..`.
+    pub fn to_query(&self) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("flow", &self.flow)
+            .append_pair("v", &self.version)
+            .append_pair("node", &self.node)
+            .append_pair("attempt", &self.attempt.to_string())
+            .append_pair("s", &self.visit.to_string())
+            .finish()
+    }
+
+    /// Reads back a query written by [`Continuation::to_query`] for a callback of kind `resume`.
+    pub fn from_query(resume: Resume, query: &str) -> Result<Continuation, ContinuationError> {
+        let (mut flow, mut version, mut node, mut attempt, mut visit) =
+            (None, None, None, None, None);
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match k.as_ref() {
+                "flow" => &mut flow,
+                "v" => &mut version,
+                "node" => &mut node,
+                "attempt" => &mut attempt,
+                "s" => &mut visit,
+                _ => continue,
+            };
+            // The first value wins, as in every other reader of these URLs.
+            slot.get_or_insert(v.into_owned());
+        }
+        let number = |v: Option<String>, name: &'static str| {
+            v.ok_or(ContinuationError::Missing(name))?
+                .parse::<u32>()
+                .map_err(|_| ContinuationError::NotANumber(name))
+        };
+        Ok(Continuation {
+            resume,
+            flow: flow.ok_or(ContinuationError::Missing("flow"))?,
+            version: version.ok_or(ContinuationError::Missing("v"))?,
+            node: node.ok_or(ContinuationError::Missing("node"))?,
+            attempt: number(attempt, "attempt")?,
+            visit: number(visit, "s")?,
+        })
+    }
 }
 
 /// The kind of callback a continuation URL receives.
@@ -151,5 +221,43 @@ impl Resume {
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continuation_query_round_trips() {
+        let c = Continuation {
+            resume: Resume::Gather,
+            flow: "acme support".into(),
+            version: "3f2a".into(),
+            node: "main_menu&x=1".into(),
+            attempt: 2,
+            visit: 17,
+        };
+        let q = c.to_query();
+        assert_eq!(
+            q,
+            "flow=acme+support&v=3f2a&node=main_menu%26x%3D1&attempt=2&s=17"
+        );
+        assert_eq!(Continuation::from_query(Resume::Gather, &q), Ok(c));
+    }
+
+    #[test]
+    fn a_broken_continuation_query_says_what_is_wrong() {
+        assert_eq!(
+            Continuation::from_query(Resume::Dial, "flow=a&v=1&attempt=1&s=1"),
+            Err(ContinuationError::Missing("node"))
+        );
+        assert_eq!(
+            Continuation::from_query(Resume::Dial, "flow=a&v=1&node=n&attempt=x&s=1"),
+            Err(ContinuationError::NotANumber("attempt"))
+        );
+        let first =
+            Continuation::from_query(Resume::Dial, "flow=a&v=1&node=n&node=m&attempt=1&s=1");
+        assert_eq!(first.map(|c| c.node), Ok("n".to_owned()));
     }
 }

@@ -159,16 +159,50 @@ impl CallSession {
             .collect()
     }
 
-    /// A copy fit to store or log: sensitive variables masked.
+    /// A copy fit to store or log: sensitive variables masked, and every copy of a sensitive
+    /// value inside other variables too (a lookup answer that echoes the card number).
+    ///
+    /// This is the only form in which a session outlives its webhook: a sensitive value is
+    /// spoken in the answer of the webhook that took it, and masked from then on.
     pub fn redacted(&self) -> CallSession {
         let mut copy = self.clone();
-        for name in &self.sensitive {
-            if let Some(v) = copy.vars.get_mut(name) {
-                let len = v.as_str().map_or(0, |s| s.chars().count());
+        if self.sensitive.is_empty() {
+            return copy;
+        }
+        for (name, v) in copy.vars.iter_mut() {
+            if self.sensitive.contains(name) {
+                let len = match &*v {
+                    serde_json::Value::String(s) => s.chars().count(),
+                    other => other.to_string().chars().count(),
+                };
                 *v = serde_json::Value::String("*".repeat(len));
+            } else {
+                self.redact_json(v);
             }
         }
         copy
+    }
+
+    fn redact_json(&self, v: &mut serde_json::Value) {
+        use serde_json::Value;
+        match v {
+            Value::String(s) => {
+                let masked = self.redact_text(s);
+                if masked != *s {
+                    *s = masked;
+                }
+            }
+            Value::Number(n) => {
+                let text = n.to_string();
+                let masked = self.redact_text(&text);
+                if masked != text {
+                    *v = Value::String(masked);
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|i| self.redact_json(i)),
+            Value::Object(map) => map.values_mut().for_each(|i| self.redact_json(i)),
+            Value::Null | Value::Bool(_) => {}
+        }
     }
 }
 
@@ -240,5 +274,50 @@ mod tests {
         );
         s.sensitive.clear();
         assert_eq!(s.redact_verbs(&verbs), verbs);
+    }
+
+    /// Regression: a lookup answer that echoed the card number was stored in clear.
+    #[test]
+    fn copies_of_a_sensitive_value_are_masked_everywhere_in_the_session() {
+        let mut s = CallSession {
+            call_sid: "CA1".into(),
+            flow: "f".into(),
+            version: "v".into(),
+            caller: String::new(),
+            called: String::new(),
+            language: "en".into(),
+            vars: BTreeMap::from([
+                ("card".to_owned(), serde_json::json!("4111111111111111")),
+                (
+                    "payment".to_owned(),
+                    serde_json::json!({"echo": "card 4111111111111111 ok", "n": 4111111111111111u64,
+                        "spaced": ["4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1"], "last4": "1111", "ok": true}),
+                ),
+            ]),
+            sensitive: vec!["card".into()],
+            menu_stack: vec![],
+            node: None,
+            attempt: 1,
+            visit: 0,
+            steps: 0,
+            budget_spent: false,
+            outcome: None,
+            ended: false,
+            started_at: DateTime::<Utc>::MIN_UTC,
+            seq: 0,
+        };
+        let stored = serde_json::to_string(&s.redacted()).unwrap();
+        assert!(!stored.contains("4111111111111111"), "{stored}");
+        assert!(!stored.contains("4 1 1 1 1"), "{stored}");
+        let r = s.redacted();
+        assert_eq!(r.vars["card"], serde_json::json!("****************"));
+        assert_eq!(r.vars["payment"]["last4"], serde_json::json!("1111"));
+        assert_eq!(r.vars["payment"]["ok"], serde_json::json!(true));
+        assert_eq!(
+            r.vars["payment"]["echo"],
+            serde_json::json!("card **************** ok")
+        );
+        s.sensitive.clear();
+        assert_eq!(s.redacted(), s);
     }
 }

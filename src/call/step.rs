@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::call::event::{CallEvent, CallStatus, EventKind, LogEvent, LookupOutcome, Outcome};
+use crate::call::event::{
+    CallEvent, CallStatus, EventKind, LogEvent, LookupOutcome, Outcome, QueueResult,
+};
 use crate::call::session::{At, CallSession};
 use crate::call::vars::render_template;
 use crate::call::{Continuation, Resume, Verb};
@@ -89,7 +91,7 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
         failing: false,
         same_visit: false,
     };
-    if run.s.ended && !matches!(event, CallEvent::Status { .. }) {
+    if run.s.ended && !matches!(event, CallEvent::Status { .. } | CallEvent::Hold { .. }) {
         run.late_result(event);
         run.verbs.push(Verb::Hangup);
         return run.finish();
@@ -234,7 +236,7 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::QueueLeft,
-                    Some(result.clone()),
+                    Some(result.as_str().to_owned()),
                     at.attempt,
                 );
             }
@@ -273,7 +275,8 @@ impl Run<'_> {
             // nothing new and leave the call where it is.
             Some(_) => {}
             None => {
-                self.verbs.push(apology());
+                let sorry = self.apology_verbs();
+                self.verbs.extend(sorry);
                 self.failing = true;
                 let on_fail = self.flow.on_fail.clone();
                 self.go(current, &on_fail);
@@ -363,23 +366,31 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::QueueLeft,
-                    Some(result.clone()),
+                    Some(result.as_str().to_owned()),
                     at.attempt,
                 );
-                if result == "hangup" {
-                    self.verbs.push(Verb::Hangup);
-                } else {
-                    self.go(Some(at.node), &q.next);
+                match result {
+                    QueueResult::Hangup => self.verbs.push(Verb::Hangup),
+                    r if r.failed() => {
+                        self.failing = true;
+                        self.go(Some(at.node), &q.on_error)
+                    }
+                    _ => self.go(Some(at.node), &q.next),
                 }
             }
             CallEvent::Hold { at } => {
                 let flow = self.flow.clone();
-                if let Some(NodeKind::Queue(q)) = self.node_at(*at).map(|n| &flow.node(n).kind)
-                    && let Some(hold) = &q.hold
-                {
-                    self.verbs = self.prompt_verbs(hold);
+                // Hold music is fetched over and over while the caller waits; it is not logged,
+                // and it never moves the call: a wait the flow cannot place (a node that is no
+                // queue with hold music, an ended call) takes the caller out of the queue, so the
+                // queue's own callback carries the call on.
+                match self.node_at(*at).map(|n| &flow.node(n).kind) {
+                    Some(NodeKind::Queue(q)) if !self.s.ended => match &q.hold {
+                        Some(hold) => self.verbs = self.prompt_verbs(hold),
+                        None => self.verbs.push(Verb::Pause { seconds: 10 }),
+                    },
+                    _ => self.verbs.push(Verb::Leave),
                 }
-                // Hold music is fetched over and over while the caller waits; it is not logged.
             }
             CallEvent::LookupResult { at, outcome } => {
                 let flow = self.flow.clone();
@@ -405,6 +416,15 @@ impl Run<'_> {
                 }
             }
             CallEvent::Stale { reason } => self.stale(reason.clone()),
+            CallEvent::Fault { reason } => {
+                let current = self.s.node.clone().and_then(|n| self.flow.node_by_name(&n));
+                let at = At {
+                    node: current.unwrap_or(self.flow.start),
+                    attempt: self.s.attempt,
+                    visit: self.s.visit,
+                };
+                self.fault(at, reason);
+            }
             CallEvent::Status { status } => {
                 if *status == CallStatus::Active
                     || self.s.ended && self.s.outcome.is_some() && self.events_closed()
@@ -439,6 +459,16 @@ impl Run<'_> {
 /// The `recorded` event's value: `{"seconds":17,"url":"https://..."}`.
 fn recording_value(url: &Option<String>, seconds: Option<u32>) -> String {
     serde_json::json!({ "seconds": seconds, "url": url }).to_string()
+}
+
+impl Run<'_> {
+    /// The fault apology, in the caller's language when the flow has one.
+    pub(super) fn apology_verbs(&mut self) -> Vec<Verb> {
+        match self.flow.apology.clone() {
+            Some(prompt) => self.prompt_verbs(&prompt),
+            None => vec![apology()],
+        }
+    }
 }
 
 pub(super) fn apology() -> Verb {

@@ -1,8 +1,7 @@
 //! Moving through the flow: entering nodes until one waits for the caller, faults.
 
 use crate::call::event::{EventKind, Outcome};
-use crate::call::step::{Run, apology, whole_seconds};
-use crate::call::vars::render_template;
+use crate::call::step::{Run, whole_seconds};
 use crate::call::{At, LookupRequest, Resume, Verb};
 use crate::flow::hours::is_open;
 use crate::flow::{BranchNode, Condition, LookupMethod, NodeId, NodeKind, Prompt, Target};
@@ -12,7 +11,8 @@ impl Run<'_> {
         let node = self.node_at(at);
         self.log(node, EventKind::Fault, Some(reason.to_owned()), at.attempt);
         self.warnings.push(reason.to_owned());
-        self.verbs.push(apology());
+        let sorry = self.apology_verbs();
+        self.verbs.extend(sorry);
         if self.failing {
             self.verbs.push(Verb::Hangup);
             return;
@@ -158,7 +158,13 @@ impl Run<'_> {
             }
             NodeKind::Lookup(l) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
-                let (url, _) = render_template(&l.url, &self.s);
+                let url = match crate::call::vars::render_url_template(&l.url, &self.s) {
+                    Ok((url, _)) => url,
+                    Err(e) => {
+                        self.log(Some(node), EventKind::LookupError, Some(e.to_string()), 1);
+                        return Some(l.on_error.clone());
+                    }
+                };
                 let body = (l.method == LookupMethod::Post).then(|| {
                     let mut map = serde_json::Map::new();
                     for (k, v) in &self.s.vars {

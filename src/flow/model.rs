@@ -95,6 +95,8 @@ pub struct Flow {
     pub max_steps: u32,
     /// Where a call goes when the flow fails it (step budget spent, internal fault).
     pub on_fail: Target,
+    /// Said before `on_fail` after an internal fault; `None` for the built-in English apology.
+    pub apology: Option<Prompt>,
 }
 
 impl Flow {
@@ -352,6 +354,8 @@ pub struct QueueNode {
     pub hold: Option<Prompt>,
     /// After leaving the queue without an agent.
     pub next: Target,
+    /// When the caller could not be queued (queue full, provider error).
+    pub on_error: Target,
 }
 
 /// `voicemail`.
@@ -569,6 +573,8 @@ pub enum EdgeLabel {
     NoAnswer,
     /// The caller left a queue without an agent.
     LeftQueue,
+    /// The caller could not be queued.
+    QueueError,
     /// A voicemail was recorded.
     Recorded,
     /// Hours branch, open.
@@ -609,6 +615,7 @@ impl std::fmt::Display for EdgeLabel {
             EdgeLabel::Completed => f.write_str("completed"),
             EdgeLabel::NoAnswer => f.write_str("no-answer"),
             EdgeLabel::LeftQueue => f.write_str("left queue"),
+            EdgeLabel::QueueError => f.write_str("queue full/error"),
             EdgeLabel::Recorded => f.write_str("recorded"),
             EdgeLabel::Open => f.write_str("open"),
             EdgeLabel::Closed => f.write_str("closed"),
@@ -646,7 +653,10 @@ impl Flow {
                 (EdgeLabel::Completed, &t.next),
                 (EdgeLabel::NoAnswer, &t.on_no_answer),
             ],
-            NodeKind::Queue(q) => vec![(EdgeLabel::LeftQueue, &q.next)],
+            NodeKind::Queue(q) => vec![
+                (EdgeLabel::LeftQueue, &q.next),
+                (EdgeLabel::QueueError, &q.on_error),
+            ],
             NodeKind::Voicemail(v) => vec![(EdgeLabel::Recorded, &v.next)],
             NodeKind::Branch(BranchNode::Hours { open, closed, .. }) => {
                 vec![(EdgeLabel::Open, open), (EdgeLabel::Closed, closed)]

@@ -57,6 +57,8 @@ pub struct RawDefaults {
     pub invalid: Option<RawPrompt>,
     /// Prompt played after silence.
     pub no_input: Option<RawPrompt>,
+    /// Said before a caller is sent to `on_fail` after an internal fault (default: an English apology).
+    pub apology: Option<RawPrompt>,
     /// Where a caller goes when retries run out.
     pub on_fail: Option<String>,
     /// Keys every menu accepts unless it defines the same key.
@@ -278,6 +280,9 @@ pub struct RawQueue {
     pub hold: Option<RawPrompt>,
     /// Where the caller goes on leaving the queue without an agent (default: hang up).
     pub next: Option<String>,
+    /// Where the caller goes when the queue is full or the provider cannot queue them
+    /// (`queue-full`, `error`, `system-error`; default: the flow's `on_fail`).
+    pub on_error: Option<String>,
 }
 
 /// `voicemail`: record a message.

@@ -1,37 +1,28 @@
-//! The Twilio webhook handlers: read the request, step the call, render TwiML,
-//! commit the rows, answer. Every `/twilio/*` answer is a TwiML document.
+//! The Twilio webhook handlers: step the call, render TwiML, commit the rows,
+//! answer. Every `/twilio/*` answer is a TwiML document; a request that belongs
+//! to a call (a valid CallSid, and a valid signature when a token is set) is
+//! always answered 200, since Twilio turns any error status into "an application
+//! error has occurred".
 
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use tracing::{Instrument, info_span, warn};
 
 use crate::call::{
-    At, CallEvent, CallSession, CallStatus, DialStatus, LogEvent, Resume, Step, Verb, start_call,
-    step,
+    At, CallEvent, CallSession, CallStatus, Continuation, DialStatus, LogEvent, QueueResult,
+    Resume, Step, Verb, start_call, step,
 };
 use crate::flow::{Flow, FlowSet};
 use crate::lookup::WEBHOOK_LOOKUP_BUDGET;
 use crate::server::AppState;
 use crate::server::metrics::Counter;
-use crate::server::signature::signature_matches;
+use crate::server::webhook::{CallSid, LogSafe, Webhook, WebhookError, xml};
 use crate::store::{CommitOutcome, WebhookCommit};
 use crate::twiml::{empty_response, render_twiml};
-
-/// Largest webhook body accepted; Twilio's are a few hundred bytes.
-const MAX_BODY: usize = 64 * 1024;
-
-/// A TwiML answer.
-fn xml(status: StatusCode, body: String) -> Response {
-    let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
-    resp
-}
 
 /// Apologise and hang up: for requests phonetree cannot place in any call.
 fn apology_twiml() -> String {
@@ -54,102 +45,17 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
     xml(StatusCode::OK, apology_twiml())
 }
 
-/// A webhook request, read and (when a token is configured) verified.
-struct Webhook {
-    params: Vec<(String, String)>,
-    query: Vec<(String, String)>,
-}
-
-impl Webhook {
-    fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Reads the form (POST body, or the query for GET webhooks) and checks the signature.
-    async fn read(state: &AppState, req: Request) -> Result<Webhook, Response> {
-        let (parts, body) = req.into_parts();
-        let query: Vec<(String, String)> =
-            form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
-                .into_owned()
-                .collect();
-        let bytes = axum::body::to_bytes(body, MAX_BODY)
-            .await
-            .map_err(|_| xml(StatusCode::PAYLOAD_TOO_LARGE, empty_response()))?;
-        let params: Vec<(String, String)> = if parts.method == Method::GET {
-            query.clone()
-        } else {
-            form_urlencoded::parse(&bytes).into_owned().collect()
-        };
-        if let Some(token) = &state.inner.options.auth_token {
-            let url = format!(
-                "{}{}",
-                state.inner.options.public_url.trim_end_matches('/'),
-                parts.uri.path_and_query().map_or("/", |p| p.as_str())
-            );
-            let signed: &[(String, String)] = if parts.method == Method::GET {
-                &[]
-            } else {
-                &params
-            };
-            let signature = parts
-                .headers
-                .get("x-twilio-signature")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !signature_matches(token, &url, signed, signature) {
-                // The path only: a GET webhook's query carries the caller's keys.
-                warn!(
-                    path = parts.uri.path(),
-                    "rejected a request with a bad or missing X-Twilio-Signature"
-                );
-                state.inner.metrics.add(Counter::SignatureRejected, 1);
-                return Err(xml(StatusCode::FORBIDDEN, empty_response()));
-            }
-        }
-        Ok(Webhook { params, query })
-    }
-
-    fn call_sid(&self) -> Result<&str, Response> {
-        match self.param("CallSid") {
-            Some(sid) if !sid.is_empty() && sid.len() <= 64 => Ok(sid),
-            _ => Err(xml(StatusCode::BAD_REQUEST, apology_twiml())),
-        }
-    }
-
-    /// Identifies a request so a retried delivery gets the same answer: the route, the
-    /// query and every parameter.
-    ///
-    /// `Digits` is left out: a continuation URL names one wait of one call (its visit token),
-    /// which the provider answers once, and a hash of a short PIN could be reversed by trying
-    /// every PIN.
-    fn fingerprint(&self, route: &str) -> String {
-        let mut params: Vec<&(String, String)> =
-            self.params.iter().filter(|(k, _)| k != "Digits").collect();
-        params.sort();
-        let mut h = Sha256::new();
-        h.update(route.as_bytes());
-        for (k, v) in self.query.iter().chain(params) {
-            h.update([0]);
-            h.update(k.as_bytes());
-            h.update([1]);
-            h.update(v.as_bytes());
-        }
-        hex::encode(&h.finalize()[..16])
-    }
+/// What one webhook decided, ready to be committed and answered.
+struct Answer {
+    session: CallSession,
+    verbs: Vec<Verb>,
+    events: Vec<LogEvent>,
 }
 
 impl AppState {
-    async fn lock_call(&self, call_sid: &str) -> tokio::sync::MutexGuard<'_, ()> {
+    async fn lock_call(&self, call_sid: &CallSid) -> tokio::sync::MutexGuard<'_, ()> {
         let hash = call_sid
+            .as_str()
             .bytes()
             .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
         self.inner.call_locks[hash % self.inner.call_locks.len()]
@@ -157,12 +63,12 @@ impl AppState {
             .await
     }
 
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.inner.options.clock)()
+    }
+
     /// Runs lookups the step asks for until the call waits on the provider again.
-    async fn drive(
-        &self,
-        set: &FlowSet,
-        mut current: Step,
-    ) -> (CallSession, Vec<Verb>, Vec<LogEvent>) {
+    async fn drive(&self, set: &FlowSet, mut current: Step) -> Answer {
         let deadline = Instant::now() + WEBHOOK_LOOKUP_BUDGET;
         let mut verbs = std::mem::take(&mut current.verbs);
         let mut events = std::mem::take(&mut current.events);
@@ -173,16 +79,12 @@ impl AppState {
                 crate::call::LookupOutcome::Answer(_) => Counter::LookupOk,
                 crate::call::LookupOutcome::Failed(_) => Counter::LookupFailed,
             };
-            self.inner.metrics.add(counter, 1);
-            let next = step(
-                set,
-                &current.session,
-                &CallEvent::LookupResult {
-                    at: req.at,
-                    outcome,
-                },
-                (self.inner.options.clock)(),
-            );
+            self.count(counter);
+            let event = CallEvent::LookupResult {
+                at: req.at,
+                outcome,
+            };
+            let next = step(set, &current.session, &event, self.now());
             log_warnings(&next.warnings);
             verbs.extend(next.verbs);
             events.extend(next.events);
@@ -194,80 +96,159 @@ impl AppState {
                 warnings: vec![],
             };
         }
-        (current.session, verbs, events)
+        Answer {
+            session: current.session,
+            verbs,
+            events,
+        }
+    }
+
+    /// Steps `event` on `session` and runs the lookups it asks for.
+    async fn run_event(&self, set: &FlowSet, session: &CallSession, event: &CallEvent) -> Answer {
+        let next = step(set, session, event, self.now());
+        self.drive(set, next).await
     }
 
     /// Renders, commits and answers; a duplicate delivery gets the first answer.
-    async fn answer(
-        &self,
-        session: CallSession,
-        verbs: &[Verb],
-        events: Vec<LogEvent>,
-        fingerprint: String,
-    ) -> Response {
-        let faults = events
-            .iter()
-            .filter(|e| e.kind == crate::call::EventKind::Fault)
-            .count();
-        self.inner.metrics.add(Counter::Fault, faults as u64);
-        let twiml = render_twiml(verbs, &self.inner.options.public_url);
-        // The caller hears their card number read back; the stored copy of the answer does not
-        // keep it (a retried request then hears it masked). Only spoken text is touched.
-        let stored_reply = if session.sensitive.is_empty() {
-            twiml.clone()
-        } else {
-            render_twiml(&session.redact_verbs(verbs), &self.inner.options.public_url)
-        };
-        let commit = WebhookCommit {
-            session: session.redacted(),
-            events,
-            reply: Some((fingerprint, stored_reply)),
-            now: (self.inner.options.clock)(),
-        };
-        match self.inner.store.commit(commit).await {
-            Ok(CommitOutcome::Stored) => xml(StatusCode::OK, twiml),
+    ///
+    /// When the rows cannot be committed the caller is not left on a menu whose every
+    /// callback would then be stale: the answer becomes the flow's fault path (an apology,
+    /// then `on_fail`), which is committed in the same try once more.
+    async fn answer(&self, set: &FlowSet, answer: Answer, fingerprint: String) -> Response {
+        match self.commit(&answer, &fingerprint).await {
+            Ok(CommitOutcome::Stored) => xml(StatusCode::OK, self.render(&answer.verbs)),
             Ok(CommitOutcome::Duplicate(first)) => xml(StatusCode::OK, first),
             Err(e) => {
-                // The caller must still hear the flow; the rows of this webhook are lost.
-                tracing::error!(error = %e, "call log commit failed");
-                self.inner.metrics.add(Counter::StoreError, 1);
-                xml(StatusCode::OK, twiml)
+                tracing::error!(error = %e, "call log commit failed; sending the caller to on_fail");
+                self.count(Counter::StoreError);
+                self.count(Counter::StoreFallback);
+                let fault = CallEvent::Fault {
+                    reason: "the call could not be saved".into(),
+                };
+                let fallback = self.run_event(set, &answer.session, &fault).await;
+                let mut events = answer.events;
+                events.extend(fallback.events);
+                let fallback = Answer {
+                    session: fallback.session,
+                    verbs: fallback.verbs,
+                    events,
+                };
+                // Bounded: the provider's 15 s are mostly spent already.
+                let retry = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    self.commit(&fallback, &fingerprint),
+                );
+                match retry.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, "call log commit failed again; answering on_fail unsaved");
+                        self.count(Counter::StoreError);
+                    }
+                    Err(_) => {
+                        tracing::error!(
+                            "call log commit timed out again; answering on_fail unsaved"
+                        );
+                        self.count(Counter::StoreError);
+                    }
+                }
+                xml(StatusCode::OK, self.render(&fallback.verbs))
             }
         }
     }
 
-    async fn cached_reply(&self, call_sid: &str, fingerprint: &str) -> Option<Response> {
-        match self.inner.store.reply(call_sid, fingerprint).await {
+    fn render(&self, verbs: &[Verb]) -> String {
+        render_twiml(verbs, &self.inner.options.public_url)
+    }
+
+    async fn commit(
+        &self,
+        answer: &Answer,
+        fingerprint: &str,
+    ) -> Result<CommitOutcome, crate::store::StoreError> {
+        let faults = answer
+            .events
+            .iter()
+            .filter(|e| e.kind == crate::call::EventKind::Fault)
+            .count();
+        self.inner.metrics.add(Counter::Fault, faults as u64);
+        // The caller hears their card number read back; the stored copy of the answer does not
+        // keep it (a retried request then hears it masked). Only spoken text is touched.
+        let stored_reply = self.render(&answer.session.redact_verbs(&answer.verbs));
+        let commit = WebhookCommit {
+            session: answer.session.redacted(),
+            events: answer.events.clone(),
+            reply: Some((fingerprint.to_owned(), stored_reply)),
+            now: self.now(),
+        };
+        self.inner.store.commit(commit).await
+    }
+
+    async fn cached_reply(&self, call_sid: &CallSid, fingerprint: &str) -> Option<Response> {
+        match self.inner.store.reply(call_sid.as_str(), fingerprint).await {
             Ok(Some(reply)) => {
-                self.inner.metrics.add(Counter::DuplicateWebhook, 1);
+                self.count(Counter::DuplicateWebhook);
                 Some(xml(StatusCode::OK, reply))
             }
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(error = %e, "reading webhook replies failed");
-                self.inner.metrics.add(Counter::StoreError, 1);
+                self.count(Counter::StoreError);
                 None
             }
         }
+    }
+
+    /// The stored session; a store that fails to read is logged and treated as no session.
+    async fn stored_session(&self, call_sid: &CallSid) -> Option<CallSession> {
+        match self.inner.store.session(call_sid.as_str()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "loading the session failed; continuing without it");
+                self.count(Counter::StoreError);
+                None
+            }
+        }
+    }
+
+    /// The flow set a call runs on: `preferred` (the version in a URL), else the session's,
+    /// else the newest.
+    fn flow_set(
+        &self,
+        preferred: Option<&str>,
+        session: Option<&CallSession>,
+    ) -> std::sync::Arc<FlowSet> {
+        let registry = &self.inner.registry;
+        preferred
+            .and_then(|v| registry.version(v))
+            .or_else(|| session.and_then(|s| registry.version(&s.version)))
+            .unwrap_or_else(|| registry.current())
     }
 }
 
 fn log_warnings(warnings: &[String]) {
     for w in warnings {
-        warn!("{w}");
+        warn!("{}", LogSafe(w));
     }
 }
 
+/// The session after `set` replaced the version a call was on (the call's version is gone).
+fn on_version(mut session: CallSession, set: &FlowSet) -> CallSession {
+    if set.version != session.version {
+        session.version = set.version.clone();
+    }
+    session
+}
+
 /// `POST /twilio/voice`: a call comes in.
-pub async fn voice(State(state): State<AppState>, req: Request) -> Response {
-    let hook = match Webhook::read(&state, req).await {
+pub async fn voice(State(state): State<AppState>, hook: Result<Webhook, WebhookError>) -> Response {
+    let hook = match hook {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(e) => return e.into_response(),
     };
     state.inner.metrics.webhook("voice");
     let call_sid = match hook.call_sid() {
-        Ok(s) => s.to_owned(),
-        Err(resp) => return resp,
+        Ok(s) => s.clone(),
+        Err(e) => return e.into_response(),
     };
     let span = info_span!("webhook", call_sid = %call_sid, flow = tracing::field::Empty, node = tracing::field::Empty);
     async move {
@@ -278,41 +259,30 @@ pub async fn voice(State(state): State<AppState>, req: Request) -> Response {
         }
         // A second `voice` webhook for a live call (a provider retry that differs, a fallback
         // URL) must not restart it: the caller is asked again where they are.
-        if let Ok(Some(live)) = state.inner.store.session(&call_sid).await {
-            let registry = &state.inner.registry;
-            let set = registry
-                .version(&live.version)
-                .unwrap_or_else(|| registry.current());
+        if let Some(live) = state.stored_session(&call_sid).await {
+            let set = state.flow_set(None, Some(&live));
             let event = CallEvent::Stale {
                 reason: "a second call-start webhook for this call".into(),
             };
-            let next = step(&set, &live, &event, (state.inner.options.clock)());
-            let (session, verbs, events) = state.drive(&set, next).await;
-            return state.answer(session, &verbs, events, fingerprint).await;
+            let answer = state.run_event(&set, &on_version(live, &set), &event).await;
+            return state.answer(&set, answer, fingerprint).await;
         }
         let set = state.inner.registry.current();
         let to = hook.param("To").unwrap_or("");
         let from = hook.param("From").unwrap_or("");
-        let Some(flow) = choose_flow(&set, to, hook.query("flow")) else {
-            warn!(to, "no flow answers this call");
+        let Some(flow) = choose_flow(&set, to, hook.query_param("flow").as_deref()) else {
+            warn!(to = %LogSafe(to), "no flow answers this call");
             return xml(StatusCode::OK, apology_twiml());
         };
         tracing::Span::current().record("flow", flow.id.as_str());
-        let first = start_call(
-            &set,
-            &flow,
-            &call_sid,
-            from,
-            to,
-            (state.inner.options.clock)(),
-        );
-        let (session, verbs, events) = state.drive(&set, first).await;
-        if let Some(node) = &session.node {
+        let first = start_call(&set, &flow, call_sid.as_str(), from, to, state.now());
+        let answer = state.drive(&set, first).await;
+        if let Some(node) = &answer.session.node {
             tracing::Span::current().record("node", node.as_str());
         }
         tracing::info!("call started");
-        state.inner.metrics.add(Counter::CallStarted, 1);
-        state.answer(session, &verbs, events, fingerprint).await
+        state.count(Counter::CallStarted);
+        state.answer(&set, answer, fingerprint).await
     }
     .instrument(span)
     .await
@@ -329,29 +299,35 @@ fn choose_flow(set: &FlowSet, to: &str, query_flow: Option<&str>) -> Option<std:
     set.route(to).cloned()
 }
 
-/// `POST /twilio/{gather,silence,dial,record,queue,hold}`: the continuation URLs phonetree writes.
-pub async fn resume(
-    State(state): State<AppState>,
-    segment: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    req: Request,
-) -> Response {
-    let Ok(Path(segment)) = segment else {
-        return xml(StatusCode::NOT_FOUND, apology_twiml());
-    };
-    let hook = match Webhook::read(&state, req).await {
+/// `POST /twilio/{gather,silence,dial,record,queue,hold}`: the continuation URLs phonetree
+/// writes; any other path below `/twilio/` is a callback phonetree cannot place.
+pub async fn resume(State(state): State<AppState>, req: Request) -> Response {
+    let segment = req
+        .uri()
+        .path()
+        .strip_prefix("/twilio/")
+        .unwrap_or("")
+        .to_owned();
+    let hook = match Webhook::from_request(req, &state).await {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(e) => return e.into_response(),
+    };
+    let call_sid = match hook.call_sid() {
+        Ok(s) => s.clone(),
+        Err(e) => return e.into_response(),
     };
     let Some(resume) = Resume::parse(&segment) else {
-        return xml(StatusCode::NOT_FOUND, apology_twiml());
+        return unknown_callback(state, hook, call_sid, segment).await;
     };
     state.inner.metrics.webhook(resume.as_str());
-    let call_sid = match hook.call_sid() {
-        Ok(s) => s.to_owned(),
-        Err(resp) => return resp,
-    };
-    let node_name = hook.query("node").unwrap_or("").to_owned();
-    let span = info_span!("webhook", call_sid = %call_sid, flow = hook.query("flow").unwrap_or(""), node = %node_name, resume = resume.as_str());
+    let continuation = Continuation::from_query(resume, &hook.query);
+    let span = info_span!(
+        "webhook",
+        call_sid = %call_sid,
+        flow = %LogSafe(continuation.as_ref().map_or("", |c| c.flow.as_str())),
+        node = %LogSafe(continuation.as_ref().map_or("", |c| c.node.as_str())),
+        resume = resume.as_str()
+    );
     async move {
         let _guard = state.lock_call(&call_sid).await;
         let fingerprint = hook.fingerprint(resume.as_str());
@@ -360,143 +336,197 @@ pub async fn resume(
         {
             return reply;
         }
-        let now = (state.inner.options.clock)();
-        let stored = match state.inner.store.session(&call_sid).await {
-            Ok(s) => s,
+        let stored = state.stored_session(&call_sid).await;
+        // The version in the URL is the one that wrote it; fall back to the session's, then the newest.
+        let set = state.flow_set(
+            continuation.as_ref().ok().map(|c| c.version.as_str()),
+            stored.as_ref(),
+        );
+        let continuation = match continuation {
+            Ok(c) => c,
             Err(e) => {
-                tracing::error!(error = %e, "loading the session failed; continuing without it");
-                None
+                let Some(session) = stored else {
+                    warn!("a continuation without its place, for a call phonetree does not know");
+                    return xml(StatusCode::OK, apology_twiml());
+                };
+                // Not a URL phonetree wrote: the caller is asked again where they are.
+                let event = CallEvent::Stale {
+                    reason: format!("callback without its place in the flow: {e}"),
+                };
+                if resume == Resume::Hold {
+                    return xml(StatusCode::OK, state.render(&[Verb::Leave]));
+                }
+                let answer = state
+                    .run_event(&set, &on_version(session, &set), &event)
+                    .await;
+                return state.answer(&set, answer, fingerprint).await;
             }
         };
-        // The version in the URL is the one that wrote it; fall back to the session's, then the newest.
-        let registry = &state.inner.registry;
-        let set = hook
-            .query("v")
-            .and_then(|v| registry.version(v))
-            .or_else(|| stored.as_ref().and_then(|s| registry.version(&s.version)))
-            .unwrap_or_else(|| registry.current());
-        let attempt = hook
-            .query("attempt")
-            .and_then(|a| a.parse::<u32>().ok())
-            .unwrap_or(0);
-        let visit = hook
-            .query("s")
-            .and_then(|a| a.parse::<u32>().ok())
-            .unwrap_or(0);
         // The session knows which flow the call is in; the URL only says where it was.
-        let url_flow = hook.query("flow");
         let flow_id = stored
             .as_ref()
-            .map(|s| s.flow.clone())
-            .or(url_flow.map(str::to_owned));
-        let Some(flow) = flow_id.as_deref().and_then(|id| set.get(id)).cloned() else {
+            .map_or(continuation.flow.as_str(), |s| s.flow.as_str());
+        let Some(flow) = set.get(flow_id).cloned() else {
             warn!("continuation for an unknown flow");
             return xml(StatusCode::OK, apology_twiml());
         };
-        let mut session = match stored {
+        let session = match stored {
             Some(s) => s,
-            None => {
-                warn!("no session for this call; resuming it where the URL says it is");
-                let mut s = CallSession::new(
-                    &call_sid,
-                    &flow,
-                    &set.version,
-                    hook.param("From").unwrap_or(""),
-                    hook.param("To").unwrap_or(""),
-                    now,
-                );
-                s.node = Some(node_name.clone());
-                s.attempt = attempt;
-                s.visit = visit;
-                // Carry on numbering after the rows the call already has.
-                s.seq = match state.inner.store.events(&call_sid).await {
-                    Ok(events) => events.last().map_or(0, |e| e.seq),
-                    Err(_) => 0,
-                };
-                s
-            }
+            None => rebuild_session(&state, &hook, &call_sid, &flow, &set, &continuation).await,
         };
-        if set.version != session.version {
-            session.version = set.version.clone();
-        }
-        let event = match flow.node_by_name(&node_name) {
-            _ if url_flow.is_some_and(|f| f != flow.id) => CallEvent::Stale {
-                reason: format!(
-                    "callback for flow `{}` while the call is in `{}`",
-                    url_flow.unwrap_or(""),
-                    flow.id
-                ),
-            },
-            None => CallEvent::Stale {
-                reason: format!(
-                    "callback for node `{node_name}`, which flow `{}` does not have",
-                    flow.id
-                ),
-            },
-            Some(node) => {
-                let at = At {
-                    node,
-                    attempt,
-                    visit,
-                };
-                match resume {
-                    Resume::Gather => CallEvent::Digits {
-                        at,
-                        digits: hook.param("Digits").unwrap_or("").to_owned(),
-                    },
-                    Resume::Silence => CallEvent::Silence { at },
-                    Resume::Dial => CallEvent::DialResult {
-                        at,
-                        status: hook
-                            .param("DialCallStatus")
-                            .and_then(DialStatus::parse)
-                            .unwrap_or(DialStatus::Failed),
-                    },
-                    Resume::Record => CallEvent::Recorded {
-                        at,
-                        url: hook.param("RecordingUrl").map(str::to_owned),
-                        duration_secs: hook.param("RecordingDuration").and_then(|d| d.parse().ok()),
-                    },
-                    Resume::Queue => CallEvent::QueueLeft {
-                        at,
-                        result: hook.param("QueueResult").unwrap_or("leave").to_owned(),
-                    },
-                    Resume::Hold => CallEvent::Hold { at },
-                }
-            }
-        };
-        let next = step(&set, &session, &event, now);
+        let session = on_version(session, &set);
+        let event = callback_event(&hook, &flow, &continuation);
         if resume == Resume::Hold {
-            // Hold music is fetched again and again while the caller waits: answer, log nothing.
-            return xml(
-                StatusCode::OK,
-                render_twiml(&next.verbs, &state.inner.options.public_url),
-            );
+            // Hold music is fetched again and again while the caller waits: answer, log
+            // nothing, and never anything a wait answer may not hold. A wait phonetree cannot
+            // place takes the caller out of the queue: its action callback carries the call on.
+            let verbs: Vec<Verb> = match event {
+                CallEvent::Hold { .. } => step(&set, &session, &event, state.now())
+                    .verbs
+                    .into_iter()
+                    .filter(Verb::allowed_while_waiting)
+                    .collect(),
+                _ => vec![Verb::Leave],
+            };
+            return xml(StatusCode::OK, state.render(&verbs));
         }
-        let (session, verbs, events) = state.drive(&set, next).await;
-        state.answer(session, &verbs, events, fingerprint).await
+        let answer = state.run_event(&set, &session, &event).await;
+        state.answer(&set, answer, fingerprint).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// A session for a call the store has no session of, rebuilt where the URL says it is.
+async fn rebuild_session(
+    state: &AppState,
+    hook: &Webhook,
+    call_sid: &CallSid,
+    flow: &Flow,
+    set: &FlowSet,
+    c: &Continuation,
+) -> CallSession {
+    warn!("no session for this call; resuming it where the URL says it is");
+    let mut s = CallSession::new(
+        call_sid.as_str(),
+        flow,
+        &set.version,
+        hook.param("From").unwrap_or(""),
+        hook.param("To").unwrap_or(""),
+        state.now(),
+    );
+    s.node = Some(c.node.clone());
+    s.attempt = c.attempt;
+    s.visit = c.visit;
+    // Carry on numbering after the rows the call already has.
+    s.seq = match state.inner.store.events(call_sid.as_str()).await {
+        Ok(events) => events.last().map_or(0, |e| e.seq),
+        Err(_) => 0,
+    };
+    s
+}
+
+/// What a continuation callback reports, placed in the flow.
+fn callback_event(hook: &Webhook, flow: &Flow, c: &Continuation) -> CallEvent {
+    if c.flow != flow.id {
+        return CallEvent::Stale {
+            reason: format!(
+                "callback for flow `{}` while the call is in `{}`",
+                c.flow, flow.id
+            ),
+        };
+    }
+    let Some(node) = flow.node_by_name(&c.node) else {
+        return CallEvent::Stale {
+            reason: format!(
+                "callback for node `{}`, which flow `{}` does not have",
+                c.node, flow.id
+            ),
+        };
+    };
+    let at = At {
+        node,
+        attempt: c.attempt,
+        visit: c.visit,
+    };
+    match c.resume {
+        Resume::Gather => CallEvent::Digits {
+            at,
+            digits: hook.param("Digits").unwrap_or("").to_owned(),
+        },
+        Resume::Silence => CallEvent::Silence { at },
+        Resume::Dial => CallEvent::DialResult {
+            at,
+            status: hook
+                .param("DialCallStatus")
+                .and_then(DialStatus::parse)
+                .unwrap_or(DialStatus::Failed),
+        },
+        Resume::Record => CallEvent::Recorded {
+            at,
+            url: hook.param("RecordingUrl").map(str::to_owned),
+            duration_secs: hook.param("RecordingDuration").and_then(|d| d.parse().ok()),
+        },
+        Resume::Queue => CallEvent::QueueLeft {
+            at,
+            result: QueueResult::parse(hook.param("QueueResult").unwrap_or("leave")),
+        },
+        Resume::Hold => CallEvent::Hold { at },
+    }
+}
+
+/// A callback to a `/twilio/...` path phonetree never writes, for a real call: an apology
+/// and the flow's `on_fail`, with a 200 so the provider does not cut the call.
+async fn unknown_callback(
+    state: AppState,
+    hook: Webhook,
+    call_sid: CallSid,
+    segment: String,
+) -> Response {
+    let span = info_span!("webhook", call_sid = %call_sid, path = %LogSafe(&segment));
+    async move {
+        let _guard = state.lock_call(&call_sid).await;
+        let fingerprint = hook.fingerprint(&format!("unknown:{segment}"));
+        if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
+            return reply;
+        }
+        let Some(session) = state.stored_session(&call_sid).await else {
+            warn!("callback to an unknown path for a call phonetree does not know");
+            return xml(StatusCode::OK, apology_twiml());
+        };
+        let set = state.flow_set(None, Some(&session));
+        let event = CallEvent::Fault {
+            reason: format!("callback to unknown path /twilio/{segment}"),
+        };
+        let answer = state
+            .run_event(&set, &on_version(session, &set), &event)
+            .await;
+        state.answer(&set, answer, fingerprint).await
     }
     .instrument(span)
     .await
 }
 
 /// `POST /twilio/status`: the call status callback; closes the call's record.
-pub async fn status(State(state): State<AppState>, req: Request) -> Response {
-    let hook = match Webhook::read(&state, req).await {
+pub async fn status(
+    State(state): State<AppState>,
+    hook: Result<Webhook, WebhookError>,
+) -> Response {
+    let hook = match hook {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(e) => return e.into_response(),
     };
     state.inner.metrics.webhook("status");
     let call_sid = match hook.call_sid() {
-        Ok(s) => s.to_owned(),
-        Err(resp) => return resp,
+        Ok(s) => s.clone(),
+        Err(e) => return e.into_response(),
     };
     let span = info_span!(
         "webhook",
         call_sid = %call_sid,
         flow = tracing::field::Empty,
         node = tracing::field::Empty,
-        status = hook.param("CallStatus").unwrap_or("")
+        status = %LogSafe(hook.param("CallStatus").unwrap_or(""))
     );
     async move {
         let Some(status) = hook.param("CallStatus").and_then(CallStatus::parse) else {
@@ -507,46 +537,30 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
         if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
             return reply;
         }
-        let session = match state.inner.store.session(&call_sid).await {
-            Ok(Some(s)) => {
-                tracing::Span::current().record("flow", s.flow.as_str());
-                if let Some(node) = &s.node {
-                    tracing::Span::current().record("node", node.as_str());
-                }
-                s
-            }
-            Ok(None) => {
-                warn!("status callback for a call phonetree never answered");
-                return xml(StatusCode::OK, empty_response());
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "loading the session failed");
-                return xml(StatusCode::OK, empty_response());
-            }
+        let Some(session) = state.stored_session(&call_sid).await else {
+            warn!("status callback for a call phonetree never answered");
+            return xml(StatusCode::OK, empty_response());
         };
-        let registry = &state.inner.registry;
-        let set = registry
-            .version(&session.version)
-            .unwrap_or_else(|| registry.current());
-        let next = step(
-            &set,
-            &session,
-            &CallEvent::Status { status },
-            (state.inner.options.clock)(),
-        );
+        tracing::Span::current().record("flow", session.flow.as_str());
+        if let Some(node) = &session.node {
+            tracing::Span::current().record("node", node.as_str());
+        }
+        let set = state.flow_set(None, Some(&session));
+        let next = step(&set, &session, &CallEvent::Status { status }, state.now());
         if next.events.is_empty() {
             return xml(StatusCode::OK, empty_response());
         }
         tracing::info!(outcome = ?next.session.outcome, "call ended");
-        state.inner.metrics.add(Counter::CallEnded, 1);
+        state.count(Counter::CallEnded);
         let commit = WebhookCommit {
             session: next.session.redacted(),
             events: next.events,
             reply: Some((fingerprint, empty_response())),
-            now: (state.inner.options.clock)(),
+            now: state.now(),
         };
         if let Err(e) = state.inner.store.commit(commit).await {
             tracing::error!(error = %e, "call log commit failed");
+            state.count(Counter::StoreError);
         }
         xml(StatusCode::OK, empty_response())
     }
@@ -554,10 +568,10 @@ pub async fn status(State(state): State<AppState>, req: Request) -> Response {
     .await
 }
 
-/// Any other path: TwiML for the provider's `/twilio` tree, a plain 404 elsewhere.
-pub async fn not_found(uri: axum::http::Uri) -> Response {
-    if uri.path().starts_with("/twilio") {
-        xml(StatusCode::NOT_FOUND, apology_twiml())
+/// Any other path: below `/twilio` a callback phonetree cannot place (TwiML), a plain 404 elsewhere.
+pub async fn not_found(State(state): State<AppState>, req: Request) -> Response {
+    if req.uri().path().starts_with("/twilio") {
+        resume(State(state), req).await
     } else {
         (StatusCode::NOT_FOUND, "not found\n").into_response()
     }
@@ -574,14 +588,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// `GET /healthz`: liveness, the version served and why the last reload failed.
+/// `GET /healthz`: the version served, why the last reload failed, and whether the store
+/// still works (503 when it does not, so a load balancer stops sending calls here).
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let set = state.inner.registry.current();
+    let store = state.inner.store.check().await;
     let body = serde_json::json!({
-        "status": "ok",
+        "status": if store.is_ok() { "ok" } else { "failing" },
         "version": set.version,
         "flows": set.flows.keys().collect::<Vec<_>>(),
         "last_reload_error": state.inner.registry.last_error(),
+        "store_error": store.err().map(|e| e.to_string()),
     });
-    axum::Json(body).into_response()
+    let status = if body["store_error"].is_null() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
 }

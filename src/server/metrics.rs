@@ -19,6 +19,7 @@ pub struct Metrics {
     lookups_ok: AtomicU64,
     lookups_failed: AtomicU64,
     store_errors: AtomicU64,
+    store_fallbacks: AtomicU64,
     signature_rejections: AtomicU64,
     duplicate_webhooks: AtomicU64,
 }
@@ -38,6 +39,8 @@ pub enum Counter {
     LookupFailed,
     /// The store failed a read or a commit.
     StoreError,
+    /// A webhook whose rows could not be committed was answered with the flow's `on_fail`.
+    StoreFallback,
     /// A request failed the signature check.
     SignatureRejected,
     /// A retried webhook was answered from the stored reply.
@@ -61,6 +64,7 @@ impl Metrics {
             Counter::LookupOk => &self.lookups_ok,
             Counter::LookupFailed => &self.lookups_failed,
             Counter::StoreError => &self.store_errors,
+            Counter::StoreFallback => &self.store_fallbacks,
             Counter::SignatureRejected => &self.signature_rejections,
             Counter::DuplicateWebhook => &self.duplicate_webhooks,
         };
@@ -113,6 +117,11 @@ impl Metrics {
                 "phonetree_store_errors_total",
                 "Store reads or commits that failed.",
                 &self.store_errors,
+            ),
+            (
+                "phonetree_store_fallbacks_total",
+                "Webhooks answered with the flow's on_fail because their rows could not be committed.",
+                &self.store_fallbacks,
             ),
             (
                 "phonetree_signature_rejections_total",

@@ -20,6 +20,7 @@ mod handlers;
 pub mod metrics;
 pub mod registry;
 pub mod signature;
+pub mod webhook;
 
 pub use registry::{FlowRegistry, LoadError};
 
@@ -83,6 +84,16 @@ impl AppState {
     pub fn registry(&self) -> &Arc<FlowRegistry> {
         &self.inner.registry
     }
+
+    /// The server's settings.
+    pub fn options(&self) -> &ServerOptions {
+        &self.inner.options
+    }
+
+    /// Counts one occurrence in `/metrics`.
+    pub fn count(&self, counter: metrics::Counter) {
+        self.inner.metrics.add(counter, 1);
+    }
 }
 
 /// The routes, ready for `axum::serve` or `tower::ServiceExt::oneshot`.
@@ -91,7 +102,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/twilio/voice", any(handlers::voice))
         .route("/twilio/status", any(handlers::status))
-        .route("/twilio/{resume}", any(handlers::resume))
+        .route("/twilio/{*resume}", any(handlers::resume))
         .route("/healthz", get(handlers::healthz))
         .route("/metrics", get(handlers::metrics))
         .nest_service("/prompts", prompts)

@@ -12,7 +12,7 @@ use crate::call::{CallSession, LogEvent, Outcome};
 pub mod sqlite;
 
 /// Why the store could not do what was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database said no.
     #[error("database: {0}")]
@@ -23,6 +23,10 @@ pub enum StoreError {
     /// The store is shutting down or its writer is gone.
     #[error("store is closed")]
     Closed,
+    /// The database file was removed or replaced while the store had it open: commits would
+    /// go to a file nobody can open again.
+    #[error("database file {0} was removed or replaced while open")]
+    Vanished(String),
     /// The store URL is not understood.
     #[error("unsupported store `{0}` (use sqlite://PATH)")]
     Unsupported(String),
@@ -88,6 +92,10 @@ pub trait Store: Send + Sync + 'static {
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError>;
     /// A call's events in order.
     async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError>;
+    /// Whether the store can still keep what it is given (its database file is still there).
+    async fn check(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (`sqlite::memory:` for a throwaway one).

@@ -23,7 +23,9 @@ use crate::call::{CallSession, EventKind, LogEvent, Outcome};
 const MAX_BATCH: usize = 256;
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 4;
-const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+/// How long a commit waits for another process's write lock. With the lookup budget
+/// (10 s) and one retry of a failed commit it keeps a webhook inside Twilio's 15 s.
+const BUSY_TIMEOUT: Duration = Duration::from_millis(2000);
 const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -41,9 +43,47 @@ struct Request {
     reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
 }
 
+/// The database file as opened, to notice it being deleted or replaced underneath: SQLite
+/// then goes on writing into an unlinked file, and every commit from then on is lost.
+#[derive(Debug, Clone)]
+struct FileIdentity {
+    path: PathBuf,
+    id: (u64, u64),
+}
+
+impl FileIdentity {
+    fn of(path: &Path) -> Result<FileIdentity, StoreError> {
+        let meta = std::fs::metadata(path)
+            .map_err(|e| StoreError::Database(format!("{}: {e}", path.display())))?;
+        Ok(FileIdentity {
+            path: path.to_path_buf(),
+            id: file_id(&meta),
+        })
+    }
+
+    fn still_there(&self) -> Result<(), StoreError> {
+        match std::fs::metadata(&self.path) {
+            Ok(meta) if file_id(&meta) == self.id => Ok(()),
+            _ => Err(StoreError::Vanished(self.path.display().to_string())),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    (meta.len(), 0)
+}
+
 /// Sessions, call log and webhook replies in one SQLite database.
 pub struct SqliteStore {
     requests: Option<mpsc::Sender<Request>>,
+    file: Option<FileIdentity>,
     writer: Option<JoinHandle<()>>,
     readers: Arc<ReadPool>,
     /// An in-memory database lives only while a connection to it is open.
@@ -77,6 +117,12 @@ impl SqliteStore {
     fn start(source: PathBuf, extra: OpenFlags, memory: bool) -> Result<SqliteStore, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | extra;
         let writer = open_writer(&source, flags, memory)?;
+        let file = if memory {
+            None
+        } else {
+            Some(FileIdentity::of(&source)?)
+        };
+        let writer_file = file.clone();
         let readers = Arc::new(ReadPool {
             source,
             flags,
@@ -93,10 +139,11 @@ impl SqliteStore {
         // what lets a batch of queued webhooks share a single fsync.
         let writer = std::thread::Builder::new()
             .name("phonetree-store".into())
-            .spawn(move || run_writer(writer, queue))
+            .spawn(move || run_writer(writer, writer_file, queue))
             .map_err(|e| StoreError::Database(format!("starting the writer thread: {e}")))?;
         Ok(SqliteStore {
             requests: Some(requests),
+            file,
             writer: Some(writer),
             readers,
             _anchor: anchor,
@@ -210,11 +257,15 @@ fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connecti
     Ok(conn)
 }
 
-fn run_writer(mut conn: Connection, queue: mpsc::Receiver<Request>) {
+fn run_writer(mut conn: Connection, file: Option<FileIdentity>, queue: mpsc::Receiver<Request>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        let results = write_batch(&mut conn, &batch);
+        // One stat per batch: a commit into a deleted file would be acknowledged and lost.
+        let results = match file.as_ref().map(FileIdentity::still_there) {
+            Some(Err(e)) => batch.iter().map(|_| Err(e.clone())).collect(),
+            _ => write_batch(&mut conn, &batch),
+        };
         for (request, result) in batch.into_iter().zip(results) {
             let _ = request.reply.send(result);
         }
@@ -404,6 +455,13 @@ impl Store for SqliteStore {
             .send(Request { commit, reply })
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        match &self.file {
+            Some(file) => file.still_there(),
+            None => Ok(()),
+        }
     }
 
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {

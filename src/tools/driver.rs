@@ -164,7 +164,9 @@ impl<'a> CallDriver<'a> {
                 warnings: vec![],
             };
         }
-        self.session = current.session;
+        // Between turns the call keeps only what the server's store keeps: sensitive values
+        // masked, so `simulate` and `test` hear what a caller would.
+        self.session = current.session.redacted();
         self.events.extend(events.iter().cloned());
         let waiting = self.waiting(&verbs);
         Turn {

@@ -178,6 +178,19 @@ impl TestServer {
         now: DateTime<Utc>,
         auth_token: Option<&str>,
     ) -> TestServer {
+        TestServer::start_at(dir, flows, prompts, now, auth_token, None).await
+    }
+
+    /// Serves `flows` and `prompts` at a fixed time, telling the flows it is reached at
+    /// `public_url` (default: its own address), as behind a proxy.
+    pub async fn start_at(
+        dir: tempfile::TempDir,
+        flows: PathBuf,
+        prompts: PathBuf,
+        now: DateTime<Utc>,
+        auth_token: Option<&str>,
+        public_url: Option<&str>,
+    ) -> TestServer {
         let registry = FlowRegistry::load(flows, prompts)
             .unwrap_or_else(|e| panic!("flows must compile: {e}"));
         let db = dir.path().join("calls.db");
@@ -187,7 +200,7 @@ impl TestServer {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let options = ServerOptions {
-            public_url: base.clone(),
+            public_url: public_url.map_or_else(|| base.clone(), str::to_owned),
             auth_token: auth_token.map(str::to_owned),
             clock: Arc::new(move || now),
         };
@@ -207,11 +220,12 @@ impl TestServer {
         }
     }
 
-    pub fn call(&self, sid: &str) -> Call {
+    /// A caller; `label` names the call in the test and becomes a Twilio-shaped CallSid ([`sid`]).
+    pub fn call(&self, label: &str) -> Call {
         Call {
             http: reqwest::Client::new(),
             base: self.base.clone(),
-            sid: sid.to_owned(),
+            sid: sid(label),
             from: "+15551230000".to_owned(),
             to: "+14155550199".to_owned(),
             last: Element::default(),
@@ -226,6 +240,13 @@ impl TestServer {
             let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
         }
     }
+}
+
+/// The CallSid a test's call label stands for: `CA` and 32 hex digits, the same for the same label.
+pub fn sid(label: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(label.as_bytes());
+    format!("CA{}", hex::encode(&digest[..16]))
 }
 
 /// The repository root.
@@ -265,6 +286,11 @@ impl Call {
         f
     }
 
+    /// The form Twilio would send with `extra`, for tests that sign or send it themselves.
+    pub fn form_with(&self, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        self.form(extra)
+    }
+
     /// POSTs a form to `url` and returns the raw answer.
     pub async fn post_raw(&self, url: &str, extra: &[(&str, &str)]) -> (u16, String, String) {
         let resp = self
@@ -287,7 +313,7 @@ impl Call {
     async fn post(&mut self, url: &str, extra: &[(&str, &str)]) -> Element {
         let (status, ctype, body) = self.post_raw(url, extra).await;
         assert_eq!(status, 200, "{url} answered {status}: {body}");
-        assert_eq!(ctype, "text/xml", "{url}");
+        assert_eq!(ctype, "text/xml; charset=utf-8", "{url}");
         self.last = parse_twiml(&body);
         self.last.clone()
     }

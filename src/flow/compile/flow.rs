@@ -114,6 +114,7 @@ impl<'a> FlowCompiler<'a> {
             nodes,
             max_steps: defaults.max_steps,
             on_fail: defaults.on_fail.clone(),
+            apology: defaults.apology.clone(),
         })
     }
 
@@ -269,6 +270,10 @@ impl<'a> FlowCompiler<'a> {
             .no_input
             .as_ref()
             .map(|p| self.prompt(p, &["defaults", "no_input"]));
+        let apology = d
+            .apology
+            .as_ref()
+            .map(|p| self.prompt(p, &["defaults", "apology"]));
         let on_fail = match &d.on_fail {
             Some(t) => self.target(t, &["defaults", "on_fail"]),
             None => Target::Hangup,
@@ -293,6 +298,7 @@ impl<'a> FlowCompiler<'a> {
             retries,
             invalid,
             no_input,
+            apology,
             on_fail,
             options,
             max_steps,

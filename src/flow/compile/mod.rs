@@ -317,6 +317,7 @@ struct Defaults {
     retries: u32,
     invalid: Option<Prompt>,
     no_input: Option<Prompt>,
+    apology: Option<Prompt>,
     on_fail: Target,
     options: Vec<MenuOption>,
     max_steps: u32,

@@ -99,6 +99,11 @@ impl FlowCompiler<'_> {
                     name: q.name.clone(),
                     hold: q.hold.as_ref().map(|h| self.prompt(h, &p("hold"))),
                     next: self.opt_target(q.next.as_ref(), &p("next"), Target::Hangup),
+                    on_error: self.opt_target(
+                        q.on_error.as_ref(),
+                        &p("on_error"),
+                        defaults.on_fail.clone(),
+                    ),
                 })
             }
             RawNode::Voicemail(v) => {
