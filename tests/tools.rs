@@ -291,3 +291,43 @@ fn test_accepts_scenario_files_outside_the_flows_directory() {
     );
     assert!(out.lines().any(|l| l == "0 passed, 1 failed"), "{out}");
 }
+
+/// Regression: `simulate` kept a sensitive value between turns while the server's stored
+/// session has it masked, so a repeated prompt read the card back in `simulate` only. Both
+/// now follow one rule: spoken in the turn that took it, masked from then on.
+#[test]
+fn simulate_masks_a_sensitive_value_after_the_turn_that_took_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::create_dir_all(&prompts).unwrap();
+    std::fs::write(prompts.join("en.yaml"), "card: Enter your card number.\n").unwrap();
+    std::fs::write(
+        flows.join("pay.yaml"),
+        "default: true\nlanguages: [en]\nstart: card\nnodes:\n  card:\n    input: { prompt: card, store: pan, min_digits: 13, max_digits: 19, validate: luhn, next: confirm }\n  confirm:\n    menu: { prompt: [{ say: \"You entered {pan|digits}. Press 1.\" }], options: { \"1\": done } }\n  done:\n    hangup: { prompt: [{ say: \"Bye.\" }] }\n",
+    )
+    .unwrap();
+    let flows_arg = flows.display().to_string();
+    let prompts_arg = prompts.display().to_string();
+    let (code, out, err) = phonetree(
+        &[
+            "simulate",
+            "pay",
+            "--flows",
+            &flows_arg,
+            "--prompts",
+            &prompts_arg,
+            "--keys",
+            "4111111111111111#,9,1",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.matches("You entered 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1.").count(),
+        1,
+        "read back once, in the turn that took it:\n{out}"
+    );
+    assert!(out.contains("You entered * * * *"), "masked on the repeat:\n{out}");
+}
