@@ -325,9 +325,13 @@ fn simulate_masks_a_sensitive_value_after_the_turn_that_took_it() {
     );
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        out.matches("You entered 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1.").count(),
+        out.matches("You entered 4 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1.")
+            .count(),
         1,
         "read back once, in the turn that took it:\n{out}"
     );
-    assert!(out.contains("You entered * * * *"), "masked on the repeat:\n{out}");
+    assert!(
+        out.contains("You entered * * * *"),
+        "masked on the repeat:\n{out}"
+    );
 }

@@ -246,6 +246,19 @@ mod tests {
         assert_eq!(Continuation::from_query(Resume::Gather, &q), Ok(c));
     }
 
+    proptest::proptest! {
+        /// Whatever the names hold, the query reads back as written; any query at all reads
+        /// back as a continuation or an error, never a panic.
+        #[test]
+        fn continuation_queries_round_trip(
+            flow in ".*", version in ".*", node in ".*", attempt: u32, visit: u32, junk in ".*",
+        ) {
+            let c = Continuation { resume: Resume::Silence, flow, version, node, attempt, visit };
+            proptest::prop_assert_eq!(Continuation::from_query(Resume::Silence, &c.to_query()), Ok(c));
+            let _ = Continuation::from_query(Resume::Gather, &junk);
+        }
+    }
+
     #[test]
     fn a_broken_continuation_query_says_what_is_wrong() {
         assert_eq!(
