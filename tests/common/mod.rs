@@ -190,6 +190,7 @@ impl TestServer {
             public_url: base.clone(),
             auth_token: auth_token.map(str::to_owned),
             clock: Arc::new(move || now),
+            timeouts: Default::default(),
         };
         let registry = Arc::new(registry);
         let state = AppState::new(registry.clone(), store.clone(), options);
