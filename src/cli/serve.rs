@@ -119,11 +119,13 @@ fn ignore_file_size_signal() {
         match signal(SignalKind::from_raw(libc::SIGXFSZ)) {
             Ok(mut file_size) => {
                 tokio::spawn(async move {
-                    while file_size.recv().await.is_some() {
+                    // Once is enough: the store logs every write that fails.
+                    if file_size.recv().await.is_some() {
                         tracing::warn!(
                             "a write went past the file-size limit (ulimit -f); it failed instead"
                         );
                     }
+                    while file_size.recv().await.is_some() {}
                 });
             }
             Err(e) => tracing::warn!(error = %e, "cannot ignore SIGXFSZ"),
