@@ -130,6 +130,7 @@ async fn start_phonetree(db: &Path) -> (Running, Arc<dyn Store>) {
         public_url: base.clone(),
         auth_token: None,
         clock: Arc::new(move || now),
+        timeouts: Default::default(),
     };
     let state = AppState::new(Arc::new(registry), store.clone(), options);
     let (shutdown, stopped) = oneshot::channel::<()>();

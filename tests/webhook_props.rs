@@ -35,6 +35,7 @@ static STATE: LazyLock<AppState> = LazyLock::new(|| {
             public_url: "https://ivr.example.com".into(),
             auth_token: None,
             clock: Arc::new(move || now),
+            timeouts: Default::default(),
         },
     )
 });

@@ -6,6 +6,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
@@ -122,6 +123,31 @@ pub struct ServeArgs {
     /// Listen on a non-loopback address without a token (signatures unchecked).
     #[arg(long, env = "PHONETREE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub insecure: bool,
+    /// A request's line and headers must arrive within this (`10s`, `500ms`, or seconds);
+    /// idle keep-alive connections are closed after it too.
+    #[arg(long, env = "PHONETREE_HEADER_TIMEOUT", default_value = "10s", value_parser = timeout_arg)]
+    pub header_timeout: Duration,
+    /// A request's whole body must arrive within this, once its headers are in.
+    #[arg(long, env = "PHONETREE_BODY_TIMEOUT", default_value = "10s", value_parser = timeout_arg)]
+    pub body_timeout: Duration,
+    /// On SIGTERM or Ctrl-C, how long webhooks in flight may finish before open connections are dropped.
+    #[arg(long, env = "PHONETREE_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = duration_arg)]
+    pub shutdown_deadline: Duration,
+}
+
+/// A duration option as admins write durations in flows: `10s`, `500ms`, `2m`, or seconds.
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    flow::duration::parse_duration(text).ok_or_else(|| {
+        format!("`{text}` is not a duration (try 10s, 500ms, 2m or a number of seconds)")
+    })
+}
+
+/// A duration that is not zero: a zero timeout would cut off every client.
+fn timeout_arg(text: &str) -> Result<Duration, String> {
+    match duration_arg(text)? {
+        d if d.is_zero() => Err("a timeout must be longer than zero".into()),
+        d => Ok(d),
+    }
 }
 
 /// Where flows and prompts live.

@@ -1,12 +1,16 @@
-//! `phonetree serve`: runtime, signals (SIGTERM drains, SIGHUP reloads) and logging.
+//! `phonetree serve`: runtime, signals (SIGTERM drains, SIGHUP reloads, SIGXFSZ is
+//! ignored) and logging.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::ServeArgs;
 
-pub(super) fn serve(args: ServeArgs) -> ExitCode {
+pub(super) fn serve(mut args: ServeArgs) -> ExitCode {
     init_tracing();
+    // `TWILIO_AUTH_TOKEN=` in a unit file or a shell is a token left out, not a token that is
+    // empty: it must not turn signature checks off on a public address.
+    args.auth_token = args.auth_token.filter(|token| !token.trim().is_empty());
     if args.auth_token.is_none() && !args.listen.ip().is_loopback() && !args.insecure {
         eprintln!(
             "error: refusing to listen on {} without TWILIO_AUTH_TOKEN: anyone could drive calls. \
@@ -44,6 +48,7 @@ pub(super) fn serve(args: ServeArgs) -> ExitCode {
 
 async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     use anyhow::Context;
+    ignore_file_size_signal();
     let registry =
         crate::server::FlowRegistry::load(args.project.flows.clone(), args.project.prompts.clone())
             .context("flows do not compile; run `phonetree check` for details")?;
@@ -63,6 +68,11 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         public_url,
         auth_token: args.auth_token.clone(),
         clock: crate::server::system_clock(),
+        timeouts: crate::server::Timeouts {
+            header_read: args.header_timeout,
+            body_read: args.body_timeout,
+            shutdown_deadline: args.shutdown_deadline,
+        },
     };
     let registry = Arc::new(registry);
     spawn_reload_on_hangup(registry.clone());
@@ -97,6 +107,32 @@ fn spawn_reload_on_hangup(registry: Arc<crate::server::FlowRegistry>) {
     let _ = registry;
 }
 
+/// Keeps SIGXFSZ from killing the process: past a file-size limit (`ulimit -f`) a write then
+/// fails with EFBIG, the store reports the error and calls go on being answered.
+///
+/// A registered listener replaces the signal's default action (terminate) for the whole
+/// process; the task keeps it registered for as long as the runtime runs.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+            Ok(mut file_size) => {
+                tokio::spawn(async move {
+                    // Once is enough: the store logs every write that fails.
+                    if file_size.recv().await.is_some() {
+                        tracing::warn!(
+                            "a write went past the file-size limit (ulimit -f); it failed instead"
+                        );
+                    }
+                    while file_size.recv().await.is_some() {}
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot ignore SIGXFSZ"),
+        }
+    }
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -117,7 +153,7 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing webhooks in flight");
+    tracing::info!("shutting down: no new connections; finishing webhooks in flight");
 }
 
 fn init_tracing() {

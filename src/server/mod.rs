@@ -1,10 +1,16 @@
 //! The webhook server: axum routes for Twilio, recordings and health.
 //!
 //! [`run`] is handed its listener and a shutdown future, so tests bind port 0
-//! and stop it cleanly; on shutdown, in-flight webhooks are drained.
+//! and stop it cleanly. Connections are served by hyper directly, so each one is
+//! held to [`Timeouts`]: a client that trickles its headers or body is cut off,
+//! and on shutdown the listener closes at once, in-flight webhooks are drained, and
+//! connections still open at the deadline are dropped.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get};
@@ -41,6 +47,32 @@ pub struct ServerOptions {
     pub auth_token: Option<String>,
     /// Time source for hours and the call log.
     pub clock: Clock,
+    /// How long a connection may keep phonetree waiting, and how long shutdown waits for them.
+    pub timeouts: Timeouts,
+}
+
+/// How long phonetree waits on clients, and on itself when shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// A request's line and headers must arrive within this; an idle keep-alive connection
+    /// is closed after it too.
+    pub header_read: Duration,
+    /// A request's whole body must arrive within this, counted from the end of its headers.
+    pub body_read: Duration,
+    /// After the shutdown signal, how long requests in flight may run before every
+    /// connection still open is dropped.
+    pub shutdown_deadline: Duration,
+}
+
+impl Default for Timeouts {
+    /// Ten seconds each: Twilio sends a webhook in one go and gives up on an answer after 15 s.
+    fn default() -> Timeouts {
+        Timeouts {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+            shutdown_deadline: Duration::from_secs(10),
+        }
+    }
 }
 
 /// What every handler shares.
@@ -96,7 +128,7 @@ impl AppState {
     }
 }
 
-/// The routes, ready for `axum::serve` or `tower::ServiceExt::oneshot`.
+/// The routes, ready for [`run`] or `tower::ServiceExt::oneshot`.
 pub fn router(state: AppState) -> Router {
     let prompts = ServeDir::new(state.inner.registry.prompts_dir());
     Router::new()
@@ -112,13 +144,142 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, then finishes the requests in flight.
+/// Serves until `shutdown` resolves, then stops accepting, finishes the requests in flight,
+/// and returns by the shutdown deadline whatever clients still hold open.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let timeouts = state.inner.options.timeouts;
+    let body_read = timeouts.body_read;
+    let service = hyper_util::service::TowerToHyperService::new(
+        tower_http::map_request_body::MapRequestBody::new(
+            router(state),
+            move |body: hyper::body::Incoming| DeadlineBody::new(body, body_read),
+        ),
+    );
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper starts the header timer whenever it waits for a request head, so the same
+    // limit closes keep-alive connections that sit idle.
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeouts.header_read)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        while connections.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) if is_connection_error(&e) => continue,
+            Err(e) => {
+                // Out of file descriptors, most likely: wait for connections to close
+                // instead of spinning on accept.
+                tracing::error!(error = %e, "accepting a connection failed; retrying in 1 s");
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = graceful
+            .watch(http.serve_connection(hyper_util::rt::TokioIo::new(stream), service.clone()));
+        connections.spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "connection closed with an error");
+            }
+        });
+    }
+    drop(listener);
+    while connections.try_join_next().is_some() {}
+    tracing::info!(
+        connections = connections.len(),
+        "stopped accepting; finishing requests in flight"
+    );
+    let deadline = timeouts.shutdown_deadline;
+    if tokio::time::timeout(deadline, graceful.shutdown())
         .await
+        .is_err()
+    {
+        while connections.try_join_next().is_some() {}
+        tracing::warn!(
+            connections = connections.len(),
+            deadline = %crate::flow::duration::format_duration(deadline),
+            "shutdown deadline passed; dropping the connections still open"
+        );
+    }
+    connections.shutdown().await;
+    Ok(())
+}
+
+/// Errors of one connection that never reached the server; accepting goes on at once.
+fn is_connection_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::ConnectionReset
+    )
+}
+
+/// Why a request body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyReadError {
+    /// The client had not sent the whole body when its time ran out.
+    #[error("the request body did not arrive within {}", crate::flow::duration::format_duration(*.0))]
+    TooSlow(Duration),
+    /// The connection failed while the body was arriving.
+    #[error("reading the request body: {0}")]
+    Read(#[from] hyper::Error),
+}
+
+/// A request body that must have arrived whole by a deadline set when its headers were read:
+/// a per-read timeout would let a client trickle one byte at a time forever.
+struct DeadlineBody {
+    inner: hyper::body::Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+impl DeadlineBody {
+    fn new(inner: hyper::body::Incoming, limit: Duration) -> DeadlineBody {
+        DeadlineBody {
+            inner,
+            deadline: Box::pin(tokio::time::sleep(limit)),
+            limit,
+        }
+    }
+}
+
+impl http_body::Body for DeadlineBody {
+    type Data = axum::body::Bytes;
+    type Error = BodyReadError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|r| r.map_err(BodyReadError::from)));
+        }
+        match this.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyReadError::TooSlow(this.limit)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }

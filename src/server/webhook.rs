@@ -61,7 +61,10 @@ pub enum WebhookError {
     /// The body is larger than [`MAX_BODY`].
     #[error("request body over {MAX_BODY} bytes")]
     TooLarge,
-    /// The body could not be read (the client went away or was too slow).
+    /// The body did not arrive within the body timeout.
+    #[error("request body did not arrive in time")]
+    TooSlow,
+    /// The body could not be read (the connection failed).
     #[error("request body could not be read")]
     Unreadable,
     /// A token is configured and the signature is missing or wrong.
@@ -79,6 +82,7 @@ impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
         let status = match self {
             WebhookError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            WebhookError::TooSlow => StatusCode::REQUEST_TIMEOUT,
             WebhookError::BadSignature => StatusCode::FORBIDDEN,
             WebhookError::Unreadable | WebhookError::NoCallSid | WebhookError::BadCallSid => {
                 StatusCode::BAD_REQUEST
@@ -151,15 +155,9 @@ impl FromRequest<AppState> for Webhook {
         let (parts, body) = req.into_parts();
         let query = parts.uri.query().unwrap_or("").to_owned();
         // `to_bytes` stops reading as soon as the limit is passed.
-        let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                WebhookError::TooLarge
-            } else {
-                WebhookError::Unreadable
-            }
-        })?;
+        let bytes = axum::body::to_bytes(body, MAX_BODY)
+            .await
+            .map_err(|e| body_error(&e))?;
         let get = parts.method == Method::GET;
         let params: Vec<(String, String)> = if get {
             form_urlencoded::parse(query.as_bytes())
@@ -201,6 +199,21 @@ impl FromRequest<AppState> for Webhook {
             call_sid,
         })
     }
+}
+
+/// Why reading a body failed, from the error chain `to_bytes` returns.
+fn body_error(e: &axum::Error) -> WebhookError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return WebhookError::TooLarge;
+        }
+        if let Some(crate::server::BodyReadError::TooSlow(_)) = s.downcast_ref() {
+            return WebhookError::TooSlow;
+        }
+        source = s.source();
+    }
+    WebhookError::Unreadable
 }
 
 /// Text from a request, fit for one log line: control characters (newline, ESC, ...)

@@ -203,6 +203,7 @@ impl TestServer {
             public_url: public_url.map_or_else(|| base.clone(), str::to_owned),
             auth_token: auth_token.map(str::to_owned),
             clock: Arc::new(move || now),
+            timeouts: Default::default(),
         };
         let registry = Arc::new(registry);
         let state = AppState::new(registry.clone(), store.clone(), options);
