@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// Listen on a non-loopback address without a token (signatures unchecked).
     #[arg(long, env = "PHONETREE_INSECURE", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub insecure: bool,
+    /// Reload only on SIGHUP, not when a file in the flows or prompts directory changes.
+    #[arg(long, env = "PHONETREE_NO_WATCH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub no_watch: bool,
 }
 
 /// Where flows and prompts live.

@@ -20,6 +20,7 @@ mod handlers;
 pub mod metrics;
 pub mod registry;
 pub mod signature;
+pub mod watch;
 
 pub use registry::{FlowRegistry, LoadError};
 
