@@ -135,3 +135,145 @@ proptest! {
         compile(&text);
     }
 }
+
+/// A flow that compiles; hostile shapes are appended under the key `x`.
+const HEAD: &str =
+    "languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\nx:\n";
+
+/// One level of nesting: block ones first (a sequence entry, a mapping key), then flow ones.
+#[derive(Debug, Clone, Copy)]
+enum Level {
+    BlockSeq,
+    BlockMap,
+    FlowSeq,
+    FlowMap,
+}
+
+/// YAML nesting `levels`, each valid on its own; `closed` decides whether the brackets close.
+fn nested(block: &[Level], flow: &[Level], closed: bool) -> String {
+    let (mut text, mut col) = (" ".to_owned(), 1);
+    for level in block {
+        match level {
+            Level::BlockSeq => {
+                text.push_str("- ");
+                col += 2;
+            }
+            _ => {
+                text.push_str("k:\n");
+                col += 1;
+                text.push_str(&" ".repeat(col));
+            }
+        }
+    }
+    for level in flow {
+        text.push_str(match level {
+            Level::FlowSeq => "[",
+            _ => "{k: ",
+        });
+    }
+    text.push('x');
+    if closed {
+        for level in flow.iter().rev() {
+            text.push(match level {
+                Level::FlowSeq => ']',
+                _ => '}',
+            });
+        }
+    }
+    format!("{HEAD}{text}\n")
+}
+
+fn codes(text: &str) -> Vec<&'static str> {
+    let compiled = compile_sources(
+        vec![SourceFile::new("flows/hostile.yaml", text)],
+        Path::new("prompts"),
+    );
+    assert!(compiled.flows.is_none(), "a hostile file must not compile");
+    for d in &compiled.diagnostics {
+        let _ = d.to_string();
+        assert!(d.location.is_some(), "{d}");
+    }
+    compiled
+        .diagnostics
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect()
+}
+
+/// The flow, catalog and scenario parsers all answer `text` with `code`.
+fn every_reader_says(text: &str, code: &str) {
+    assert_eq!(codes(text), [code], "flow");
+    let src = SourceFile::new("prompts/en.yaml", text);
+    let catalog = phonetree::flow::parse::parse_catalog(&src).expect_err("catalog");
+    assert_eq!(catalog.code.as_str(), code, "catalog: {catalog}");
+    let src = SourceFile::new("flows/hostile.test.yaml", text);
+    let scenarios = phonetree::flow::parse::parse_scenarios(&src).expect_err("scenarios");
+    assert_eq!(scenarios.code.as_str(), code, "scenarios: {scenarios}");
+}
+
+fn levels(kinds: Vec<Level>, len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Level>> {
+    prop::collection::vec(prop::sample::select(kinds), len)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deep_nesting_is_refused(
+        block in levels(vec![Level::BlockSeq, Level::BlockMap], 0..80),
+        flow in levels(vec![Level::FlowSeq, Level::FlowMap], 0..400),
+        closed in any::<bool>(),
+    ) {
+        prop_assume!(block.len() + flow.len() > 70);
+        every_reader_says(&nested(&block, &flow, closed), "E023");
+    }
+
+    #[test]
+    fn nesting_within_the_cap_is_no_nesting_error(
+        block in levels(vec![Level::BlockSeq, Level::BlockMap], 0..25),
+        flow in levels(vec![Level::FlowSeq, Level::FlowMap], 0..25),
+    ) {
+        // `x` is no field of a flow: the answer is that, not the depth.
+        prop_assert_eq!(codes(&nested(&block, &flow, true)), ["E002"]);
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_refused(
+        items in 1usize..200,
+        aliases in 0usize..200,
+        name in "[a-z][a-z0-9_]{0,8}",
+        inside_node in any::<bool>(),
+    ) {
+        let list = vec!["x"; items].join(",");
+        let refs = vec![format!("*{name}"); aliases].join(",");
+        let text = if inside_node {
+            format!("languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: {{ prompt: goodbye, a: &{name} [{list}], b: [{refs}] }}\n")
+        } else {
+            format!("{HEAD} a: &{name} [{list}]\n b: [{refs}]\n")
+        };
+        every_reader_says(&text, "E022");
+    }
+
+    #[test]
+    fn an_alias_without_its_anchor_is_refused_too(name in "[a-z][a-z0-9_]{0,8}") {
+        every_reader_says(&format!("{HEAD} - *{name}\n"), "E022");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 4, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn oversized_text_is_refused_before_it_is_parsed(
+        extra in 1usize..4096,
+        as_comment in any::<bool>(),
+    ) {
+        let room = phonetree::flow::parse::MAX_FILE_BYTES as usize - HEAD.len();
+        let pad = if as_comment {
+            format!("# {}\n", "p".repeat(room + extra - 3))
+        } else {
+            format!(" {}\n", "p".repeat(room + extra - 2))
+        };
+        every_reader_says(&format!("{HEAD}{pad}"), "E021");
+    }
+}

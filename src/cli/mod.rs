@@ -133,6 +133,9 @@ pub struct ServeArgs {
     /// On SIGTERM or Ctrl-C, how long webhooks in flight may finish before open connections are dropped.
     #[arg(long, env = "PHONETREE_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = duration_arg)]
     pub shutdown_deadline: Duration,
+    /// Reload only on SIGHUP, not when a file in the flows or prompts directory changes.
+    #[arg(long, env = "PHONETREE_NO_WATCH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
+    pub no_watch: bool,
 }
 
 /// A duration option as admins write durations in flows: `10s`, `500ms`, `2m`, or seconds.

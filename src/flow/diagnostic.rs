@@ -58,6 +58,12 @@ pub enum Code {
     DuplicateFlow,
     /// E020: a file that cannot be read.
     Io,
+    /// E021: a file larger than flow text may be.
+    FileTooLarge,
+    /// E022: a YAML anchor or alias.
+    YamlAlias,
+    /// E023: collections nested deeper than flow text may nest.
+    NestingTooDeep,
     /// W001: a node no path reaches.
     UnreachableNode,
     /// W002: a recording longer than 30 seconds.
@@ -88,6 +94,9 @@ impl Code {
             Code::UnknownVariable => "E018",
             Code::DuplicateFlow => "E019",
             Code::Io => "E020",
+            Code::FileTooLarge => "E021",
+            Code::YamlAlias => "E022",
+            Code::NestingTooDeep => "E023",
             Code::UnreachableNode => "W001",
             Code::LongPrompt => "W002",
         }

@@ -1,6 +1,13 @@
 //! YAML to raw types. The only module that knows serde_yaml, so replacing the
 //! YAML library touches this file alone.
 //!
+//! Flow text is written by admins and treated as untrusted: before serde_yaml
+//! sees a file, [`guard`] caps its size ([`MAX_FILE_BYTES`]) and nesting
+//! ([`MAX_NESTING`]) and refuses YAML anchors and aliases, whose expansion can
+//! make a 50 KB file stand for gigabytes. Every parser of flow text (flows,
+//! prompt catalogs, scenario files) goes through it, and [`read_source`] reads
+//! no more of a file than the cap.
+//!
 //! serde_yaml stops at the first error of a document; to report every broken node
 //! of a file at once, a failed file is parsed again node by node. Positions come
 //! from the [`SpanIndex`] of the same text, keyed by the path serde_path_to_error
@@ -26,6 +33,8 @@ pub struct SourceFile {
     spans: std::sync::OnceLock<SpanIndex>,
     /// Byte offset where each line starts, so a location costs no scan of the text.
     line_starts: Vec<usize>,
+    /// Size of the whole file in bytes; more than `text` holds when [`read_source`] stopped at the cap.
+    size: u64,
 }
 
 impl SourceFile {
@@ -46,10 +55,16 @@ impl SourceFile {
             .collect();
         SourceFile {
             path: path.into(),
+            size: text.len() as u64,
             text,
             spans: std::sync::OnceLock::new(),
             line_starts,
         }
+    }
+
+    /// Size of the file in bytes, even when only its start was read.
+    pub fn size(&self) -> u64 {
+        self.size
     }
 
     /// The span index of the text.
@@ -65,10 +80,17 @@ impl SourceFile {
             (Some(&start), None) => self.text.get(start..).unwrap_or(""),
             _ => "",
         };
+        let text = text.trim_end_matches(['\n', '\r']);
+        // A hostile file can be one line of a megabyte: show the line up to a little past the span.
+        let keep = span.column.saturating_sub(1) + span.len + SNIPPET_CONTEXT;
+        let line_text = match text.char_indices().nth(keep) {
+            Some((cut, _)) => format!("{}…", text.get(..cut).unwrap_or(text)),
+            None => text.to_owned(),
+        };
         Location {
             file: self.path.clone(),
             span,
-            line_text: text.trim_end_matches(['\n', '\r']).to_owned(),
+            line_text,
         }
     }
 
@@ -97,8 +119,187 @@ impl SourceFile {
     }
 }
 
+/// The largest file of flow text read: the shipped flow is 2 KB, a flow of 10,000
+/// nodes about 1 MB. Larger is a mistake or an attack, and costs memory to parse.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// How deep collections may nest in flow text. Flows nest about six levels; serde_yaml
+/// gives up at 128, and libyaml's scanner slows down quadratically with deep brackets.
+pub const MAX_NESTING: usize = 64;
+
+/// Chars of a long source line shown after a diagnostic's span.
+const SNIPPET_CONTEXT: usize = 80;
+
+/// How much of an oversized file is kept: enough for its first line in the diagnostic.
+const OVERSIZED_PREFIX: u64 = 4096;
+
+/// Reads a file of flow text (flow, prompt catalog, scenarios), never more than
+/// [`MAX_FILE_BYTES`] and a byte of it: the parsers then report a larger file as
+/// too large instead of reading it whole.
+pub fn read_source(path: impl Into<std::path::PathBuf>) -> std::io::Result<SourceFile> {
+    use std::io::Read;
+    let path = path.into();
+    let file = std::fs::File::open(&path)?;
+    let on_disk = file.metadata()?.len();
+    // A special file (a pipe, /dev/zero) reports no size: `take` still stops it.
+    let limit = if on_disk > MAX_FILE_BYTES {
+        OVERSIZED_PREFIX
+    } else {
+        MAX_FILE_BYTES + 1
+    };
+    let mut bytes = Vec::new();
+    file.take(limit).read_to_end(&mut bytes)?;
+    let size = on_disk.max(bytes.len() as u64);
+    if size > MAX_FILE_BYTES {
+        bytes.truncate(OVERSIZED_PREFIX as usize);
+        let mut src = SourceFile::new(path, String::from_utf8_lossy(&bytes).into_owned());
+        src.size = size;
+        return Ok(src);
+    }
+    let text = String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })?;
+    Ok(SourceFile::new(path, text))
+}
+
+/// Refuses flow text that would cost serde_yaml (or the span index) far more
+/// than its size: too large, nested too deep, or using anchors and aliases.
+///
+/// Anchors and aliases are refused outright rather than capped: no flow needs
+/// them (FLOW-SPEC does not mention them), an alias expands where serde_yaml
+/// reads it so that errors inside it would point at the anchor, and a cap on the
+/// expanded size would still let a 50 KB file cost 100 MB.
+///
+/// The check runs yaml-rust2's scanner, which hands out tokens one at a time and
+/// is stopped at the first offence, before anything is built. It counts block
+/// and flow collections; a sequence written flush under its key (`key:` then
+/// `- a`) has no token of its own, so that count can miss one level in two.
+pub fn guard(src: &SourceFile) -> Result<(), Diagnostic> {
+    use yaml_rust2::scanner::{Scanner, TokenType};
+    if src.size > MAX_FILE_BYTES {
+        return Err(Diagnostic::new(
+            Code::FileTooLarge,
+            format!(
+                "the file is {} KiB; flow, prompt and scenario files may be at most {} KiB",
+                src.size.div_ceil(1024),
+                MAX_FILE_BYTES / 1024
+            ),
+        )
+        .at(Some(src.at_line_col(1, 1)))
+        .label("not parsed")
+        .hint(Some(
+            "split it into several files; each flow can have its own".into(),
+        )));
+    }
+    let text = crate::flow::spans::untab(&src.text);
+    let mut scanner = Scanner::new(text.chars());
+    let mut depth = 0usize;
+    for yaml_rust2::scanner::Token(mark, token) in scanner.by_ref() {
+        let at = |len: usize| {
+            src.location(Span {
+                line: mark.line(),
+                column: mark.col() + 1,
+                len: len.max(1),
+            })
+        };
+        match token {
+            TokenType::Anchor(name) => return Err(anchor_diagnostic(at, '&', &name)),
+            TokenType::Alias(name) => return Err(anchor_diagnostic(at, '*', &name)),
+            TokenType::BlockSequenceStart
+            | TokenType::BlockMappingStart
+            | TokenType::FlowSequenceStart
+            | TokenType::FlowMappingStart => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(nesting_diagnostic(
+                        at(1),
+                        format!("level {depth} starts here"),
+                    ));
+                }
+            }
+            TokenType::BlockEnd | TokenType::FlowSequenceEnd | TokenType::FlowMappingEnd => {
+                depth = depth.saturating_sub(1);
+            }
+            _ => {}
+        }
+    }
+    match scanner.get_error() {
+        None => Ok(()),
+        // The scanner reads ahead inside brackets and has a limit of its own (255 levels).
+        Some(err) if err.info() == "recursion limit exceeded" => {
+            let mark = err.marker();
+            let at = src.at_line_col(mark.line(), mark.col() + 1);
+            Err(nesting_diagnostic(at, "too deep by here".into()))
+        }
+        Some(err) => unscanned(src, &err),
+    }
+}
+
+fn nesting_diagnostic(at: Location, label: String) -> Diagnostic {
+    Diagnostic::new(
+        Code::NestingTooDeep,
+        format!("collections nest more than {MAX_NESTING} levels deep"),
+    )
+    .at(Some(at))
+    .label(label)
+    .hint(Some(
+        "flows need only a few levels: look for brackets that are never closed, or indentation that keeps growing".into(),
+    ))
+}
+
+fn anchor_diagnostic(at: impl Fn(usize) -> Location, sigil: char, name: &str) -> Diagnostic {
+    let (what, label) = match sigil {
+        '&' => ("anchor", "an anchor"),
+        _ => ("alias", "an alias"),
+    };
+    Diagnostic::new(
+        Code::YamlAlias,
+        format!("YAML {what} `{sigil}{name}`: anchors and aliases are not allowed"),
+    )
+    .at(Some(at(name.chars().count() + 1)))
+    .label(label)
+    .hint(Some(
+        "write the value out in full at each place it is used".into(),
+    ))
+}
+
+static ALIAS_LIKE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?m)(?:^|[\s\[\]{},:?-])[&*][^\s\[\]{},]").expect("static regex")
+});
+
+/// The scanner stopped at a syntax error. libyaml, behind serde_yaml, agrees
+/// on nearly every one and stops there too; where it does not (the two differ
+/// in corners of the spec), it would read on past what was checked. So the
+/// text must be plainly harmless for serde_yaml to go on, which then reports
+/// the error in its own words: nothing that may be an anchor or an alias and
+/// no more flow brackets in all than [`MAX_NESTING`] allows deep. Otherwise
+/// the scanner's error is the diagnostic.
+fn unscanned(src: &SourceFile, err: &yaml_rust2::ScanError) -> Result<(), Diagnostic> {
+    let brackets = src
+        .text
+        .bytes()
+        .filter(|b| matches!(b, b'[' | b'{'))
+        .count();
+    if brackets <= MAX_NESTING && !ALIAS_LIKE.is_match(&src.text) {
+        return Ok(());
+    }
+    let mark = err.marker();
+    Err(
+        Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {}", err.info()))
+            .at(Some(src.at_line_col(mark.line(), mark.col() + 1)))
+            .label("the parser stopped here")
+            .hint(Some(
+                "check brackets, indentation and quoting; keys need a space after the colon".into(),
+            )),
+    )
+}
+
 /// Parses a flow file, reporting every shape error of every node.
 pub fn parse_flow(src: &SourceFile) -> Result<RawFlowFile, Vec<Diagnostic>> {
+    guard(src).map_err(|d| vec![d])?;
     // Most files are fine: parse once without path tracking, and pay for precise errors only on failure.
     if let Ok(flow) = serde_yaml::from_str::<RawFlowFile>(&src.text) {
         return Ok(flow);
@@ -170,6 +371,7 @@ fn syntax_check(src: &SourceFile) -> Result<(), Diagnostic> {
 
 /// Parses a prompt catalog (`prompts/<lang>.yaml`).
 pub fn parse_catalog(src: &SourceFile) -> Result<RawCatalog, Diagnostic> {
+    guard(src)?;
     if src.text.trim().is_empty() {
         return Ok(RawCatalog::default());
     }
@@ -179,6 +381,7 @@ pub fn parse_catalog(src: &SourceFile) -> Result<RawCatalog, Diagnostic> {
 
 /// Parses a scenario file (`flows/<flow>.test.yaml`).
 pub fn parse_scenarios(src: &SourceFile) -> Result<Vec<RawScenario>, Diagnostic> {
+    guard(src)?;
     syntax_check(src)?;
     parse_as::<Vec<RawScenario>>(src, &src.text, &[])
 }

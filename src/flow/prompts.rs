@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
 use crate::flow::model::Template;
-use crate::flow::parse::{SourceFile, parse_catalog};
+use crate::flow::parse::{SourceFile, parse_catalog, read_source};
 use crate::flow::recording::{RecordingError, inspect_recording};
 use crate::flow::template::parse_template;
 
@@ -89,8 +89,8 @@ impl PromptLibrary {
             return CatalogState::Missing;
         }
         let path = self.catalog_path(lang);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let src = match read_source(&path) {
+            Ok(src) => src,
             Err(e) => {
                 self.diagnostics.push(Diagnostic::new(
                     Code::Io,
@@ -99,7 +99,6 @@ impl PromptLibrary {
                 return CatalogState::Broken;
             }
         };
-        let src = SourceFile::new(path, text);
         match parse_catalog(&src) {
             Ok(map) => CatalogState::Parsed(Box::new(src), map),
             Err(d) => {

@@ -97,7 +97,7 @@ impl SpanIndex {
 /// place keep every position; only a quoted key spelling `:\t` would be
 /// indexed differently. `?` counts as an indicator first on its line or
 /// after `- ` or `? `.
-fn untab(text: &str) -> Cow<'_, str> {
+pub(crate) fn untab(text: &str) -> Cow<'_, str> {
     if !text.contains('\t') {
         return Cow::Borrowed(text);
     }

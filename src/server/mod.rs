@@ -26,6 +26,7 @@ mod handlers;
 pub mod metrics;
 pub mod registry;
 pub mod signature;
+pub mod watch;
 pub mod webhook;
 
 pub use registry::{FlowRegistry, LoadError};

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::flow::{Compiled, FlowSet, ProjectError, compile_paths};
 
@@ -35,6 +35,9 @@ pub struct FlowRegistry {
     // A std lock: it is held only to clone an `Arc`, never across `.await`.
     versions: RwLock<VecDeque<Arc<FlowSet>>>,
     last_error: RwLock<Option<String>>,
+    // One reload at a time (SIGHUP and a save may coincide): otherwise a compile
+    // of older files could finish last and push the older version in front.
+    reloading: Mutex<()>,
 }
 
 impl FlowRegistry {
@@ -51,6 +54,7 @@ impl FlowRegistry {
             prompts_dir,
             versions: RwLock::new(VecDeque::from([Arc::new(set)])),
             last_error: RwLock::new(None),
+            reloading: Mutex::new(()),
         }
     }
 
@@ -72,6 +76,7 @@ impl FlowRegistry {
 
     /// Compiles again; on success new calls use the new version, on failure the last good one keeps serving.
     pub fn reload(&self) -> Result<Arc<FlowSet>, LoadError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         match compile(&self.flows_dir, &self.prompts_dir) {
             Ok(set) => {
                 let set = Arc::new(set);
@@ -96,6 +101,11 @@ impl FlowRegistry {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The directory the flows are compiled from.
+    pub fn flows_dir(&self) -> &std::path::Path {
+        &self.flows_dir
     }
 
     /// The prompts directory recordings are served from.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::call::{CallEvent, DialStatus, LookupOutcome, lookup_var};
-use crate::flow::parse::{SourceFile, parse_scenarios};
+use crate::flow::parse::{parse_scenarios, read_source};
 use crate::flow::raw::RawScenario;
 use crate::flow::{Diagnostic, Flow, FlowSet};
 use crate::tools::driver::{CallDriver, CannedLookups, Waiting, transcript};
@@ -107,13 +107,13 @@ pub fn flow_for<'a>(set: &'a FlowSet, file: &Path) -> Option<&'a std::sync::Arc<
 
 /// Reads a scenario file; a malformed one is a diagnostic with file, line and column.
 pub fn load_scenarios(path: &Path) -> Result<Vec<RawScenario>, Diagnostic> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let src = read_source(path).map_err(|e| {
         Diagnostic::new(
             crate::flow::Code::Io,
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
-    parse_scenarios(&SourceFile::new(path, text))
+    parse_scenarios(&src)
 }
 
 /// Runs one scenario against `flow`.

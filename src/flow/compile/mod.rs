@@ -19,7 +19,7 @@ use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
 use crate::flow::duration::{format_duration, parse_duration};
 use crate::flow::hours::{HoursField, Schedule};
 use crate::flow::model::*;
-use crate::flow::parse::{SourceFile, parse_flow};
+use crate::flow::parse::{SourceFile, parse_flow, read_source};
 use crate::flow::prompts::PromptLibrary;
 use crate::flow::raw::*;
 use crate::flow::template::parse_template;
@@ -105,11 +105,11 @@ pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, 
             vec![path.clone()]
         };
         for file in files {
-            let text = std::fs::read_to_string(&file).map_err(|source| ProjectError::Read {
+            let src = read_source(&file).map_err(|source| ProjectError::Read {
                 path: file.clone(),
                 source,
             })?;
-            sources.push(SourceFile::new(file, text));
+            sources.push(src);
         }
     }
     if !prompts_dir.is_dir() {
