@@ -65,13 +65,17 @@ async fn a_silent_caller_at_the_voicemail_still_reaches_its_next() {
             .ends_with("/prompts/en/goodbye.wav")
     );
     let rows = server.store.events(&call.sid).await.unwrap();
-    let recorded = rows
-        .iter()
-        .find(|e| e.kind == EventKind::Recorded)
-        .expect("recorded row");
-    assert_eq!(
-        recorded.value.as_deref(),
-        Some(r#"{"seconds":null,"url":null}"#)
+    assert!(
+        rows.iter()
+            .any(|e| e.kind == EventKind::NoInput && e.node.as_deref() == Some("voicemail")),
+        "silence at the voicemail: {rows:?}"
+    );
+    assert!(!rows.iter().any(|e| e.kind == EventKind::Recorded));
+    let record = server.store.call(&call.sid).await.unwrap().unwrap();
+    assert_ne!(
+        record.outcome,
+        Some(phonetree::call::Outcome::Voicemail),
+        "no message, no voicemail"
     );
     server.stop().await;
 }

@@ -176,6 +176,8 @@ pub enum QueueResult {
     BridgingInProcess,
     /// Taken out of the queue by a redirect.
     Redirected,
+    /// Connected to an agent, then moved on by the agent (a transfer).
+    RedirectedFromBridged,
     /// The caller hung up while waiting.
     Hangup,
     /// Hold music answered `<Leave>`.
@@ -195,6 +197,7 @@ impl QueueResult {
             "bridged" => QueueResult::Bridged,
             "bridging-in-process" => QueueResult::BridgingInProcess,
             "redirected" => QueueResult::Redirected,
+            "redirected-from-bridged" => QueueResult::RedirectedFromBridged,
             "hangup" => QueueResult::Hangup,
             "leave" => QueueResult::Leave,
             "queue-full" => QueueResult::QueueFull,
@@ -209,6 +212,7 @@ impl QueueResult {
             QueueResult::Bridged => "bridged",
             QueueResult::BridgingInProcess => "bridging-in-process",
             QueueResult::Redirected => "redirected",
+            QueueResult::RedirectedFromBridged => "redirected-from-bridged",
             QueueResult::Hangup => "hangup",
             QueueResult::Leave => "leave",
             QueueResult::QueueFull => "queue-full",

@@ -349,13 +349,19 @@ impl Run<'_> {
                 else {
                     return self.fault(*at, "recording for a node that does not record");
                 };
-                self.log(
-                    Some(at.node),
-                    EventKind::Recorded,
-                    Some(recording_value(url, *duration_secs)),
-                    at.attempt,
-                );
-                self.s.outcome = Some(Outcome::Voicemail);
+                // An empty recording reaches here through the `<Redirect>` after `<Record>`,
+                // with nothing recorded: the caller said nothing, and left no voicemail.
+                if url.is_none() && duration_secs.unwrap_or(0) == 0 {
+                    self.log(Some(at.node), EventKind::NoInput, None, at.attempt);
+                } else {
+                    self.log(
+                        Some(at.node),
+                        EventKind::Recorded,
+                        Some(recording_value(url, *duration_secs)),
+                        at.attempt,
+                    );
+                    self.s.outcome = Some(Outcome::Voicemail);
+                }
                 self.go(Some(at.node), &v.next);
             }
             CallEvent::QueueLeft { at, result } => {

@@ -36,14 +36,17 @@ pub const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_AL
     .remove(b'_')
     .remove(b'~');
 
-/// A value that cannot go into a lookup URL safely.
+/// A value that cannot go into a lookup URL's path safely.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{{{0}}}` would make a `.` or `..` path segment")]
+#[error(
+    "`{{{0}}}` holds `/`, `\\` or `..`, which a server in front of the lookup could read as a path"
+)]
 pub struct UnsafeUrlValue(pub String);
 
 /// Renders a lookup URL template: every value is percent-encoded for the part of the URL it
-/// lands in (host, path segment, query value, fragment). A value made only of dots in the
-/// path (`..`) is refused, since URL parsers resolve it even when encoded.
+/// lands in (host, path segment, query value, fragment). In the path, a value holding `/`,
+/// `\` or `..` is refused: URL parsers resolve `..` even when encoded, and proxies in front
+/// of a CRM often decode `%2F` before routing.
 pub fn render_url_template(
     template: &Template,
     session: &CallSession,
@@ -83,7 +86,9 @@ pub fn render_url_template(
             Segment::Var { path, digits } => match lookup_var(session, path) {
                 Some(v) => {
                     let v = if *digits { spaced_digits(&v) } else { v };
-                    if part == Part::Path && !v.is_empty() && v.chars().all(|c| c == '.') {
+                    if part == Part::Path
+                        && (v.contains(['/', '\\']) || v.contains("..") || v == ".")
+                    {
                         return Err(UnsafeUrlValue(path.clone()));
                     }
                     out.extend(percent_encoding::utf8_percent_encode(&v, URL_COMPONENT));
@@ -163,10 +168,14 @@ mod tests {
         assert_eq!(
             url(
                 "http://crm:9000/accounts/{caller}?who={caller}",
-                "../../admin?evil=1#"
+                "+1 555?evil=1&x#"
             )
             .unwrap(),
-            "http://crm:9000/accounts/..%2F..%2Fadmin%3Fevil%3D1%23?who=..%2F..%2Fadmin%3Fevil%3D1%23"
+            "http://crm:9000/accounts/%2B1%20555%3Fevil%3D1%26x%23?who=%2B1%20555%3Fevil%3D1%26x%23"
+        );
+        assert_eq!(
+            url("http://crm:9000/a?who={caller}", "../../admin?evil=1#").unwrap(),
+            "http://crm:9000/a?who=..%2F..%2Fadmin%3Fevil%3D1%23"
         );
         assert_eq!(
             url("https://crm/a?q={acct.id}#{caller}", "+1 555").unwrap(),
@@ -183,8 +192,8 @@ mod tests {
     }
 
     #[test]
-    fn dot_segments_from_values_are_refused() {
-        for dots in [".", ".."] {
+    fn path_values_that_a_proxy_could_read_as_a_path_are_refused() {
+        for dots in [".", "..", "../../admin", "a/b", "a\\b", "x..y"] {
             assert_eq!(
                 url("http://crm/accounts/{caller}/x", dots),
                 Err(UnsafeUrlValue("caller".into()))

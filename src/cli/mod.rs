@@ -130,8 +130,9 @@ pub struct ServeArgs {
     /// A request's whole body must arrive within this, once its headers are in.
     #[arg(long, env = "PHONETREE_BODY_TIMEOUT", default_value = "10s", value_parser = timeout_arg)]
     pub body_timeout: Duration,
-    /// On SIGTERM or Ctrl-C, how long webhooks in flight may finish before open connections are dropped.
-    #[arg(long, env = "PHONETREE_SHUTDOWN_DEADLINE", default_value = "10s", value_parser = duration_arg)]
+    /// On SIGTERM or Ctrl-C, how long webhooks in flight may finish before open connections are
+    /// dropped; the default outlasts the longest webhook (lookups, a commit and its retry).
+    #[arg(long, env = "PHONETREE_SHUTDOWN_DEADLINE", default_value = "15s", value_parser = duration_arg)]
     pub shutdown_deadline: Duration,
     /// Reload only on SIGHUP, not when a file in the flows or prompts directory changes.
     #[arg(long, env = "PHONETREE_NO_WATCH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]

@@ -45,6 +45,28 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Bo
     xml(StatusCode::OK, apology_twiml())
 }
 
+/// The time one webhook may take, from its arrival: lookups until 10 s, the commit until
+/// 12 s, then one bounded retry of a failed commit; inside Twilio's 15 s whatever the
+/// store and the CRM do.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    lookups_until: Instant,
+    commit_until: Instant,
+}
+
+impl Budget {
+    fn starting_now() -> Budget {
+        let now = Instant::now();
+        Budget {
+            lookups_until: now + WEBHOOK_LOOKUP_BUDGET,
+            commit_until: now + WEBHOOK_LOOKUP_BUDGET + std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+/// How long the retry of a failed commit may take.
+const RETRY_COMMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What one webhook decided, ready to be committed and answered.
 struct Answer {
     session: CallSession,
@@ -53,23 +75,13 @@ struct Answer {
 }
 
 impl AppState {
-    async fn lock_call(&self, call_sid: &CallSid) -> tokio::sync::MutexGuard<'_, ()> {
-        let hash = call_sid
-            .as_str()
-            .bytes()
-            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
-        self.inner.call_locks[hash % self.inner.call_locks.len()]
-            .lock()
-            .await
-    }
-
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         (self.inner.options.clock)()
     }
 
     /// Runs lookups the step asks for until the call waits on the provider again.
-    async fn drive(&self, set: &FlowSet, mut current: Step) -> Answer {
-        let deadline = Instant::now() + WEBHOOK_LOOKUP_BUDGET;
+    async fn drive(&self, set: &FlowSet, mut current: Step, budget: Budget) -> Answer {
+        let deadline = budget.lookups_until;
         let mut verbs = std::mem::take(&mut current.verbs);
         let mut events = std::mem::take(&mut current.events);
         log_warnings(&current.warnings);
@@ -104,9 +116,15 @@ impl AppState {
     }
 
     /// Steps `event` on `session` and runs the lookups it asks for.
-    async fn run_event(&self, set: &FlowSet, session: &CallSession, event: &CallEvent) -> Answer {
+    async fn run_event(
+        &self,
+        set: &FlowSet,
+        session: &CallSession,
+        event: &CallEvent,
+        budget: Budget,
+    ) -> Answer {
         let next = step(set, session, event, self.now());
-        self.drive(set, next).await
+        self.drive(set, next, budget).await
     }
 
     /// Renders, commits and answers; a duplicate delivery gets the first answer.
@@ -114,10 +132,37 @@ impl AppState {
     /// When the rows cannot be committed the caller is not left on a menu whose every
     /// callback would then be stale: the answer becomes the flow's fault path (an apology,
     /// then `on_fail`), which is committed in the same try once more.
-    async fn answer(&self, set: &FlowSet, answer: Answer, fingerprint: String) -> Response {
-        match self.commit(&answer, &fingerprint).await {
-            Ok(CommitOutcome::Stored) => xml(StatusCode::OK, self.render(&answer.verbs)),
+    ///
+    /// `None` when another webhook of the call was committed since its session was read:
+    /// the caller of `answer` reads the session again and steps again.
+    async fn answer(
+        &self,
+        set: &FlowSet,
+        answer: Answer,
+        base_seq: Option<u32>,
+        fingerprint: &str,
+        budget: Budget,
+    ) -> Option<Response> {
+        let committed = tokio::time::timeout_at(
+            budget.commit_until.into(),
+            self.commit(&answer, base_seq, fingerprint),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(crate::store::StoreError::Database(
+                "the commit did not finish within the webhook's time".into(),
+            ))
+        });
+        Some(match committed {
+            Ok(CommitOutcome::Stored) => {
+                self.count_faults(&answer.events);
+                xml(StatusCode::OK, self.render(&answer.verbs))
+            }
             Ok(CommitOutcome::Duplicate(first)) => xml(StatusCode::OK, first),
+            Ok(CommitOutcome::Conflict) => {
+                self.count(Counter::CommitConflict);
+                return None;
+            }
             Err(e) => {
                 tracing::error!(error = %e, "call log commit failed; sending the caller to on_fail");
                 self.count(Counter::StoreError);
@@ -125,7 +170,9 @@ impl AppState {
                 let fault = CallEvent::Fault {
                     reason: "the call could not be saved".into(),
                 };
-                let fallback = self.run_event(set, &answer.session, &fault).await;
+                // The lookup budget is spent by now or nearly: a lookup on the way to
+                // `on_fail` fails at once and takes its `on_error`.
+                let fallback = self.run_event(set, &answer.session, &fault, budget).await;
                 let mut events = answer.events;
                 events.extend(fallback.events);
                 let fallback = Answer {
@@ -135,11 +182,14 @@ impl AppState {
                 };
                 // Bounded: the provider's 15 s are mostly spent already.
                 let retry = tokio::time::timeout(
-                    std::time::Duration::from_secs(1),
-                    self.commit(&fallback, &fingerprint),
+                    RETRY_COMMIT,
+                    self.commit(&fallback, base_seq, fingerprint),
                 );
                 match retry.await {
-                    Ok(Ok(_)) => {}
+                    Ok(Ok(CommitOutcome::Duplicate(first))) => {
+                        return Some(xml(StatusCode::OK, first));
+                    }
+                    Ok(Ok(_)) => self.count_faults(&fallback.events),
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "call log commit failed again; answering on_fail unsaved");
                         self.count(Counter::StoreError);
@@ -153,7 +203,16 @@ impl AppState {
                 }
                 xml(StatusCode::OK, self.render(&fallback.verbs))
             }
-        }
+        })
+    }
+
+    /// Counts the faults of committed events (once, whatever the tries).
+    fn count_faults(&self, events: &[LogEvent]) {
+        let faults = events
+            .iter()
+            .filter(|e| e.kind == crate::call::EventKind::Fault)
+            .count();
+        self.inner.metrics.add(Counter::Fault, faults as u64);
     }
 
     fn render(&self, verbs: &[Verb]) -> String {
@@ -163,19 +222,15 @@ impl AppState {
     async fn commit(
         &self,
         answer: &Answer,
+        base_seq: Option<u32>,
         fingerprint: &str,
     ) -> Result<CommitOutcome, crate::store::StoreError> {
-        let faults = answer
-            .events
-            .iter()
-            .filter(|e| e.kind == crate::call::EventKind::Fault)
-            .count();
-        self.inner.metrics.add(Counter::Fault, faults as u64);
         // The caller hears their card number read back; the stored copy of the answer does not
         // keep it (a retried request then hears it masked). Only spoken text is touched.
         let stored_reply = self.render(&answer.session.redact_verbs(&answer.verbs));
         let commit = WebhookCommit {
             session: answer.session.redacted(),
+            base_seq,
             events: answer.events.clone(),
             reply: Some((fingerprint.to_owned(), stored_reply)),
             now: self.now(),
@@ -198,16 +253,20 @@ impl AppState {
         }
     }
 
-    /// The stored session; a store that fails to read is logged and treated as no session.
-    async fn stored_session(&self, call_sid: &CallSid) -> Option<CallSession> {
-        match self.inner.store.session(call_sid.as_str()).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "loading the session failed; continuing without it");
+    /// The stored session. A store that fails to read is logged and is not taken for "no
+    /// session": rebuilding one would overwrite the call's real state.
+    async fn stored_session(
+        &self,
+        call_sid: &CallSid,
+    ) -> Result<Option<CallSession>, crate::store::StoreError> {
+        self.inner
+            .store
+            .session(call_sid.as_str())
+            .await
+            .inspect_err(|e| {
+                tracing::error!(error = %e, "loading the session failed");
                 self.count(Counter::StoreError);
-                None
-            }
-        }
+            })
     }
 
     /// The flow set a call runs on: `preferred` (the version in a URL), else the session's,
@@ -231,12 +290,67 @@ fn log_warnings(warnings: &[String]) {
     }
 }
 
-/// The session after `set` replaced the version a call was on (the call's version is gone).
+/// The session on `set`'s version (another one when the call's version is gone).
 fn on_version(mut session: CallSession, set: &FlowSet) -> CallSession {
-    if set.version != session.version {
-        session.version = set.version.clone();
-    }
+    session.version.clone_from(&set.version);
     session
+}
+
+/// Most tries at one webhook when other webhooks of the call keep committing first.
+const MAX_TRIES: usize = 8;
+
+/// What one try at a webhook came to.
+enum Decision {
+    /// Answer this; nothing to commit (hold music, an apology for no known call).
+    Reply(Response),
+    /// Commit this step, computed from the stored session at `base_seq`, and answer it.
+    Commit {
+        set: std::sync::Arc<FlowSet>,
+        answer: Box<Answer>,
+        base_seq: Option<u32>,
+    },
+    /// The session could not be read: try again.
+    Retry,
+}
+
+impl AppState {
+    /// Answers a webhook: the stored answer of a retried delivery, else `decide` (reading the
+    /// session and stepping) and a commit, tried again whenever another webhook of the call
+    /// committed first. The store, not this process, orders a call's webhooks, so two servers
+    /// may take two webhooks of one call at once.
+    async fn settle<'a>(
+        &self,
+        call_sid: &CallSid,
+        fingerprint: &str,
+        replayable: bool,
+        decide: impl Fn(Budget) -> std::pin::Pin<Box<dyn Future<Output = Decision> + Send + 'a>>,
+    ) -> Response {
+        // One budget for every try: a conflict does not buy more time.
+        let budget = Budget::starting_now();
+        for _ in 0..MAX_TRIES {
+            if replayable && let Some(reply) = self.cached_reply(call_sid, fingerprint).await {
+                return reply;
+            }
+            match decide(budget).await {
+                Decision::Reply(resp) => return resp,
+                Decision::Retry => {}
+                Decision::Commit {
+                    set,
+                    answer,
+                    base_seq,
+                } => {
+                    if let Some(resp) = self
+                        .answer(&set, *answer, base_seq, fingerprint, budget)
+                        .await
+                    {
+                        return resp;
+                    }
+                }
+            }
+        }
+        tracing::error!("other webhooks of this call kept committing first; apologising");
+        xml(StatusCode::OK, apology_twiml())
+    }
 }
 
 /// `POST /twilio/voice`: a call comes in.
@@ -246,46 +360,64 @@ pub async fn voice(State(state): State<AppState>, hook: Result<Webhook, WebhookE
         Err(e) => return e.into_response(),
     };
     state.inner.metrics.webhook("voice");
-    let call_sid = match hook.call_sid() {
-        Ok(s) => s.clone(),
-        Err(e) => return e.into_response(),
-    };
+    let call_sid = hook.call_sid.clone();
     let span = info_span!("webhook", call_sid = %call_sid, flow = tracing::field::Empty, node = tracing::field::Empty);
-    async move {
-        let _guard = state.lock_call(&call_sid).await;
-        let fingerprint = hook.fingerprint("voice");
-        if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
-            return reply;
-        }
-        // A second `voice` webhook for a live call (a provider retry that differs, a fallback
-        // URL) must not restart it: the caller is asked again where they are.
-        if let Some(live) = state.stored_session(&call_sid).await {
-            let set = state.flow_set(None, Some(&live));
-            let event = CallEvent::Stale {
-                reason: "a second call-start webhook for this call".into(),
-            };
-            let answer = state.run_event(&set, &on_version(live, &set), &event).await;
-            return state.answer(&set, answer, fingerprint).await;
-        }
-        let set = state.inner.registry.current();
-        let to = hook.param("To").unwrap_or("");
-        let from = hook.param("From").unwrap_or("");
-        let Some(flow) = choose_flow(&set, to, hook.query_param("flow").as_deref()) else {
-            warn!(to = %LogSafe(to), "no flow answers this call");
-            return xml(StatusCode::OK, apology_twiml());
+    let fingerprint = hook.fingerprint("voice");
+    state
+        .settle(&call_sid, &fingerprint, true, |budget| {
+            Box::pin(decide_voice(&state, &hook, &call_sid, budget))
+        })
+        .instrument(span)
+        .await
+}
+
+/// One try at a call-start webhook.
+async fn decide_voice(
+    state: &AppState,
+    hook: &Webhook,
+    call_sid: &CallSid,
+    budget: Budget,
+) -> Decision {
+    // A second `voice` webhook for a live call (a provider retry that differs, a fallback
+    // URL) must not restart it: the caller is asked again where they are.
+    let Ok(stored) = state.stored_session(call_sid).await else {
+        return Decision::Retry;
+    };
+    if let Some(live) = stored {
+        let set = state.flow_set(None, Some(&live));
+        let event = CallEvent::Stale {
+            reason: "a second call-start webhook for this call".into(),
         };
-        tracing::Span::current().record("flow", flow.id.as_str());
-        let first = start_call(&set, &flow, call_sid.as_str(), from, to, state.now());
-        let answer = state.drive(&set, first).await;
-        if let Some(node) = &answer.session.node {
-            tracing::Span::current().record("node", node.as_str());
-        }
-        tracing::info!("call started");
-        state.count(Counter::CallStarted);
-        state.answer(&set, answer, fingerprint).await
+        let base_seq = Some(live.seq);
+        let answer = state
+            .run_event(&set, &on_version(live, &set), &event, budget)
+            .await;
+        return Decision::Commit {
+            set,
+            answer: Box::new(answer),
+            base_seq,
+        };
     }
-    .instrument(span)
-    .await
+    let set = state.inner.registry.current();
+    let to = hook.param("To").unwrap_or("");
+    let from = hook.param("From").unwrap_or("");
+    let Some(flow) = choose_flow(&set, to, hook.query_param("flow").as_deref()) else {
+        warn!(to = %LogSafe(to), "no flow answers this call");
+        return Decision::Reply(xml(StatusCode::OK, apology_twiml()));
+    };
+    tracing::Span::current().record("flow", flow.id.as_str());
+    let first = start_call(&set, &flow, call_sid.as_str(), from, to, state.now());
+    let answer = state.drive(&set, first, budget).await;
+    if let Some(node) = &answer.session.node {
+        tracing::Span::current().record("node", node.as_str());
+    }
+    tracing::info!("call started");
+    state.count(Counter::CallStarted);
+    Decision::Commit {
+        set,
+        answer: Box::new(answer),
+        base_seq: None,
+    }
 }
 
 /// The flow for a new call: by `To` number, else `?flow=`, else the default flow, else the only flow.
@@ -312,10 +444,7 @@ pub async fn resume(State(state): State<AppState>, req: Request) -> Response {
         Ok(h) => h,
         Err(e) => return e.into_response(),
     };
-    let call_sid = match hook.call_sid() {
-        Ok(s) => s.clone(),
-        Err(e) => return e.into_response(),
-    };
+    let call_sid = hook.call_sid.clone();
     let Some(resume) = Resume::parse(&segment) else {
         return unknown_callback(state, hook, call_sid, segment).await;
     };
@@ -328,73 +457,99 @@ pub async fn resume(State(state): State<AppState>, req: Request) -> Response {
         node = %LogSafe(continuation.as_ref().map_or("", |c| c.node.as_str())),
         resume = resume.as_str()
     );
-    async move {
-        let _guard = state.lock_call(&call_sid).await;
-        let fingerprint = hook.fingerprint(resume.as_str());
-        if resume != Resume::Hold
-            && let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await
-        {
-            return reply;
-        }
-        let stored = state.stored_session(&call_sid).await;
-        // The version in the URL is the one that wrote it; fall back to the session's, then the newest.
-        let set = state.flow_set(
-            continuation.as_ref().ok().map(|c| c.version.as_str()),
-            stored.as_ref(),
-        );
-        let continuation = match continuation {
-            Ok(c) => c,
-            Err(e) => {
-                let Some(session) = stored else {
-                    warn!("a continuation without its place, for a call phonetree does not know");
-                    return xml(StatusCode::OK, apology_twiml());
-                };
-                // Not a URL phonetree wrote: the caller is asked again where they are.
-                let event = CallEvent::Stale {
-                    reason: format!("callback without its place in the flow: {e}"),
-                };
-                if resume == Resume::Hold {
-                    return xml(StatusCode::OK, state.render(&[Verb::Leave]));
-                }
-                let answer = state
-                    .run_event(&set, &on_version(session, &set), &event)
-                    .await;
-                return state.answer(&set, answer, fingerprint).await;
+    let fingerprint = hook.fingerprint(resume.as_str());
+    let continuation = continuation.as_ref();
+    state
+        .settle(&call_sid, &fingerprint, resume != Resume::Hold, |budget| {
+            Box::pin(decide_resume(
+                &state,
+                &hook,
+                &call_sid,
+                resume,
+                continuation,
+                budget,
+            ))
+        })
+        .instrument(span)
+        .await
+}
+
+/// One try at a continuation callback.
+async fn decide_resume(
+    state: &AppState,
+    hook: &Webhook,
+    call_sid: &CallSid,
+    resume: Resume,
+    continuation: Result<&Continuation, &crate::call::ContinuationError>,
+    budget: Budget,
+) -> Decision {
+    let Ok(stored) = state.stored_session(call_sid).await else {
+        return Decision::Retry;
+    };
+    let base_seq = stored.as_ref().map(|s| s.seq);
+    // The version in the URL is the one that wrote it; fall back to the session's, then the newest.
+    let set = state.flow_set(
+        continuation.ok().map(|c| c.version.as_str()),
+        stored.as_ref(),
+    );
+    let continuation = match continuation {
+        Ok(c) => c,
+        Err(e) => {
+            if resume == Resume::Hold {
+                return Decision::Reply(xml(StatusCode::OK, state.render(&[Verb::Leave])));
             }
-        };
-        // The session knows which flow the call is in; the URL only says where it was.
-        let flow_id = stored
-            .as_ref()
-            .map_or(continuation.flow.as_str(), |s| s.flow.as_str());
-        let Some(flow) = set.get(flow_id).cloned() else {
-            warn!("continuation for an unknown flow");
-            return xml(StatusCode::OK, apology_twiml());
-        };
-        let session = match stored {
-            Some(s) => s,
-            None => rebuild_session(&state, &hook, &call_sid, &flow, &set, &continuation).await,
-        };
-        let session = on_version(session, &set);
-        let event = callback_event(&hook, &flow, &continuation);
-        if resume == Resume::Hold {
-            // Hold music is fetched again and again while the caller waits: answer, log
-            // nothing, and never anything a wait answer may not hold. A wait phonetree cannot
-            // place takes the caller out of the queue: its action callback carries the call on.
-            let verbs: Vec<Verb> = match event {
-                CallEvent::Hold { .. } => step(&set, &session, &event, state.now())
-                    .verbs
-                    .into_iter()
-                    .filter(Verb::allowed_while_waiting)
-                    .collect(),
-                _ => vec![Verb::Leave],
+            let Some(session) = stored else {
+                warn!("a continuation without its place, for a call phonetree does not know");
+                return Decision::Reply(xml(StatusCode::OK, apology_twiml()));
             };
-            return xml(StatusCode::OK, state.render(&verbs));
+            // Not a URL phonetree wrote: the caller is asked again where they are.
+            let event = CallEvent::Stale {
+                reason: format!("callback without its place in the flow: {e}"),
+            };
+            let answer = state
+                .run_event(&set, &on_version(session, &set), &event, budget)
+                .await;
+            return Decision::Commit {
+                set,
+                answer: Box::new(answer),
+                base_seq,
+            };
         }
-        let answer = state.run_event(&set, &session, &event).await;
-        state.answer(&set, answer, fingerprint).await
+    };
+    // The session knows which flow the call is in; the URL only says where it was.
+    let flow_id = stored
+        .as_ref()
+        .map_or(continuation.flow.as_str(), |s| s.flow.as_str());
+    let Some(flow) = set.get(flow_id).cloned() else {
+        warn!("continuation for an unknown flow");
+        return Decision::Reply(xml(StatusCode::OK, apology_twiml()));
+    };
+    let session = match stored {
+        Some(s) => s,
+        None => rebuild_session(state, hook, call_sid, &flow, &set, continuation).await,
+    };
+    let session = on_version(session, &set);
+    let event = callback_event(hook, &flow, continuation);
+    if resume == Resume::Hold {
+        // Hold music is fetched again and again while the caller waits: answer, log
+        // nothing, and never anything a wait answer may not hold. A wait phonetree cannot
+        // place takes the caller out of the queue: its action callback carries the call on.
+        let verbs: Vec<Verb> = match event {
+            CallEvent::Hold { .. } => step(&set, &session, &event, state.now())
+                .verbs
+                .into_iter()
+                .filter(Verb::allowed_while_waiting)
+                .collect(),
+            _ => vec![Verb::Leave],
+        };
+        return Decision::Reply(xml(StatusCode::OK, state.render(&verbs)));
     }
-    .instrument(span)
-    .await
+    let answer = state.run_event(&set, &session, &event, budget).await;
+    Decision::Commit {
+        set,
+        answer: Box::new(answer),
+        base_seq,
+    }
 }
 
 /// A session for a call the store has no session of, rebuilt where the URL says it is.
@@ -484,27 +639,42 @@ async fn unknown_callback(
     segment: String,
 ) -> Response {
     let span = info_span!("webhook", call_sid = %call_sid, path = %LogSafe(&segment));
-    async move {
-        let _guard = state.lock_call(&call_sid).await;
-        let fingerprint = hook.fingerprint(&format!("unknown:{segment}"));
-        if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
-            return reply;
-        }
-        let Some(session) = state.stored_session(&call_sid).await else {
-            warn!("callback to an unknown path for a call phonetree does not know");
-            return xml(StatusCode::OK, apology_twiml());
-        };
-        let set = state.flow_set(None, Some(&session));
-        let event = CallEvent::Fault {
-            reason: format!("callback to unknown path /twilio/{segment}"),
-        };
-        let answer = state
-            .run_event(&set, &on_version(session, &set), &event)
-            .await;
-        state.answer(&set, answer, fingerprint).await
+    let fingerprint = hook.fingerprint(&format!("unknown:{segment}"));
+    state
+        .settle(&call_sid, &fingerprint, true, |budget| {
+            Box::pin(decide_unknown(&state, &call_sid, &segment, budget))
+        })
+        .instrument(span)
+        .await
+}
+
+/// One try at a callback to a path phonetree never writes.
+async fn decide_unknown(
+    state: &AppState,
+    call_sid: &CallSid,
+    segment: &str,
+    budget: Budget,
+) -> Decision {
+    let Ok(stored) = state.stored_session(call_sid).await else {
+        return Decision::Retry;
+    };
+    let Some(session) = stored else {
+        warn!("callback to an unknown path for a call phonetree does not know");
+        return Decision::Reply(xml(StatusCode::OK, apology_twiml()));
+    };
+    let set = state.flow_set(None, Some(&session));
+    let event = CallEvent::Fault {
+        reason: format!("callback to unknown path /twilio/{segment}"),
+    };
+    let base_seq = Some(session.seq);
+    let answer = state
+        .run_event(&set, &on_version(session, &set), &event, budget)
+        .await;
+    Decision::Commit {
+        set,
+        answer: Box::new(answer),
+        base_seq,
     }
-    .instrument(span)
-    .await
 }
 
 /// `POST /twilio/status`: the call status callback; closes the call's record.
@@ -517,10 +687,7 @@ pub async fn status(
         Err(e) => return e.into_response(),
     };
     state.inner.metrics.webhook("status");
-    let call_sid = match hook.call_sid() {
-        Ok(s) => s.clone(),
-        Err(e) => return e.into_response(),
-    };
+    let call_sid = hook.call_sid.clone();
     let span = info_span!(
         "webhook",
         call_sid = %call_sid,
@@ -532,35 +699,49 @@ pub async fn status(
         let Some(status) = hook.param("CallStatus").and_then(CallStatus::parse) else {
             return xml(StatusCode::OK, empty_response());
         };
-        let _guard = state.lock_call(&call_sid).await;
         let fingerprint = format!("status:{}", status.as_str());
-        if let Some(reply) = state.cached_reply(&call_sid, &fingerprint).await {
-            return reply;
-        }
-        let Some(session) = state.stored_session(&call_sid).await else {
-            warn!("status callback for a call phonetree never answered");
-            return xml(StatusCode::OK, empty_response());
-        };
-        tracing::Span::current().record("flow", session.flow.as_str());
-        if let Some(node) = &session.node {
-            tracing::Span::current().record("node", node.as_str());
-        }
-        let set = state.flow_set(None, Some(&session));
-        let next = step(&set, &session, &CallEvent::Status { status }, state.now());
-        if next.events.is_empty() {
-            return xml(StatusCode::OK, empty_response());
-        }
-        tracing::info!(outcome = ?next.session.outcome, "call ended");
-        state.count(Counter::CallEnded);
-        let commit = WebhookCommit {
-            session: next.session.redacted(),
-            events: next.events,
-            reply: Some((fingerprint, empty_response())),
-            now: state.now(),
-        };
-        if let Err(e) = state.inner.store.commit(commit).await {
-            tracing::error!(error = %e, "call log commit failed");
-            state.count(Counter::StoreError);
+        for _ in 0..MAX_TRIES {
+            if state.cached_reply(&call_sid, &fingerprint).await.is_some() {
+                break;
+            }
+            let Ok(stored) = state.stored_session(&call_sid).await else {
+                continue;
+            };
+            let Some(session) = stored else {
+                warn!("status callback for a call phonetree never answered");
+                break;
+            };
+            tracing::Span::current().record("flow", session.flow.as_str());
+            if let Some(node) = &session.node {
+                tracing::Span::current().record("node", node.as_str());
+            }
+            let set = state.flow_set(None, Some(&session));
+            let next = step(&set, &session, &CallEvent::Status { status }, state.now());
+            if next.events.is_empty() {
+                break;
+            }
+            let commit = WebhookCommit {
+                session: next.session.redacted(),
+                base_seq: Some(session.seq),
+                events: next.events,
+                reply: Some((fingerprint.clone(), empty_response())),
+                now: state.now(),
+            };
+            match state.inner.store.commit(commit).await {
+                Ok(CommitOutcome::Conflict) => {
+                    state.count(Counter::CommitConflict);
+                    continue;
+                }
+                Ok(_) => {
+                    tracing::info!(outcome = ?next.session.outcome, "call ended");
+                    state.count(Counter::CallEnded);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "call log commit failed");
+                    state.count(Counter::StoreError);
+                }
+            }
+            break;
         }
         xml(StatusCode::OK, empty_response())
     }

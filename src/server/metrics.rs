@@ -20,6 +20,7 @@ pub struct Metrics {
     lookups_failed: AtomicU64,
     store_errors: AtomicU64,
     store_fallbacks: AtomicU64,
+    commit_conflicts: AtomicU64,
     signature_rejections: AtomicU64,
     duplicate_webhooks: AtomicU64,
 }
@@ -41,6 +42,8 @@ pub enum Counter {
     StoreError,
     /// A webhook whose rows could not be committed was answered with the flow's `on_fail`.
     StoreFallback,
+    /// A commit found another webhook of its call committed first, and was stepped again.
+    CommitConflict,
     /// A request failed the signature check.
     SignatureRejected,
     /// A retried webhook was answered from the stored reply.
@@ -65,6 +68,7 @@ impl Metrics {
             Counter::LookupFailed => &self.lookups_failed,
             Counter::StoreError => &self.store_errors,
             Counter::StoreFallback => &self.store_fallbacks,
+            Counter::CommitConflict => &self.commit_conflicts,
             Counter::SignatureRejected => &self.signature_rejections,
             Counter::DuplicateWebhook => &self.duplicate_webhooks,
         };
@@ -122,6 +126,11 @@ impl Metrics {
                 "phonetree_store_fallbacks_total",
                 "Webhooks answered with the flow's on_fail because their rows could not be committed.",
                 &self.store_fallbacks,
+            ),
+            (
+                "phonetree_commit_conflicts_total",
+                "Webhooks stepped again because another webhook of the call was committed first.",
+                &self.commit_conflicts,
             ),
             (
                 "phonetree_signature_rejections_total",

@@ -71,7 +71,7 @@ impl Default for Timeouts {
         Timeouts {
             header_read: Duration::from_secs(10),
             body_read: Duration::from_secs(10),
-            shutdown_deadline: Duration::from_secs(10),
+            shutdown_deadline: Duration::from_secs(15),
         }
     }
 }
@@ -88,9 +88,6 @@ struct Shared {
     options: ServerOptions,
     lookups: crate::lookup::LookupClient,
     metrics: metrics::Metrics,
-    // Striped per-call locks: webhooks of one call (an action and a racing status
-    // callback) are processed one at a time, so their log sequence numbers never clash.
-    call_locks: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl AppState {
@@ -100,7 +97,6 @@ impl AppState {
         store: Arc<dyn Store>,
         options: ServerOptions,
     ) -> AppState {
-        let call_locks = (0..256).map(|_| tokio::sync::Mutex::new(())).collect();
         AppState {
             inner: Arc::new(Shared {
                 registry,
@@ -108,7 +104,6 @@ impl AppState {
                 options,
                 lookups: crate::lookup::LookupClient::new(),
                 metrics: metrics::Metrics::default(),
-                call_locks,
             }),
         }
     }

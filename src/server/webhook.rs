@@ -99,8 +99,8 @@ pub struct Webhook {
     pub params: Vec<(String, String)>,
     /// The URL's raw query (the continuation phonetree wrote), without `?`.
     pub query: String,
-    /// The call, when the request names a well-formed one.
-    call_sid: Result<CallSid, WebhookError>,
+    /// The call: a request without a well-formed one is not a webhook.
+    pub call_sid: CallSid,
 }
 
 impl Webhook {
@@ -117,11 +117,6 @@ impl Webhook {
         form_urlencoded::parse(self.query.as_bytes())
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
-    }
-
-    /// The call this request is for; a request without a valid one cannot be a call.
-    pub fn call_sid(&self) -> Result<&CallSid, WebhookError> {
-        self.call_sid.as_ref().map_err(Clone::clone)
     }
 
     /// Identifies a request so a retried delivery gets the same answer: the route, the
@@ -190,8 +185,8 @@ impl FromRequest<AppState> for Webhook {
             }
         }
         let call_sid = match params.iter().find(|(k, _)| k == "CallSid") {
-            None => Err(WebhookError::NoCallSid),
-            Some((_, v)) => CallSid::parse(v).ok_or(WebhookError::BadCallSid),
+            None => return Err(WebhookError::NoCallSid),
+            Some((_, v)) => CallSid::parse(v).ok_or(WebhookError::BadCallSid)?,
         };
         Ok(Webhook {
             params,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::call::{CallSession, LogEvent, Outcome};
 
+pub mod schema;
 pub mod sqlite;
 
 /// Why the store could not do what was asked.
@@ -37,6 +38,10 @@ pub enum StoreError {
 pub struct WebhookCommit {
     /// The session after the step (sensitive variables already masked).
     pub session: CallSession,
+    /// The `seq` of the stored session the step started from; `None` when the call had no
+    /// stored session. A commit whose base is no longer the stored session is a
+    /// [`CommitOutcome::Conflict`] and writes nothing.
+    pub base_seq: Option<u32>,
     /// New call-log rows, in order.
     pub events: Vec<LogEvent>,
     /// The request's fingerprint and the TwiML answered, so a retried request gets the same answer.
@@ -52,6 +57,9 @@ pub enum CommitOutcome {
     Stored,
     /// The same request was committed before; nothing was written; here is its answer.
     Duplicate(String),
+    /// Another webhook of the call was committed since its session was read; nothing was
+    /// written. Read the session again and step again.
+    Conflict,
 }
 
 /// One row per call.

@@ -16,7 +16,7 @@ use rusqlite::{
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use super::{CallRecord, CommitOutcome, Store, StoreError, WebhookCommit};
+use super::{CallRecord, CommitOutcome, Store, StoreError, WebhookCommit, schema};
 use crate::call::{CallSession, EventKind, LogEvent, Outcome};
 
 /// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
@@ -26,16 +26,6 @@ const MAX_IDLE_READERS: usize = 4;
 /// How long a commit waits for another process's write lock. With the lookup budget
 /// (10 s) and one retry of a failed commit it keeps a webhook inside Twilio's 15 s.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(2000);
-const SCHEMA_VERSION: i64 = 1;
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS calls (call_sid TEXT PRIMARY KEY, flow TEXT NOT NULL, flow_version TEXT NOT NULL, from_number TEXT NOT NULL, to_number TEXT NOT NULL, language TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, outcome TEXT, last_node TEXT);
-CREATE TABLE IF NOT EXISTS call_events (call_sid TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, flow TEXT NOT NULL, flow_version TEXT NOT NULL, node TEXT, kind TEXT NOT NULL, value TEXT, attempt INTEGER NOT NULL, PRIMARY KEY (call_sid, seq));
-CREATE INDEX IF NOT EXISTS call_events_by_node ON call_events (flow, node, kind);
-CREATE INDEX IF NOT EXISTS calls_by_start ON calls (flow, started_at);
-CREATE TABLE IF NOT EXISTS sessions (call_sid TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS webhook_replies (call_sid TEXT NOT NULL, fingerprint TEXT NOT NULL, twiml TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (call_sid, fingerprint));
-";
 
 /// A webhook waiting for its rows to be committed.
 struct Request {
@@ -75,9 +65,10 @@ fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
     (meta.dev(), meta.ino())
 }
 
+// Without inode numbers a file cannot be told from its replacement: only its removal is noticed.
 #[cfg(not(unix))]
-fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
-    (meta.len(), 0)
+fn file_id(_: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
 }
 
 /// Sessions, call log and webhook replies in one SQLite database.
@@ -234,24 +225,30 @@ fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connecti
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    tx.execute_batch(SCHEMA).map_err(db)?;
-    let version: Option<i64> = tx
-        .query_row("SELECT MAX(version) FROM schema_version", [], |r| r.get(0))
+    tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         .map_err(db)?;
-    match version {
-        None => {
-            tx.execute(
-                "INSERT INTO schema_version (version) VALUES (?1)",
-                [SCHEMA_VERSION],
-            )
-            .map_err(db)?;
-        }
-        Some(v) if v > SCHEMA_VERSION => {
-            return Err(StoreError::Database(format!(
-                "schema version {v} is newer than this phonetree ({SCHEMA_VERSION})"
-            )));
-        }
-        Some(_) => {}
+    let current: i64 = tx
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if current > schema::latest() {
+        return Err(StoreError::Database(format!(
+            "schema version {current} is newer than this phonetree ({})",
+            schema::latest()
+        )));
+    }
+    for m in schema::MIGRATIONS.iter().filter(|m| m.version > current) {
+        tx.execute_batch(m.sqlite).map_err(|e| {
+            StoreError::Database(format!("migration {} ({}): {e}", m.version, m.summary))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [m.version],
+        )
+        .map_err(db)?;
     }
     tx.commit().map_err(db)?;
     Ok(conn)
@@ -322,11 +319,22 @@ fn commit_one(
             return Ok(CommitOutcome::Duplicate(twiml));
         }
     }
+    // The store orders each call's webhooks: the step was computed from the session at
+    // `base_seq`, so it only lands if that is still the stored one.
+    let stored_seq: Option<i64> = sp
+        .prepare_cached("SELECT seq FROM sessions WHERE call_sid = ?1")
+        .map_err(db)?
+        .query_row([&s.call_sid], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    if stored_seq != commit.base_seq.map(i64::from) {
+        return Ok(CommitOutcome::Conflict);
+    }
     let now = ts(commit.now);
     let state = serde_json::to_string(s)
         .map_err(|e| StoreError::Database(format!("encoding the session: {e}")))?;
-    sp.prepare_cached("INSERT INTO sessions (call_sid, state, updated_at) VALUES (?1, ?2, ?3)
-         ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at").map_err(db)?.execute(params![s.call_sid, state, now],
+    sp.prepare_cached("INSERT INTO sessions (call_sid, state, updated_at, seq) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, seq = excluded.seq").map_err(db)?.execute(params![s.call_sid, state, now, s.seq],
     )
     .map_err(db)?;
     {
@@ -587,6 +595,7 @@ mod tests {
     fn commit(sid: &str, seqs: &[u32], fingerprint: Option<&str>) -> WebhookCommit {
         WebhookCommit {
             session: session(sid, Some("menu"), seqs.iter().copied().max().unwrap_or(0)),
+            base_seq: None,
             events: seqs
                 .iter()
                 .map(|&n| event(sid, n, EventKind::Entered))
@@ -666,7 +675,7 @@ mod tests {
                 .as_deref(),
             Some("menu")
         );
-        assert_eq!(count(&store, "schema_version").await, 1);
+        assert_eq!(count(&store, "schema_version").await, schema::latest());
     }
 
     #[tokio::test]
@@ -690,7 +699,9 @@ mod tests {
             .map(|&n| event("CA2", n, EventKind::NoInput))
             .collect();
         store.commit(c.clone()).await.unwrap();
-        store.commit(commit("CA2", &[6], None)).await.unwrap();
+        let mut next = commit("CA2", &[6], None);
+        next.base_seq = Some(0);
+        store.commit(next).await.unwrap();
         let got = store.events("CA2").await.unwrap();
         assert_eq!(
             got.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -731,12 +742,14 @@ mod tests {
         let store = SqliteStore::open_in_memory().unwrap();
         store.commit(commit("CA4", &[1], Some("a"))).await.unwrap();
         let mut hangup = commit("CA4", &[2], Some("b"));
+        hangup.base_seq = Some(1);
         hangup.session.node = None;
         hangup.session.ended = true;
         hangup.session.outcome = Some(Outcome::Abandoned);
         hangup.now = t("2026-11-24T15:03:00.000Z");
         store.commit(hangup.clone()).await.unwrap();
         let mut late = hangup;
+        late.base_seq = Some(2);
         late.events = vec![event("CA4", 3, EventKind::CallEnded)];
         late.reply = Some(("c".into(), "<Response/>".into()));
         late.now = t("2026-11-24T15:09:00.000Z");
@@ -790,7 +803,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let mut conn = open_writer(&dir.path().join("calls.db"), flags, false).unwrap();
+        // Past the order check, into the (call_sid, seq) key of the first row.
         let mut bad = commit("CA5", &[1], Some("x"));
+        bad.base_seq = Some(1);
         bad.session.attempt = 9;
         let mut waiters = Vec::new();
         let batch: Vec<Request> = [
@@ -841,7 +856,10 @@ mod tests {
             .map(|i| {
                 let store = Arc::clone(&store);
                 let c = if i == 10 {
-                    commit("CA7", &[1], None)
+                    WebhookCommit {
+                        base_seq: Some(1),
+                        ..commit("CA7", &[1], None)
+                    }
                 } else {
                     commit(&format!("CB{i}"), &[1], None)
                 };
@@ -880,5 +898,71 @@ mod tests {
             store.commit(commit("CA9", &[1], None)).await,
             Err(StoreError::Closed)
         ));
+    }
+
+    #[tokio::test]
+    async fn a_commit_from_a_session_that_moved_on_is_a_conflict_and_writes_nothing() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        assert_eq!(
+            store
+                .commit(commit("CC1", &[1, 2], Some("a")))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored
+        );
+        // A second writer that also saw no session.
+        assert_eq!(
+            store
+                .commit(commit("CC1", &[1, 2], Some("b")))
+                .await
+                .unwrap(),
+            CommitOutcome::Conflict
+        );
+        // One that read the session before the last commit.
+        let mut stale = commit("CC1", &[3], Some("c"));
+        stale.base_seq = Some(1);
+        assert_eq!(store.commit(stale).await.unwrap(), CommitOutcome::Conflict);
+        // The same request as the first: its answer, whatever the base.
+        assert!(matches!(
+            store
+                .commit(commit("CC1", &[1, 2], Some("a")))
+                .await
+                .unwrap(),
+            CommitOutcome::Duplicate(_)
+        ));
+        let mut next = commit("CC1", &[3], Some("d"));
+        next.base_seq = Some(2);
+        assert_eq!(store.commit(next).await.unwrap(), CommitOutcome::Stored);
+        assert_eq!(store.events("CC1").await.unwrap().len(), 3);
+        assert_eq!(count(&store, "webhook_replies").await, 2);
+    }
+
+    #[tokio::test]
+    async fn a_version_1_database_is_migrated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(schema::MIGRATIONS[0].sqlite).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);",
+            )
+            .unwrap();
+            let state = serde_json::to_string(&session("CM1", Some("menu"), 7)).unwrap();
+            conn.execute(
+                "INSERT INTO sessions (call_sid, state, updated_at) VALUES ('CM1', ?1, 'x')",
+                [state],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(count(&store, "schema_version").await, schema::latest());
+        let mut next = commit("CM1", &[8], None);
+        next.base_seq = Some(7);
+        assert_eq!(store.commit(next).await.unwrap(), CommitOutcome::Stored);
+        drop(store);
+        // Opening again applies nothing twice.
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(count(&store, "schema_version").await, schema::latest());
     }
 }
