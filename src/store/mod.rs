@@ -104,6 +104,36 @@ pub trait Store: Send + Sync + 'static {
     async fn check(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Keeps the source files of a flow set under its version; keeping it again is a no-op.
+    async fn put_flow_version(
+        &self,
+        version: &str,
+        bundle: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The source files of a flow set version, as kept by [`Store::put_flow_version`].
+    async fn flow_version(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Forgets the sessions and stored answers of calls that ended before `ended_before`
+    /// (their call log stays); returns how many calls.
+    async fn expire_sessions(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// Removes everything about calls that started before `started_before`, then the flow
+    /// versions no remaining call is on, except `keep` (the versions being served).
+    async fn prune(
+        &self,
+        started_before: DateTime<Utc>,
+        keep: &[String],
+    ) -> Result<Pruned, StoreError>;
+}
+
+/// What [`Store::prune`] removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pruned {
+    /// Calls (with their events, session and stored answers).
+    pub calls: u64,
+    /// Call-log rows.
+    pub events: u64,
+    /// Flow versions no call is on any more.
+    pub flow_versions: u64,
 }
 
 /// Opens the store a URL names: `sqlite://PATH` (`sqlite::memory:` for a throwaway one).

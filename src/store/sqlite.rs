@@ -141,6 +141,30 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` in a transaction of its own connection, off the async threads: for the rare
+    /// writes that are not webhooks (flow versions, expiry, pruning), which wait for the
+    /// writer thread's lock like another process would.
+    async fn write_aside<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let flags = pool.flags;
+            let mut conn = Connection::open_with_flags(&pool.source, flags).map_err(db)?;
+            configure(&conn)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db)?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("write task: {e}")))?
+    }
+
     /// Runs `f` on a read connection off the async threads.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -470,6 +494,106 @@ impl Store for SqliteStore {
             Some(file) => file.still_there(),
             None => Ok(()),
         }
+    }
+
+    async fn put_flow_version(
+        &self,
+        version: &str,
+        bundle: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (version, bundle, now) = (version.to_owned(), bundle.to_vec(), ts(now));
+        self.write_aside(move |tx| {
+            tx.execute(
+                "INSERT INTO flow_versions (version, bundle, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (version) DO NOTHING",
+                params![version, bundle, now],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn flow_version(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let version = version.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT bundle FROM flow_versions WHERE version = ?1")
+                .map_err(db)?
+                .query_row([&version], |r| r.get(0))
+                .optional()
+                .map_err(db)
+        })
+        .await
+    }
+
+    async fn expire_sessions(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = ts(ended_before);
+        self.write_aside(move |tx| {
+            let ended = "SELECT call_sid FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?1";
+            tx.execute(
+                &format!("DELETE FROM webhook_replies WHERE call_sid IN ({ended})"),
+                [&before],
+            )
+            .map_err(db)?;
+            let n = tx
+                .execute(
+                    &format!("DELETE FROM sessions WHERE call_sid IN ({ended})"),
+                    [&before],
+                )
+                .map_err(db)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn prune(
+        &self,
+        started_before: DateTime<Utc>,
+        keep: &[String],
+    ) -> Result<super::Pruned, StoreError> {
+        let before = ts(started_before);
+        let keep = keep.to_vec();
+        self.write_aside(move |tx| {
+            let old = "SELECT call_sid FROM calls WHERE started_at < ?1";
+            let events = tx
+                .execute(
+                    &format!("DELETE FROM call_events WHERE call_sid IN ({old})"),
+                    [&before],
+                )
+                .map_err(db)?;
+            for table in ["webhook_replies", "sessions"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE call_sid IN ({old})"),
+                    [&before],
+                )
+                .map_err(db)?;
+            }
+            let calls = tx
+                .execute("DELETE FROM calls WHERE started_at < ?1", [&before])
+                .map_err(db)?;
+            let mut unused: Vec<String> = tx
+                .prepare(
+                    "SELECT version FROM flow_versions WHERE version NOT IN
+                       (SELECT flow_version FROM calls UNION SELECT flow_version FROM call_events)",
+                )
+                .map_err(db)?
+                .query_map([], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
+                .map_err(db)?;
+            unused.retain(|v| !keep.contains(v));
+            for v in &unused {
+                tx.execute("DELETE FROM flow_versions WHERE version = ?1", [v])
+                    .map_err(db)?;
+            }
+            Ok(super::Pruned {
+                calls: calls as u64,
+                events: events as u64,
+                flow_versions: unused.len() as u64,
+            })
+        })
+        .await
     }
 
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
@@ -964,5 +1088,81 @@ mod tests {
         // Opening again applies nothing twice.
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(count(&store, "schema_version").await, schema::latest());
+    }
+
+    #[tokio::test]
+    async fn flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let now = t("2026-11-24T15:00:00.000Z");
+        store.put_flow_version("v7", b"seven", now).await.unwrap();
+        store.put_flow_version("v7", b"other", now).await.unwrap();
+        store.put_flow_version("v8", b"eight", now).await.unwrap();
+        store.put_flow_version("v9", b"nine", now).await.unwrap();
+        assert_eq!(
+            store.flow_version("v7").await.unwrap().as_deref(),
+            Some(&b"seven"[..])
+        );
+        assert_eq!(store.flow_version("nope").await.unwrap(), None);
+        // CA1 started on v7 (the test session's version) and is kept; v9 is being served.
+        store.commit(commit("CA1", &[1], None)).await.unwrap();
+        let pruned = store
+            .prune(t("2026-01-01T00:00:00.000Z"), &["v9".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(
+            pruned,
+            crate::store::Pruned {
+                calls: 0,
+                events: 0,
+                flow_versions: 1
+            }
+        );
+        assert!(store.flow_version("v8").await.unwrap().is_none());
+        assert!(store.flow_version("v7").await.unwrap().is_some());
+        // Once CA1 is pruned, v7 goes too.
+        let pruned = store
+            .prune(t("2027-01-01T00:00:00.000Z"), &["v9".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(
+            (pruned.calls, pruned.events, pruned.flow_versions),
+            (1, 1, 1)
+        );
+        assert_eq!(count(&store, "sessions").await, 0);
+        assert!(store.flow_version("v9").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn sessions_of_calls_that_ended_expire_and_their_log_stays() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store.commit(commit("CE1", &[1], Some("a"))).await.unwrap();
+        let mut ended = commit("CE1", &[2], Some("b"));
+        ended.base_seq = Some(1);
+        ended.session.ended = true;
+        ended.session.outcome = Some(Outcome::SelfService);
+        ended.now = t("2026-11-24T15:05:00.000Z");
+        store.commit(ended).await.unwrap();
+        store.commit(commit("CE2", &[1], Some("a"))).await.unwrap();
+        assert_eq!(
+            store
+                .expire_sessions(t("2026-11-24T15:04:00.000Z"))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            store
+                .expire_sessions(t("2026-11-24T15:06:00.000Z"))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(store.session("CE1").await.unwrap().is_none());
+        assert!(store.reply("CE1", "a").await.unwrap().is_none());
+        assert_eq!(store.events("CE1").await.unwrap().len(), 2);
+        assert!(
+            store.session("CE2").await.unwrap().is_some(),
+            "a live call keeps its session"
+        );
     }
 }
