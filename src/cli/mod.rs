@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// Reload only on SIGHUP, not when a file in the flows or prompts directory changes.
     #[arg(long, env = "PHONETREE_NO_WATCH", value_parser = clap::builder::BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true", default_value = "false")]
     pub no_watch: bool,
+    /// How long the session of a finished call is kept (its call log stays): a retried
+    /// webhook of the call within this gets its first answer.
+    #[arg(long, env = "PHONETREE_SESSION_TTL", default_value = "24h", value_parser = timeout_arg)]
+    pub session_ttl: Duration,
 }
 
 /// A duration option as admins write durations in flows: `10s`, `500ms`, `2m`, or seconds.

@@ -78,6 +78,11 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
     spawn_reload_on_hangup(registry.clone());
     // Held until the server stops: dropping it stops watching.
     let _watching = (!args.no_watch).then(|| crate::server::watch::watch_or_warn(registry.clone()));
+    crate::server::expiry::spawn_session_expiry(
+        store.clone(),
+        args.session_ttl,
+        options.clock.clone(),
+    );
     let state = crate::server::AppState::new(registry, store, options);
     crate::server::run(listener, state, shutdown_signal()).await?;
     tracing::info!("drained; bye");

@@ -22,6 +22,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::store::Store;
 
+pub mod expiry;
 mod handlers;
 pub mod metrics;
 pub mod registry;
