@@ -127,13 +127,20 @@ async fn a_hang_up_during_a_slow_lookup_wins_and_the_lookup_steps_again() {
         .await;
     assert_eq!(status, 200);
     let record = server.store.call(&call.sid).await.unwrap().unwrap();
-    assert!(record.ended_at.is_some(), "the hang-up did not wait for the lookup");
+    assert!(
+        record.ended_at.is_some(),
+        "the hang-up did not wait for the lookup"
+    );
     let (status, _, body) = press.await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(parse_twiml(&body).verbs(), ["Hangup"], "{body}");
     let rows = server.store.events(&call.sid).await.unwrap();
     let seqs: Vec<u32> = rows.iter().map(|e| e.seq).collect();
-    assert_eq!(seqs, (1..=seqs.len() as u32).collect::<Vec<_>>(), "{rows:?}");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u32).collect::<Vec<_>>(),
+        "{rows:?}"
+    );
     let metrics = reqwest::get(format!("{}/metrics", server.base))
         .await
         .unwrap()
