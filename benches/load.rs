@@ -329,7 +329,7 @@ impl Caller<'_> {
         if status != reqwest::StatusCode::OK {
             return Err(format!("POST {url} answered {status}: {body}"));
         }
-        if ctype != "text/xml" {
+        if ctype != "text/xml; charset=utf-8" {
             return Err(format!("POST {url} answered content-type `{ctype}`"));
         }
         let twiml = scan_twiml(&body).map_err(|e| format!("POST {url}: {e}:\n{body}"))?;
