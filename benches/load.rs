@@ -30,7 +30,13 @@
 //!
 //! ```sh
 //! cargo bench --bench load
+//! PHONETREE_BENCH_STORE=postgres://USER@127.0.0.1:5432/DB PHONETREE_BENCH_SERVERS=2 cargo bench --bench load
 //! ```
+//!
+//! `PHONETREE_BENCH_STORE` points phonetree at another store (default: a SQLite file in a
+//! temporary directory); `PHONETREE_BENCH_SERVERS` runs that many phonetree servers on it,
+//! each with its own store connection, and sends the webhooks of every call to them in
+//! turn, as a load balancer would (default 1).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -112,12 +118,12 @@ impl Running {
     }
 }
 
-/// phonetree's real server, set up the way `tests/common/mod.rs` does it.
-async fn start_phonetree(db: &Path) -> (Running, Arc<dyn Store>) {
+/// phonetree's real server on `store_url`, set up the way `tests/common/mod.rs` does it.
+async fn start_phonetree(store_url: &str) -> (Running, Arc<dyn Store>) {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let registry = FlowRegistry::load(repo.join("flows"), repo.join("prompts"))
         .unwrap_or_else(|e| panic!("the shipped flows must compile: {e}"));
-    let store = open_store(&format!("sqlite://{}", db.display())).expect("open the SQLite store");
+    let store = open_store(store_url).unwrap_or_else(|e| panic!("open the store {store_url}: {e}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind phonetree on 127.0.0.1:0");
@@ -280,12 +286,24 @@ impl Tally {
 /// A simulated call: the fields Twilio posts with every webhook.
 struct Caller<'a> {
     http: &'a reqwest::Client,
-    base: &'a str,
+    /// The servers; the call's `k`-th request goes to `bases[(turn + k) % len]`.
+    bases: &'a [String],
+    turn: usize,
     sid: &'a str,
     from: &'a str,
 }
 
 impl Caller<'_> {
+    /// The server for the call's `k`-th request, and `url` (written by any of the servers)
+    /// sent to it.
+    fn route(&self, url: &str, k: usize) -> String {
+        let base = &self.bases[(self.turn + k) % self.bases.len()];
+        match url.find("/twilio/") {
+            Some(at) => format!("{base}{}", &url[at..]),
+            None => url.to_owned(),
+        }
+    }
+
     /// Posts one webhook, times it from send to the last body byte, and checks the answer.
     async fn post(
         &self,
@@ -338,10 +356,9 @@ impl Caller<'_> {
         Ok(twiml)
     }
 
-    /// The absolute URL of the answer's `<Gather action>`.
+    /// The URL of the answer's `<Gather action>`.
     fn gather_url(&self, twiml: &Twiml, after: &str) -> Result<String, String> {
         match &twiml.gather_action {
-            Some(a) if a.starts_with('/') => Ok(format!("{}{a}", self.base)),
             Some(a) => Ok(a.clone()),
             None => Err(format!("no <Gather action> after {after}")),
         }
@@ -349,11 +366,11 @@ impl Caller<'_> {
 
     /// Walks one whole call; the first unexpected answer ends it.
     async fn walk(&self, target: Target, tally: &mut Tally) -> Result<(), String> {
-        let voice = format!("{}/twilio/voice", self.base);
+        let voice = self.route("/twilio/voice", 0);
         let mut answer = self.post(&voice, &[], tally).await?;
         let mut after = "/twilio/voice".to_owned();
         for (i, key) in KEYS.iter().enumerate() {
-            let url = self.gather_url(&answer, &after)?;
+            let url = self.route(&self.gather_url(&answer, &after)?, i + 1);
             answer = self.post(&url, &[("Digits", key)], tally).await?;
             after = format!("pressing {key}");
             let last = i + 1 == KEYS.len();
@@ -371,7 +388,7 @@ impl Caller<'_> {
                 }
             }
         }
-        let status = format!("{}/twilio/status", self.base);
+        let status = self.route("/twilio/status", KEYS.len() + 1);
         self.post(
             &status,
             &[("CallStatus", "completed"), ("CallDuration", "61")],
@@ -398,7 +415,7 @@ struct Level {
 /// `callers` concurrent callers share `calls` calls; returns when all are done.
 async fn drive(
     http: &reqwest::Client,
-    base: &str,
+    bases: &[String],
     target: Target,
     callers: usize,
     calls: usize,
@@ -411,7 +428,7 @@ async fn drive(
     let mut tasks = JoinSet::new();
     for _ in 0..callers {
         let http = http.clone();
-        let base = base.to_owned();
+        let bases = bases.to_vec();
         let tag = tag.to_owned();
         let next = Arc::clone(&next);
         tasks.spawn(async move {
@@ -429,7 +446,8 @@ async fn drive(
                 let from = format!("+1555{i:07}");
                 let caller = Caller {
                     http: &http,
-                    base: &base,
+                    bases: &bases,
+                    turn: i,
                     sid: &sid,
                     from: &from,
                 };
@@ -649,16 +667,36 @@ async fn main() {
     let dir = tempfile::tempdir().expect("create a temporary directory for the store");
     let fsync = fsync_p50(dir.path(), 200).expect("probe fsync in the store's directory");
     let db = dir.path().join("calls.db");
-    let (phonetree, store) = start_phonetree(&db).await;
+    let store_url = std::env::var("PHONETREE_BENCH_STORE")
+        .unwrap_or_else(|_| format!("sqlite://{}", db.display()));
+    let servers: usize = std::env::var("PHONETREE_BENCH_SERVERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
+    let mut phonetrees = Vec::new();
+    let mut stores = Vec::new();
+    for _ in 0..servers {
+        let (server, store) = start_phonetree(&store_url).await;
+        phonetrees.push(server);
+        stores.push(store);
+    }
+    let phonetree_bases: Vec<String> = phonetrees.iter().map(|p| p.base.clone()).collect();
+    let store_kind = if store_url.starts_with("postgres") {
+        "PostgreSQL"
+    } else {
+        "SQLite"
+    };
     let bare = start_bare().await;
+    let bare_bases = vec![bare.base.clone()];
     let http = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .build()
         .expect("build the HTTP client");
 
     eprintln!(
-        "load: phonetree at {}, bare axum at {}; {} calls ({} requests) per level, after {} warm-up calls",
-        phonetree.base,
+        "load: phonetree ({servers} server(s) on {store_kind}) at {}, bare axum at {}; {} calls ({} requests) per level, after {} warm-up calls",
+        phonetree_bases.join(", "),
         bare.base,
         CALLS_PER_LEVEL,
         CALLS_PER_LEVEL * REQUESTS_PER_CALL,
@@ -670,8 +708,8 @@ async fn main() {
     let mut to_verify: Vec<String> = Vec::new();
     for callers in CONCURRENCY {
         for (target, base) in [
-            (Target::Phonetree, &phonetree.base),
-            (Target::Bare, &bare.base),
+            (Target::Phonetree, &phonetree_bases),
+            (Target::Bare, &bare_bases),
         ] {
             let short = match target {
                 Target::Phonetree => "p",
@@ -725,18 +763,21 @@ async fn main() {
 
     // Idle keep-alive connections go first, so both servers can stop cleanly.
     drop(http);
-    for (name, server) in [("phonetree", phonetree), ("bare axum", bare)] {
+    let named = phonetrees
+        .into_iter()
+        .map(|p| ("phonetree", p))
+        .chain([("bare axum", bare)]);
+    for (name, server) in named {
         if let Err(e) = server.stop().await {
             errors += 1;
             eprintln!("load: ERROR: stopping {name}: {e}");
         }
     }
-    // Closing the store joins its writer; reopening the file proves the rows
-    // were committed, not merely held in memory.
-    drop(store);
+    // Closing the store joins its writer; reopening it proves the rows were
+    // committed, not merely held in memory.
+    drop(stores);
     let verify_started = Instant::now();
-    let reopened =
-        open_store(&format!("sqlite://{}", db.display())).expect("reopen the SQLite store");
+    let reopened = open_store(&store_url).expect("reopen the store");
     let shapes = match verify_rows(reopened.as_ref(), &to_verify).await {
         Ok(shapes) => shapes,
         Err(problems) => {
@@ -754,6 +795,9 @@ async fn main() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("## Results\n");
     println!("Command: `{COMMAND}`  ");
+    println!(
+        "phonetree: {servers} server(s) on {store_kind}; each call's webhooks go to them in turn  "
+    );
     println!(
         "Machine: {cpus} logical CPU(s), {}; store on {}, 4 KiB write + fdatasync p50 {:.2} ms; load average before the run {load_average}  ",
         cpu_model(),
