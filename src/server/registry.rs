@@ -145,5 +145,6 @@ fn empty_set() -> FlowSet {
         numbers: Default::default(),
         default_flow: None,
         prompts_dir: PathBuf::new(),
+        sources: Default::default(),
     }
 }
