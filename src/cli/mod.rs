@@ -12,9 +12,11 @@ use clap::{Parser, Subcommand};
 
 use crate::flow;
 
+mod prune;
 mod serve;
 mod tools;
 
+use prune::prune;
 use serve::serve;
 use tools::{graph, run_scenarios, simulate};
 
@@ -42,6 +44,24 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the flows' `*.test.yaml` scenarios.
     Test(TestArgs),
+    /// Remove everything about calls that started before a date (call logs, sessions),
+    /// then the flow versions no remaining call is on.
+    Prune(PruneArgs),
+}
+
+/// `phonetree prune`.
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Calls that started before this are removed, even one still in progress: an RFC 3339
+    /// date (midnight UTC) or date-time, e.g. 2026-01-01 or 2026-01-01T00:00:00-05:00.
+    #[arg(long, value_parser = prune::before_arg)]
+    pub before: chrono::DateTime<chrono::Utc>,
+    /// The store to prune.
+    #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
+    pub store: String,
+    /// Where flows and prompts live: the version they compile to is kept, as it is being served.
+    #[command(flatten)]
+    pub project: ProjectArgs,
 }
 
 /// `phonetree test`.
@@ -198,6 +218,7 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph(&args),
         Command::Simulate(args) => simulate(&args),
         Command::Test(args) => run_scenarios(&args),
+        Command::Prune(args) => prune(&args),
         Command::Schema => {
             let text = serde_json::to_string_pretty(&flow::json_schema()).unwrap_or_default();
             println!("{text}");

@@ -74,7 +74,9 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
             shutdown_deadline: args.shutdown_deadline,
         },
     };
-    let registry = Arc::new(registry);
+    // Every version served is kept in the store, so calls finish on theirs after a restart
+    // or on another server.
+    let registry = Arc::new(registry.with_store(store.clone()).await);
     spawn_reload_on_hangup(registry.clone());
     // Held until the server stops: dropping it stops watching.
     let _watching = (!args.no_watch).then(|| crate::server::watch::watch_or_warn(registry.clone()));

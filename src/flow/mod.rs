@@ -15,12 +15,16 @@ pub mod parse;
 pub mod prompts;
 pub mod raw;
 pub mod recording;
+pub mod sources;
 pub mod spans;
 pub mod template;
 
-pub use compile::{Compiled, ProjectError, compile_paths, compile_sources, flow_files};
+pub use compile::{
+    Compiled, ProjectError, compile_flow_sources, compile_paths, compile_sources, flow_files,
+};
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use model::*;
+pub use sources::{BundleError, FlowSources};
 
 /// JSON Schema of a flow file, generated from the same types the parser uses.
 pub fn json_schema() -> serde_json::Value {

@@ -50,6 +50,8 @@ pub struct FlowSet {
     pub default_flow: Option<String>,
     /// Where recordings live; `<Play>` URLs are paths relative to it.
     pub prompts_dir: PathBuf,
+    /// The files the set was compiled from, as hashed into `version`.
+    pub sources: crate::flow::sources::FlowSources,
 }
 
 impl FlowSet {

@@ -1,10 +1,12 @@
 //! The `prompts/` directory: text catalogs per language and WAV recordings.
 //!
 //! The directory is listed once per compile, each catalog parsed once and each
-//! recording inspected once, so a flow of thousands of nodes compiles without
-//! touching the disk per prompt.
+//! recording read and inspected once, so a flow of thousands of nodes compiles
+//! without touching the disk per prompt. What was read is what the version hashes
+//! and what [`PromptLibrary::into_sources`] hands over to be kept; a library can
+//! also be made from such kept files ([`PromptLibrary::from_memory`]).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,11 +16,15 @@ use sha2::{Digest, Sha256};
 use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
 use crate::flow::model::Template;
 use crate::flow::parse::{SourceFile, parse_catalog, read_source};
-use crate::flow::recording::{RecordingError, inspect_recording};
+use crate::flow::recording::{RecordingError, inspect_recording_bytes};
 use crate::flow::template::parse_template;
 
 /// Recordings longer than this draw a warning: callers stop listening.
 pub const LONG_PROMPT: Duration = Duration::from_secs(30);
+
+/// Recordings larger than this are refused: each is read whole, hashed and kept with
+/// its version (an hour of 8 kHz 16-bit mono is 58 MB).
+pub const MAX_RECORDING_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A parsed catalog, or the fact that it failed to parse (already reported).
 enum CatalogState {
@@ -27,13 +33,27 @@ enum CatalogState {
     Missing,
 }
 
+/// Where a library's files come from.
+enum Origin {
+    /// The directory itself.
+    Disk,
+    /// Files kept with a flow set version, each taken out as it is first read.
+    Memory {
+        catalogs: HashMap<String, String>,
+        recordings: HashMap<String, Vec<u8>>,
+    },
+}
+
 /// Lazily loaded catalogs and recordings of one `prompts/` directory.
 pub struct PromptLibrary {
     dir: PathBuf,
+    origin: Origin,
     files: HashSet<String>,
     catalogs: HashMap<String, CatalogState>,
     texts: HashMap<(String, String), Result<Template, ()>>,
     recordings: HashMap<String, Option<Duration>>,
+    /// The bytes of every recording read, as inspected and hashed.
+    recording_bytes: BTreeMap<String, Vec<u8>>,
     diagnostics: Vec<Diagnostic>,
 }
 
@@ -42,12 +62,37 @@ impl PromptLibrary {
     pub fn new(dir: &Path) -> PromptLibrary {
         let mut files = HashSet::new();
         list_files(dir, "", &mut files, 0);
+        PromptLibrary::with_files(dir, Origin::Disk, files)
+    }
+
+    /// A library of kept files (catalog text by language, recordings by relative path)
+    /// instead of a directory; `dir` only names them in diagnostics.
+    pub fn from_memory(
+        dir: &Path,
+        catalogs: BTreeMap<String, String>,
+        recordings: BTreeMap<String, Vec<u8>>,
+    ) -> PromptLibrary {
+        let files = catalogs
+            .keys()
+            .map(|lang| format!("{lang}.yaml"))
+            .chain(recordings.keys().cloned())
+            .collect();
+        let origin = Origin::Memory {
+            catalogs: catalogs.into_iter().collect(),
+            recordings: recordings.into_iter().collect(),
+        };
+        PromptLibrary::with_files(dir, origin, files)
+    }
+
+    fn with_files(dir: &Path, origin: Origin, files: HashSet<String>) -> PromptLibrary {
         PromptLibrary {
             dir: dir.to_path_buf(),
+            origin,
             files,
             catalogs: HashMap::new(),
             texts: HashMap::new(),
             recordings: HashMap::new(),
+            recording_bytes: BTreeMap::new(),
             diagnostics: Vec::new(),
         }
     }
@@ -89,7 +134,14 @@ impl PromptLibrary {
             return CatalogState::Missing;
         }
         let path = self.catalog_path(lang);
-        let src = match read_source(&path) {
+        let read = match &mut self.origin {
+            Origin::Disk => read_source(&path),
+            Origin::Memory { catalogs, .. } => catalogs
+                .remove(lang)
+                .map(|text| SourceFile::new(&path, text))
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into()),
+        };
+        let src = match read {
             Ok(src) => src,
             Err(e) => {
                 self.diagnostics.push(Diagnostic::new(
@@ -236,7 +288,19 @@ impl PromptLibrary {
             return *done;
         }
         let path = self.dir.join(rel);
-        let result = match inspect_recording(&path) {
+        // Read once: the bytes inspected are the bytes hashed and kept.
+        let read = match &mut self.origin {
+            Origin::Disk => read_recording(&path),
+            Origin::Memory { recordings, .. } => recordings
+                .remove(rel)
+                .ok_or_else(|| std::io::ErrorKind::NotFound.into()),
+        };
+        let inspected = read.map_err(RecordingError::Unreadable).and_then(|bytes| {
+            let inspected = inspect_recording_bytes(&bytes);
+            self.recording_bytes.insert(rel.to_owned(), bytes);
+            inspected
+        });
+        let result = match inspected {
             Ok(rec) => {
                 if rec.duration > LONG_PROMPT {
                     self.diagnostics.push(
@@ -286,7 +350,7 @@ impl PromptLibrary {
         std::mem::take(&mut self.diagnostics)
     }
 
-    /// Adds every catalog and used recording to a content hash.
+    /// Adds every catalog and used recording, as read, to a content hash.
     pub fn hash_into(&self, hasher: &mut Sha256) {
         let mut catalogs: Vec<_> = self.catalogs.iter().collect();
         catalogs.sort_by(|a, b| a.0.cmp(b.0));
@@ -296,15 +360,43 @@ impl PromptLibrary {
                 hasher.update(src.text.as_bytes());
             }
         }
-        let mut recordings: Vec<_> = self.recordings.keys().collect();
-        recordings.sort();
-        for rel in recordings {
+        // Sorted by path (a BTreeMap), as before recordings were kept.
+        for (rel, bytes) in &self.recording_bytes {
             hasher.update(rel.as_bytes());
-            if let Ok(bytes) = std::fs::read(self.dir.join(rel)) {
-                hasher.update(&bytes);
-            }
+            hasher.update(bytes);
         }
     }
+
+    /// What [`PromptLibrary::hash_into`] hashed: catalog text by language and recording
+    /// bytes by relative path.
+    pub fn into_sources(self) -> (BTreeMap<String, String>, BTreeMap<String, Vec<u8>>) {
+        let catalogs = self
+            .catalogs
+            .into_iter()
+            .filter_map(|(lang, state)| match state {
+                CatalogState::Parsed(src, _) => Some((lang, src.text)),
+                _ => None,
+            })
+            .collect();
+        (catalogs, self.recording_bytes)
+    }
+}
+
+/// A recording's bytes, at most [`MAX_RECORDING_BYTES`] of them: a special file
+/// (`/dev/zero` behind a symlink) is not read forever.
+fn read_recording(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_RECORDING_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_RECORDING_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB", MAX_RECORDING_BYTES >> 20),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// Relative paths (with `/`) of the files under `dir`, a few levels deep.

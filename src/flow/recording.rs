@@ -84,8 +84,18 @@ pub enum RecordingError {
 
 /// Reads a recording's header and checks it is telephony-ready.
 pub fn inspect_recording(path: &Path) -> Result<Recording, RecordingError> {
-    let mut file = File::open(path).map_err(RecordingError::Unreadable)?;
+    let file = File::open(path).map_err(RecordingError::Unreadable)?;
     let len = file.metadata().map_err(RecordingError::Unreadable)?.len();
+    inspect(file, len)
+}
+
+/// [`inspect_recording`] for a recording already in memory: the compiler reads each file
+/// once, so what it checks is what it hashes and keeps.
+pub fn inspect_recording_bytes(bytes: &[u8]) -> Result<Recording, RecordingError> {
+    inspect(io::Cursor::new(bytes), bytes.len() as u64)
+}
+
+fn inspect<R: Read + Seek>(mut file: R, len: u64) -> Result<Recording, RecordingError> {
     let layout = scan(&mut file, len)?;
     let fmt = &layout.fmt;
     let recording = match fmt.tag {
@@ -174,7 +184,7 @@ fn not_wav(msg: impl Into<String>) -> RecordingError {
     RecordingError::NotWav(msg.into())
 }
 
-fn read_at(file: &mut File, pos: u64, buf: &mut [u8]) -> Result<(), RecordingError> {
+fn read_at<R: Read + Seek>(file: &mut R, pos: u64, buf: &mut [u8]) -> Result<(), RecordingError> {
     file.seek(SeekFrom::Start(pos))
         .and_then(|_| file.read_exact(buf))
         .map_err(RecordingError::Unreadable)
@@ -193,7 +203,7 @@ fn le32(buf: &[u8], at: usize) -> u32 {
 }
 
 /// Walks the RIFF chunks up to the `data` chunk, never reading past `len`.
-fn scan(file: &mut File, len: u64) -> Result<Layout, RecordingError> {
+fn scan<R: Read + Seek>(file: &mut R, len: u64) -> Result<Layout, RecordingError> {
     if len < 12 {
         return Err(not_wav(format!(
             "{len} bytes is too short for a RIFF header"
@@ -231,7 +241,12 @@ fn scan(file: &mut File, len: u64) -> Result<Layout, RecordingError> {
     }))
 }
 
-fn read_fmt(file: &mut File, body: u64, size: u64, len: u64) -> Result<Fmt, RecordingError> {
+fn read_fmt<R: Read + Seek>(
+    file: &mut R,
+    body: u64,
+    size: u64,
+    len: u64,
+) -> Result<Fmt, RecordingError> {
     if size < 16 {
         return Err(not_wav(format!("fmt chunk of {size} bytes is too short")));
     }
@@ -272,7 +287,10 @@ fn read_fmt(file: &mut File, body: u64, size: u64, len: u64) -> Result<Fmt, Reco
 }
 
 /// Reads a PCM or float header with hound; the frame count is capped by the bytes present.
-fn read_with_hound(mut file: File, layout: &Layout) -> Result<Recording, RecordingError> {
+fn read_with_hound<R: Read + Seek>(
+    mut file: R,
+    layout: &Layout,
+) -> Result<Recording, RecordingError> {
     file.seek(SeekFrom::Start(0))
         .map_err(RecordingError::Unreadable)?;
     let reader = match hound::WavReader::new(BufReader::new(file)) {
@@ -392,7 +410,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prompt.wav");
         std::fs::write(&path, bytes).unwrap();
-        inspect_recording(&path)
+        let from_file = inspect_recording(&path);
+        // Every case here checks the in-memory reading too: it must say the same.
+        let from_memory = inspect_recording_bytes(bytes);
+        assert_eq!(format!("{from_file:?}"), format!("{from_memory:?}"));
+        from_file
     }
 
     fn unfit(bytes: &[u8]) -> (String, Recording) {

@@ -270,17 +270,22 @@ impl AppState {
     }
 
     /// The flow set a call runs on: `preferred` (the version in a URL), else the session's,
-    /// else the newest.
-    fn flow_set(
+    /// else the newest; a version not in memory is loaded from the store.
+    async fn flow_set(
         &self,
         preferred: Option<&str>,
         session: Option<&CallSession>,
     ) -> std::sync::Arc<FlowSet> {
         let registry = &self.inner.registry;
-        preferred
-            .and_then(|v| registry.version(v))
-            .or_else(|| session.and_then(|s| registry.version(&s.version)))
-            .unwrap_or_else(|| registry.current())
+        let own = session
+            .map(|s| s.version.as_str())
+            .filter(|v| Some(*v) != preferred);
+        for version in [preferred, own].into_iter().flatten() {
+            if let Some(set) = registry.version_or_load(version).await {
+                return set;
+            }
+        }
+        registry.current()
     }
 }
 
@@ -384,7 +389,7 @@ async fn decide_voice(
         return Decision::Retry;
     };
     if let Some(live) = stored {
-        let set = state.flow_set(None, Some(&live));
+        let set = state.flow_set(None, Some(&live)).await;
         let event = CallEvent::Stale {
             reason: "a second call-start webhook for this call".into(),
         };
@@ -488,10 +493,12 @@ async fn decide_resume(
     };
     let base_seq = stored.as_ref().map(|s| s.seq);
     // The version in the URL is the one that wrote it; fall back to the session's, then the newest.
-    let set = state.flow_set(
-        continuation.ok().map(|c| c.version.as_str()),
-        stored.as_ref(),
-    );
+    let set = state
+        .flow_set(
+            continuation.ok().map(|c| c.version.as_str()),
+            stored.as_ref(),
+        )
+        .await;
     let continuation = match continuation {
         Ok(c) => c,
         Err(e) => {
@@ -662,7 +669,7 @@ async fn decide_unknown(
         warn!("callback to an unknown path for a call phonetree does not know");
         return Decision::Reply(xml(StatusCode::OK, apology_twiml()));
     };
-    let set = state.flow_set(None, Some(&session));
+    let set = state.flow_set(None, Some(&session)).await;
     let event = CallEvent::Fault {
         reason: format!("callback to unknown path /twilio/{segment}"),
     };
@@ -715,7 +722,7 @@ pub async fn status(
             if let Some(node) = &session.node {
                 tracing::Span::current().record("node", node.as_str());
             }
-            let set = state.flow_set(None, Some(&session));
+            let set = state.flow_set(None, Some(&session)).await;
             let next = step(&set, &session, &CallEvent::Status { status }, state.now());
             if next.events.is_empty() {
                 break;

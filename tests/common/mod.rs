@@ -205,7 +205,7 @@ impl TestServer {
             clock: Arc::new(move || now),
             timeouts: Default::default(),
         };
-        let registry = Arc::new(registry);
+        let registry = Arc::new(registry.with_store(store.clone()).await);
         let state = AppState::new(registry.clone(), store.clone(), options);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(run(listener, state, async {

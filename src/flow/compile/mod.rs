@@ -22,6 +22,7 @@ use crate::flow::model::*;
 use crate::flow::parse::{SourceFile, parse_flow, read_source};
 use crate::flow::prompts::PromptLibrary;
 use crate::flow::raw::*;
+use crate::flow::sources::{FlowFileText, FlowSources};
 use crate::flow::template::parse_template;
 
 mod flow;
@@ -123,6 +124,30 @@ pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, 
 
 /// Compiles flow sources already in memory; catalogs and recordings come from `prompts_dir`.
 pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled {
+    compile_with_library(sources, PromptLibrary::new(prompts_dir), prompts_dir)
+}
+
+/// Compiles the files a flow set was compiled from, with no disk access; the same
+/// files give the same version. Flow files are named by their names alone.
+pub fn compile_flow_sources(sources: FlowSources, prompts_dir: &Path) -> Compiled {
+    let FlowSources {
+        flows,
+        catalogs,
+        recordings,
+    } = sources;
+    let files = flows
+        .into_iter()
+        .map(|f| SourceFile::new(f.name, f.text))
+        .collect();
+    let library = PromptLibrary::from_memory(prompts_dir, catalogs, recordings);
+    compile_with_library(files, library, prompts_dir)
+}
+
+fn compile_with_library(
+    sources: Vec<SourceFile>,
+    mut library: PromptLibrary,
+    prompts_dir: &Path,
+) -> Compiled {
     let mut diags = Vec::new();
     let mut parsed: Vec<(SourceFile, RawFlowFile, String)> = Vec::new();
     for src in sources {
@@ -207,7 +232,6 @@ pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled
         .iter()
         .map(|(_, raw, id)| (id.clone(), raw.nodes.keys().cloned().collect()))
         .collect();
-    let mut library = PromptLibrary::new(prompts_dir);
     let mut flows = IndexMap::new();
     for (src, raw, id) in &parsed {
         let mut cx = FlowCompiler::new(src, raw, id, &node_names, &mut library, &mut diags);
@@ -237,27 +261,37 @@ pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled
     let has_error = diags.iter().any(Diagnostic::is_error);
     let flows = (!has_error).then(|| {
         let mut hasher = Sha256::new();
+        let mut flow_files = Vec::with_capacity(parsed.len());
         // Names, not paths: the same files give the same version on every server.
         for (src, _, _) in &parsed {
-            hasher.update(
-                src.path
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default()
-                    .as_bytes(),
-            );
+            let name = src
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            hasher.update(name.as_bytes());
             hasher.update([0]);
             hasher.update(src.text.as_bytes());
             hasher.update([0]);
+            flow_files.push(FlowFileText {
+                name,
+                text: src.text.clone(),
+            });
         }
         library.hash_into(&mut hasher);
         let version = hex::encode(&hasher.finalize()[..6]);
+        let (catalogs, recordings) = library.into_sources();
         FlowSet {
             version,
             flows,
             numbers,
             default_flow,
             prompts_dir: prompts_dir.to_path_buf(),
+            sources: FlowSources {
+                flows: flow_files,
+                catalogs,
+                recordings,
+            },
         }
     });
     Compiled {
