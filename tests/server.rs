@@ -64,10 +64,7 @@ on_each_store!(
 async fn store_url(db: Db) -> Option<Option<String>> {
     match db {
         Db::Sqlite => Some(None),
-        Db::Postgres => {
-            let test = std::thread::current().name().unwrap_or("server").to_owned();
-            pg::database(&test).await.map(Some)
-        }
+        Db::Postgres => pg::database().await.map(Some),
     }
 }
 

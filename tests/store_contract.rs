@@ -32,11 +32,11 @@ struct Database {
 
 impl Database {
     /// A fresh database; `None` (after a SKIPPED line) when PostgreSQL is not here.
-    async fn new(kind: Kind, test: &str) -> Option<Database> {
+    async fn new(kind: Kind) -> Option<Database> {
         let dir = tempfile::tempdir().unwrap();
         let url = match kind {
             Kind::Sqlite => format!("sqlite://{}", dir.path().join("calls.db").display()),
-            Kind::Postgres => pg::database(test).await?,
+            Kind::Postgres => pg::database().await?,
         };
         Some(Database {
             kind,
@@ -118,10 +118,6 @@ fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
 }
 
-fn test_name(kind: Kind, name: &str) -> String {
-    format!("store_contract::{name}::{kind:?}")
-}
-
 fn session(sid: &str, node: Option<&str>, seq: u32) -> CallSession {
     CallSession {
         call_sid: sid.to_owned(),
@@ -183,7 +179,7 @@ fn next(sid: &str, base: u32, n: u32, fingerprint: &str) -> WebhookCommit {
 }
 
 async fn round_trip_survives_reopening(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "round_trip")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -234,7 +230,7 @@ async fn round_trip_survives_reopening(kind: Kind) {
 }
 
 async fn events_come_back_in_seq_order_with_all_fields(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "events_in_order")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -261,7 +257,7 @@ async fn events_come_back_in_seq_order_with_all_fields(kind: Kind) {
 }
 
 async fn a_duplicate_fingerprint_returns_the_first_answer_and_writes_nothing(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "duplicate")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -291,7 +287,7 @@ async fn a_duplicate_fingerprint_returns_the_first_answer_and_writes_nothing(kin
 }
 
 async fn a_stale_base_and_a_second_first_writer_are_conflicts(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "conflicts")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -331,7 +327,7 @@ async fn a_stale_base_and_a_second_first_writer_are_conflicts(kind: Kind) {
 }
 
 async fn an_ended_call_is_closed_once_and_keeps_its_last_node(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "ended_call")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -359,7 +355,7 @@ async fn an_ended_call_is_closed_once_and_keeps_its_last_node(kind: Kind) {
 }
 
 async fn a_failing_commit_writes_nothing_and_the_store_goes_on(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "failing_commit")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -391,7 +387,7 @@ async fn a_failing_commit_writes_nothing_and_the_store_goes_on(kind: Kind) {
 }
 
 async fn corrupt_rows_are_errors(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "corrupt_rows")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -414,7 +410,7 @@ async fn corrupt_rows_are_errors(kind: Kind) {
 }
 
 async fn stores_opening_at_once_migrate_once(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "migrate_once")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let url = db.url.clone();
@@ -438,7 +434,7 @@ async fn stores_opening_at_once_migrate_once(kind: Kind) {
 }
 
 async fn a_version_1_database_is_migrated_in_place(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "version_1")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let v1 = &schema::MIGRATIONS[0];
@@ -472,7 +468,7 @@ async fn a_version_1_database_is_migrated_in_place(kind: Kind) {
 }
 
 async fn concurrent_commits_for_many_calls_are_all_durable(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "many_calls")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -503,7 +499,7 @@ async fn concurrent_commits_for_many_calls_are_all_durable(kind: Kind) {
 /// Rounds of eight webhooks from the same session, four on each of two servers, in pairs
 /// that are the same request delivered to both.
 async fn two_servers_racing_on_one_call_store_one_commit_per_base(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "racing_one_call")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let servers = [db.open(), db.open()];
@@ -558,7 +554,7 @@ async fn two_servers_racing_on_one_call_store_one_commit_per_base(kind: Kind) {
 /// server handles it as the real one does: read the session, step, commit from its seq,
 /// and on a conflict read again and step again.
 async fn two_servers_answering_the_same_webhooks_log_each_once(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "same_webhooks")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let servers = [db.open(), db.open()];
@@ -609,7 +605,7 @@ async fn two_servers_answering_the_same_webhooks_log_each_once(kind: Kind) {
 }
 
 async fn flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "flow_versions")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();
@@ -664,7 +660,7 @@ async fn flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them(kind: Ki
 }
 
 async fn sessions_of_ended_calls_expire_and_their_log_stays(kind: Kind) {
-    let Some(db) = Database::new(kind, &test_name(kind, "expiry")).await else {
+    let Some(db) = Database::new(kind).await else {
         return;
     };
     let store = db.open();

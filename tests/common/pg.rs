@@ -77,13 +77,15 @@ pub fn start() -> Option<&'static PgServer> {
 }
 
 /// A fresh, empty database on this binary's server, as a store URL; `None` after a loud
-/// `SKIPPED:` line naming `test` when the machine has no PostgreSQL server binaries.
-pub async fn database(test: &str) -> Option<String> {
+/// `SKIPPED:` line naming the test (the harness names each test's thread after it) when
+/// the machine has no PostgreSQL server binaries.
+pub async fn database() -> Option<String> {
     let Some(server) = start() else {
         // Straight to the process's stderr: the harness hides what passing tests print.
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
         let _ = writeln!(
             std::io::stderr().lock(),
-            "SKIPPED: {test} on PostgreSQL: no PostgreSQL server binaries \
+            "SKIPPED: {test}: no PostgreSQL server binaries \
              (looked for {} in /usr/lib/postgresql/*/bin and on PATH; `apt-get install postgresql`)",
             BINARIES.join(", ")
         );
