@@ -60,7 +60,8 @@ const UPSERT_CALL: &str = "INSERT INTO calls (call_sid, flow, flow_version, from
 /// waits on the winner's row lock, re-reads the row once it committed, changes nothing
 /// and answers [`CommitOutcome::Conflict`]. Every commit locks the reply key, then the
 /// session row, then the call's new rows, always in that order, so two commits never wait
-/// on each other in a cycle.
+/// on each other in a cycle. The four statements are sent together: a commit is three
+/// round trips (`BEGIN`, the four, `COMMIT` or `ROLLBACK`).
 pub struct PostgresStore {
     pool: Pool,
 }
@@ -354,50 +355,48 @@ async fn commit_on(
     let started_at = ts(s.started_at);
     let outcome = s.outcome.map(Outcome::as_str);
 
+    // Prepared before the transaction (once per connection, then from its cache), so the
+    // four statements below go out in one write, in this order: every commit takes the
+    // reply key, the session row and the call's rows in the same order, and never waits
+    // on a commit that waits on it.
+    let insert_reply = client.prepare_cached(INSERT_REPLY).await?;
+    let move_session = client
+        .prepare_cached(match commit.base_seq {
+            None => INSERT_FIRST_SESSION,
+            Some(_) => UPDATE_SESSION,
+        })
+        .await?;
+    let insert_events = client.prepare_cached(INSERT_EVENTS).await?;
+    let upsert_call = client.prepare_cached(UPSERT_CALL).await?;
     let tx = client.transaction().await?;
-    if let Some((fingerprint, twiml)) = &commit.reply {
-        let insert = tx.prepare_cached(INSERT_REPLY).await?;
-        let inserted = tx
-            .execute(&insert, &[&s.call_sid, fingerprint, twiml, &now])
-            .await?;
-        if inserted == 0 {
-            // At READ COMMITTED this statement sees the row the insert collided with.
-            let select = tx.prepare_cached(SELECT_REPLY).await?;
-            let earlier = tx.query_opt(&select, &[&s.call_sid, fingerprint]).await?;
-            tx.rollback().await?;
-            return Ok(match earlier {
-                Some(row) => CommitOutcome::Duplicate(row.try_get(0)?),
-                // Expired between the two statements: the call moved on; step again.
-                None => CommitOutcome::Conflict,
-            });
-        }
-    }
-    let moved = match commit.base_seq {
-        None => {
-            let insert = tx.prepare_cached(INSERT_FIRST_SESSION).await?;
-            tx.execute(&insert, &[&s.call_sid, &state, &now, &seq])
-                .await?
-        }
-        Some(base) => {
-            let update = tx.prepare_cached(UPDATE_SESSION).await?;
-            tx.execute(
-                &update,
-                &[&s.call_sid, &state, &now, &seq, &i64::from(base)],
-            )
-            .await?
+    let reply = async {
+        match &commit.reply {
+            Some((fingerprint, twiml)) => tx
+                .execute(&insert_reply, &[&s.call_sid, fingerprint, twiml, &now])
+                .await
+                .map(Some),
+            None => Ok(None),
         }
     };
-    if moved == 0 {
-        tx.rollback().await?;
-        return Ok(CommitOutcome::Conflict);
-    }
-    let insert_events = async {
+    let moved = async {
+        match commit.base_seq {
+            None => {
+                tx.execute(&move_session, &[&s.call_sid, &state, &now, &seq])
+                    .await
+            }
+            Some(base) => {
+                let base = i64::from(base);
+                tx.execute(&move_session, &[&s.call_sid, &state, &now, &seq, &base])
+                    .await
+            }
+        }
+    };
+    let logged = async {
         if commit.events.is_empty() {
             return Ok(0);
         }
-        let insert = tx.prepare_cached(INSERT_EVENTS).await?;
         tx.execute(
-            &insert,
+            &insert_events,
             &[
                 &events.call_sid,
                 &events.seq,
@@ -412,10 +411,9 @@ async fn commit_on(
         )
         .await
     };
-    let upsert_call = async {
-        let upsert = tx.prepare_cached(UPSERT_CALL).await?;
+    let called = async {
         tx.execute(
-            &upsert,
+            &upsert_call,
             &[
                 &s.call_sid,
                 &s.flow,
@@ -431,8 +429,31 @@ async fn commit_on(
         )
         .await
     };
-    // Both are sent before either answer is awaited: one round trip instead of two.
-    tokio::try_join!(insert_events, upsert_call)?;
+    // One round trip for all four. The later ones run even when an earlier one decided
+    // the commit (a duplicate, a conflict) and then fail or do work that the rollback
+    // undoes; the first that decided is what counts.
+    let (reply, moved, logged, called) = tokio::join!(reply, moved, logged, called);
+    if let Some(fingerprint) = commit.reply.as_ref().map(|(f, _)| f)
+        && reply? == Some(0)
+    {
+        tx.rollback().await?;
+        // Outside the transaction, at READ COMMITTED: the row the insert collided with.
+        let select = client.prepare_cached(SELECT_REPLY).await?;
+        let earlier = client
+            .query_opt(&select, &[&s.call_sid, fingerprint])
+            .await?;
+        return Ok(match earlier {
+            Some(row) => CommitOutcome::Duplicate(row.try_get(0)?),
+            // Expired between the two statements: the call moved on; step again.
+            None => CommitOutcome::Conflict,
+        });
+    }
+    if moved? == 0 {
+        tx.rollback().await?;
+        return Ok(CommitOutcome::Conflict);
+    }
+    logged?;
+    called?;
     tx.commit().await?;
     Ok(CommitOutcome::Stored)
 }

@@ -167,14 +167,20 @@ impl PgServer {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        // No fsync: the tests check what the store commits, not the disk. In the config
+        // file rather than on the command line, so `ALTER SYSTEM` can turn it back on.
+        // The tests run in parallel, each with a pool of connections.
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(data.join("postgresql.conf"))
+            .expect("open postgresql.conf");
+        writeln!(
+            conf,
+            "\nfsync = off\nfull_page_writes = off\nmax_connections = 300\nlisten_addresses = '127.0.0.1'"
+        )
+        .expect("write postgresql.conf");
         let port = free_port();
-        // No fsync: the tests check what the store commits, not the disk; the tests run
-        // in parallel, each with a pool of connections.
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-             -c max_connections=300",
-            dir.display()
-        );
+        let options = format!("-p {port} -k {}", dir.display());
         let out = command(bin.join("pg_ctl"), as_user, &dir)
             .arg("-D")
             .arg(&data)
