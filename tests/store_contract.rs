@@ -787,3 +787,38 @@ async fn commit_throughput() {
     pg::execute(&fresh.url, "ALTER SYSTEM RESET fsync").await;
     pg::execute(&fresh.url, "SELECT pg_reload_conf()").await;
 }
+
+/// A pooled connection that the server closed (a restart, an idle timeout, an operator's
+/// `pg_terminate_backend`) is replaced: the next commit and read do not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_postgres_server_closed_is_replaced() {
+    let Some(db) = Database::new(Kind::Postgres).await else {
+        return;
+    };
+    let store = db.open();
+    store.commit(commit("CK1", &[1], Some("a"))).await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    for round in 0..10u32 {
+        let terminated = db
+            .number(&format!(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND application_name = 'phonetree'"
+            ))
+            .await;
+        assert!(
+            terminated >= 1,
+            "round {round}: the store had a connection open"
+        );
+        let base = 1 + round;
+        assert_eq!(
+            store
+                .commit(next("CK1", base, 1, &format!("b{round}")))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored,
+            "round {round}"
+        );
+    }
+    assert_eq!(store.events("CK1").await.unwrap().len(), 11);
+    store.check().await.unwrap();
+}

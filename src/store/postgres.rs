@@ -243,6 +243,22 @@ fn db(e: tokio_postgres::Error) -> StoreError {
     StoreError::Database(message(&e))
 }
 
+/// Whether `e` means the connection is gone (rather than the statement refused), as when
+/// the server shut it down: the error may come before the client has noticed the close.
+fn connection_lost(e: &tokio_postgres::Error, client: &tokio_postgres::Client) -> bool {
+    use tokio_postgres::error::SqlState;
+    client.is_closed()
+        || e.is_closed()
+        || e.code().is_some_and(|code| {
+            [
+                SqlState::ADMIN_SHUTDOWN,
+                SqlState::CRASH_SHUTDOWN,
+                SqlState::CANNOT_CONNECT_NOW,
+            ]
+            .contains(code)
+        })
+}
+
 fn pool_error(e: PoolError) -> StoreError {
     match e {
         PoolError::Backend(e) => StoreError::Database(message(&e)),
@@ -489,11 +505,13 @@ impl Store for PostgresStore {
     async fn commit(&self, commit: WebhookCommit) -> Result<CommitOutcome, StoreError> {
         let mut client = self.client().await?;
         match commit_on(&mut client, &commit).await {
-            // A pooled connection the server closed since (a restart, an idle timeout) fails
-            // at its first query, before anything of this commit could land: try once more
-            // on a fresh one. Had it landed after all, the retry finds its reply: Duplicate.
-            Err(CommitError::Pg(_)) if client.is_closed() => {
-                drop(client);
+            // A pooled connection the server closed since (a restart, an idle timeout, an
+            // operator) fails at its first query, its transaction undone with it: try once
+            // more on a fresh one. Had the commit landed after all (the answer to COMMIT
+            // lost on the way), the retry finds its reply: Duplicate, the same answer.
+            Err(CommitError::Pg(e)) if connection_lost(&e, &client) => {
+                // Out of the pool, or the next checkout could be this one again.
+                drop(deadpool_postgres::Object::take(client));
                 let mut client = self.client().await?;
                 Ok(commit_on(&mut client, &commit).await?)
             }
