@@ -1,11 +1,136 @@
 //! Whole calls over real HTTP on 127.0.0.1, the way Twilio walks them: follow
 //! `<Gather action>`, `<Redirect>`, `<Dial action>` and `<Record action>` URLs
-//! with Twilio's form fields, then check the SQLite rows of each call.
+//! with Twilio's form fields, then check the rows of each call. Each walk runs once on
+//! SQLite and once on PostgreSQL (`NAME::sqlite`, `NAME::postgres`); the latter says
+//! SKIPPED and passes on a machine without PostgreSQL server binaries.
 
 mod common;
 
+use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
 use common::*;
 use phonetree::call::{EventKind, Outcome};
+
+/// The store a walk's server keeps its calls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Db {
+    /// A SQLite file in the server's temp dir.
+    Sqlite,
+    /// A fresh database on this test binary's PostgreSQL server.
+    Postgres,
+}
+
+/// Runs each walk once per store, as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_each_store {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(super::Db::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$name(super::Db::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_each_store!(
+    spanish_caller_keeps_spanish_through_lookup_balance_and_survey,
+    invalid_key_then_silence_then_on_fail,
+    star_repeats_the_menu_and_zero_reaches_the_operator,
+    transfer_no_answer_goes_to_voicemail_then_goodbye,
+    lookup_timeout_goes_to_on_error_within_the_limit,
+    closed_hours_go_to_after_hours_voicemail,
+    caller_hang_up_closes_the_record_at_the_node_they_were_in,
+    a_retried_webhook_gets_the_same_answer_and_one_set_of_rows,
+    persian_and_korean_text_reach_twiml_intact,
+    signed_requests_pass_and_unsigned_ones_are_refused_with_twiml,
+    bad_input_gets_a_defined_twiml_answer,
+    a_reload_keeps_calls_on_their_version_and_a_broken_edit_keeps_the_last_good_one,
+    sensitive_input_never_reaches_the_store_in_clear,
+    a_status_callback_before_the_last_action_result_keeps_the_result,
+    stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call,
+    metrics_count_webhooks_calls_and_rejections,
+    the_same_key_on_a_second_visit_is_a_new_request,
+    a_stale_callback_during_a_transfer_leaves_the_call_alone,
+    a_lost_session_is_rebuilt_and_the_log_continues,
+);
+
+/// The store URL for a walk on `db`: `Some(None)` for the server's own SQLite file, `None`
+/// (after a SKIPPED line) when PostgreSQL is wanted and not here.
+async fn store_url(db: Db) -> Option<Option<String>> {
+    match db {
+        Db::Sqlite => Some(None),
+        Db::Postgres => pg::database().await.map(Some),
+    }
+}
+
+/// [`TestServer::acme`] on `db`.
+async fn acme(
+    crm: &str,
+    now: DateTime<Utc>,
+    auth_token: Option<&str>,
+    db: Db,
+) -> Option<TestServer> {
+    let url = store_url(db).await?;
+    Some(TestServer::acme_on(crm, now, auth_token, url.as_deref()).await)
+}
+
+/// [`TestServer::start`] on `db`.
+async fn start(
+    dir: tempfile::TempDir,
+    flows: PathBuf,
+    prompts: PathBuf,
+    now: DateTime<Utc>,
+    db: Db,
+) -> Option<TestServer> {
+    let url = store_url(db).await?;
+    Some(TestServer::start_with_store(dir, flows, prompts, now, None, None, url.as_deref()).await)
+}
+
+/// Runs SQL statements on the server's database behind the store's back.
+async fn execute(server: &TestServer, sql: &str) {
+    match server.store_url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap(),
+        None => pg::execute(&server.store_url, sql).await,
+    }
+}
+
+/// The one integer a query of the server's database answers.
+async fn number(server: &TestServer, sql: &str) -> i64 {
+    match server.store_url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(sql, [], |r| r.get(0))
+            .unwrap(),
+        None => pg::query(&server.store_url, sql).await[0].get(0),
+    }
+}
+
+/// The first (text) column of each row a query of the server's database answers.
+async fn texts(server: &TestServer, sql: &str) -> Vec<String> {
+    match server.store_url.strip_prefix("sqlite://") {
+        Some(path) => rusqlite::Connection::open(path)
+            .unwrap()
+            .prepare(sql)
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect(),
+        None => pg::query(&server.store_url, sql)
+            .await
+            .iter()
+            .map(|row| row.get(0))
+            .collect(),
+    }
+}
 
 /// (kind, node, value) of every logged event of a call, in order.
 async fn rows(server: &TestServer, sid: &str) -> Vec<(String, String, String)> {
@@ -29,10 +154,11 @@ fn kinds(rows: &[(String, String, String)]) -> Vec<String> {
     rows.iter().map(|(k, n, _)| format!("{k}@{n}")).collect()
 }
 
-#[tokio::test]
-async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
+async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey(db: Db) {
     let (crm, _crm) = start_crm().await;
-    let server = TestServer::acme(&crm, open_time(), None).await;
+    let Some(server) = acme(&crm, open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-spanish");
 
     let t = call.start().await;
@@ -147,9 +273,10 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn invalid_key_then_silence_then_on_fail() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn invalid_key_then_silence_then_on_fail(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-fail");
     call.start().await;
     call.press("1").await;
@@ -216,9 +343,10 @@ async fn invalid_key_then_silence_then_on_fail() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn star_repeats_the_menu_and_zero_reaches_the_operator() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn star_repeats_the_menu_and_zero_reaches_the_operator(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-repeat");
     call.start().await;
     let first = call.press("1").await;
@@ -237,9 +365,10 @@ async fn star_repeats_the_menu_and_zero_reaches_the_operator() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn transfer_no_answer_goes_to_voicemail_then_goodbye() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn transfer_no_answer_goes_to_voicemail_then_goodbye(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-voicemail");
     call.start().await;
     call.press("1").await;
@@ -288,10 +417,11 @@ async fn transfer_no_answer_goes_to_voicemail_then_goodbye() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn lookup_timeout_goes_to_on_error_within_the_limit() {
+async fn lookup_timeout_goes_to_on_error_within_the_limit(db: Db) {
     let (crm, _crm) = start_crm().await;
-    let server = TestServer::acme(&crm, open_time(), None).await;
+    let Some(server) = acme(&crm, open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-timeout");
     call.start().await;
     call.press("1").await;
@@ -315,9 +445,10 @@ async fn lookup_timeout_goes_to_on_error_within_the_limit() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn closed_hours_go_to_after_hours_voicemail() {
-    let server = TestServer::acme("127.0.0.1:9", closed_time(), None).await;
+async fn closed_hours_go_to_after_hours_voicemail(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", closed_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-closed");
     let t = call.start().await;
     assert!(
@@ -335,9 +466,10 @@ async fn closed_hours_go_to_after_hours_voicemail() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn caller_hang_up_closes_the_record_at_the_node_they_were_in() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn caller_hang_up_closes_the_record_at_the_node_they_were_in(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-abandon");
     call.start().await;
     call.press("3").await; // Persian
@@ -374,9 +506,10 @@ async fn caller_hang_up_closes_the_record_at_the_node_they_were_in() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_retried_webhook_gets_the_same_answer_and_one_set_of_rows() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn a_retried_webhook_gets_the_same_answer_and_one_set_of_rows(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-retry");
     call.start().await;
     let url = call.gather_action();
@@ -388,9 +521,10 @@ async fn a_retried_webhook_gets_the_same_answer_and_one_set_of_rows() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn persian_and_korean_text_reach_twiml_intact() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn persian_and_korean_text_reach_twiml_intact(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-fa");
     call.start().await;
     let t = call.press("3").await;
@@ -410,9 +544,10 @@ async fn persian_and_korean_text_reach_twiml_intact() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn signed_requests_pass_and_unsigned_ones_are_refused_with_twiml() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), Some("s3cret")).await;
+async fn signed_requests_pass_and_unsigned_ones_are_refused_with_twiml(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), Some("s3cret"), db).await else {
+        return;
+    };
     let call = server.call("CA-signed");
     let url = format!("{}/twilio/voice", server.base);
     let (status, ctype, body) = call.post_raw(&url, &[]).await;
@@ -442,9 +577,10 @@ async fn signed_requests_pass_and_unsigned_ones_are_refused_with_twiml() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn bad_input_gets_a_defined_twiml_answer() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn bad_input_gets_a_defined_twiml_answer(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let call = server.call("CA-bad");
     let http = reqwest::Client::new();
     let cases: Vec<(String, Vec<(&str, &str)>)> = vec![
@@ -506,9 +642,10 @@ async fn bad_input_gets_a_defined_twiml_answer() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_reload_keeps_calls_on_their_version_and_a_broken_edit_keeps_the_last_good_one() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn a_reload_keeps_calls_on_their_version_and_a_broken_edit_keeps_the_last_good_one(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let flows = server.dir.path().join("flows/acme.yaml");
     let mut old_call = server.call("CA-old");
     old_call.start().await;
@@ -571,8 +708,7 @@ async fn a_reload_keeps_calls_on_their_version_and_a_broken_edit_keeps_the_last_
     server.stop().await;
 }
 
-#[tokio::test]
-async fn sensitive_input_never_reaches_the_store_in_clear() {
+async fn sensitive_input_never_reaches_the_store_in_clear(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("flows");
     let prompts = dir.path().join("prompts");
@@ -588,7 +724,9 @@ async fn sensitive_input_never_reaches_the_store_in_clear() {
         "default: true\nlanguages: [en]\nstart: card\nnodes:\n  card:\n    input: { prompt: card, store: pan, min_digits: 13, max_digits: 19, validate: luhn, next: copy }\n  copy:\n    set: { vars: { last: \"{pan}\" }, next: done }\n  done:\n    hangup: { prompt: [{ say: \"You entered {pan|digits}.\" }, thanks] }\n",
     )
     .unwrap();
-    let server = TestServer::start(dir, flows, prompts, open_time(), None).await;
+    let Some(server) = start(dir, flows, prompts, open_time(), db).await else {
+        return;
+    };
     let mut call = server.call("CA-card");
     call.start().await;
     let t = call.press("4111111111111112#").await;
@@ -603,58 +741,46 @@ async fn sensitive_input_never_reaches_the_store_in_clear() {
     );
     call.status("completed").await;
 
-    let db = server.dir.path().join("calls.db");
-    let conn = rusqlite::Connection::open(&db).unwrap();
     for (table, column) in [
         ("call_events", "value"),
         ("sessions", "state"),
         ("webhook_replies", "twiml"),
     ] {
-        let hits: i64 = conn
-            .query_row(
-                &format!("SELECT count(*) FROM {table} WHERE {column} LIKE '%411111111111111%'"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let hits = number(
+            &server,
+            &format!("SELECT count(*) FROM {table} WHERE {column} LIKE '%411111111111111%'"),
+        )
+        .await;
         assert_eq!(hits, 0, "{table}.{column} holds the card number in clear");
     }
-    let values: Vec<String> = conn
-        .prepare("SELECT value FROM call_events WHERE kind IN ('input', 'invalid') ORDER BY seq")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let values = texts(
+        &server,
+        "SELECT value FROM call_events WHERE kind IN ('input', 'invalid') ORDER BY seq",
+    )
+    .await;
     assert_eq!(values, ["****************", "****************"]);
-    let spaced: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM webhook_replies WHERE twiml LIKE '%4 1 1 1 1 1%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let spaced = number(
+        &server,
+        "SELECT count(*) FROM webhook_replies WHERE twiml LIKE '%4 1 1 1 1 1%'",
+    )
+    .await;
     assert_eq!(
         spaced, 0,
         "the stored answer does not read the card number back"
     );
-    let set: String = conn
-        .query_row(
-            "SELECT value FROM call_events WHERE kind = 'set'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let set = texts(&server, "SELECT value FROM call_events WHERE kind = 'set'").await;
     assert_eq!(
-        set, "last=****************",
+        set,
+        ["last=****************"],
         "a value made from sensitive input is sensitive"
     );
     server.stop().await;
 }
 
-#[tokio::test]
-async fn a_status_callback_before_the_last_action_result_keeps_the_result() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn a_status_callback_before_the_last_action_result_keeps_the_result(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-race");
     call.start().await;
     call.press("1").await;
@@ -700,9 +826,10 @@ async fn a_status_callback_before_the_last_action_result_keeps_the_result() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-stale");
     call.start().await;
     let language_action = call.gather_action();
@@ -757,9 +884,10 @@ async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn metrics_count_webhooks_calls_and_rejections() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn metrics_count_webhooks_calls_and_rejections(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-metrics");
     call.start().await;
     call.press("1").await;
@@ -791,9 +919,10 @@ async fn metrics_count_webhooks_calls_and_rejections() {
 
 /// Regression: a second visit to a menu with the same key used to get the first visit's
 /// stored answer (same URL, same form), and the caller's next key was then refused as stale.
-#[tokio::test]
-async fn the_same_key_on_a_second_visit_is_a_new_request() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn the_same_key_on_a_second_visit_is_a_new_request(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-twice");
     call.start().await;
     call.press("1").await;
@@ -815,9 +944,10 @@ async fn the_same_key_on_a_second_visit_is_a_new_request() {
 }
 
 /// Regression: a stale callback while the caller is being transferred sent the call to on_fail.
-#[tokio::test]
-async fn a_stale_callback_during_a_transfer_leaves_the_call_alone() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn a_stale_callback_during_a_transfer_leaves_the_call_alone(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-dialing");
     call.start().await;
     call.press("1").await;
@@ -846,17 +976,14 @@ async fn a_stale_callback_during_a_transfer_leaves_the_call_alone() {
 
 /// Regression: a call whose session was lost restarted its event numbering and every
 /// later commit failed on the (call_sid, seq) key.
-#[tokio::test]
-async fn a_lost_session_is_rebuilt_and_the_log_continues() {
-    let server = TestServer::acme("127.0.0.1:9", open_time(), None).await;
+async fn a_lost_session_is_rebuilt_and_the_log_continues(db: Db) {
+    let Some(server) = acme("127.0.0.1:9", open_time(), None, db).await else {
+        return;
+    };
     let mut call = server.call("CA-lost");
     call.start().await;
     call.press("1").await;
-    let db = server.dir.path().join("calls.db");
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute("DELETE FROM sessions", [])
-        .unwrap();
+    execute(&server, "DELETE FROM sessions").await;
     let t = call.press("0").await;
     assert!(t.find("Dial").is_some(), "{:?}", t.verbs());
     call.status("completed").await;

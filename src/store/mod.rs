@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::call::{CallSession, LogEvent, Outcome};
 
+pub mod postgres;
 pub mod schema;
 pub mod sqlite;
 
@@ -136,7 +137,9 @@ pub struct Pruned {
     pub flow_versions: u64,
 }
 
-/// Opens the store a URL names: `sqlite://PATH` (`sqlite::memory:` for a throwaway one).
+/// Opens the store a URL names: `sqlite://PATH` (`sqlite::memory:` for a throwaway one), or
+/// `postgres://USER@HOST:PORT/DB` (also `postgresql://`; libpq's URL parameters, plus
+/// `pool_size=N`) for a PostgreSQL database several servers share.
 pub fn open_store(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open_in_memory()?));
@@ -145,6 +148,9 @@ pub fn open_store(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
         return Ok(std::sync::Arc::new(sqlite::SqliteStore::open(
             std::path::Path::new(path),
         )?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(std::sync::Arc::new(postgres::PostgresStore::open(url)?));
     }
     Err(StoreError::Unsupported(url.to_owned()))
 }

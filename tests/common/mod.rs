@@ -13,6 +13,8 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use tokio::sync::oneshot;
 
+pub mod pg;
+
 /// A parsed TwiML element.
 #[derive(Debug, Clone, Default)]
 pub struct Element {
@@ -152,6 +154,8 @@ pub struct TestServer {
     pub base: String,
     pub registry: Arc<FlowRegistry>,
     pub store: Arc<dyn Store>,
+    /// The URL the store was opened with (`sqlite://DIR/calls.db` unless a test gave one).
+    pub store_url: String,
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
@@ -161,13 +165,25 @@ impl TestServer {
     /// Copies the shipped flows and prompts into a temp dir, pointing the Acme
     /// lookup at `crm` (a `127.0.0.1:PORT` address), and serves them at a fixed time.
     pub async fn acme(crm: &str, now: DateTime<Utc>, auth_token: Option<&str>) -> TestServer {
+        TestServer::acme_on(crm, now, auth_token, None).await
+    }
+
+    /// [`TestServer::acme`], keeping its calls in the store `store_url` names (default: a
+    /// SQLite file in the temp dir).
+    pub async fn acme_on(
+        crm: &str,
+        now: DateTime<Utc>,
+        auth_token: Option<&str>,
+        store_url: Option<&str>,
+    ) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let flows = dir.path().join("flows");
         std::fs::create_dir_all(&flows).expect("mkdir");
         let acme = std::fs::read_to_string(repo().join("flows/acme.yaml")).expect("acme.yaml");
         std::fs::write(flows.join("acme.yaml"), acme.replace("127.0.0.1:9000", crm))
             .expect("write");
-        TestServer::start(dir, flows, repo().join("prompts"), now, auth_token).await
+        let prompts = repo().join("prompts");
+        TestServer::start_with_store(dir, flows, prompts, now, auth_token, None, store_url).await
     }
 
     /// Serves `flows` and `prompts` at a fixed time.
@@ -191,10 +207,27 @@ impl TestServer {
         auth_token: Option<&str>,
         public_url: Option<&str>,
     ) -> TestServer {
+        TestServer::start_with_store(dir, flows, prompts, now, auth_token, public_url, None).await
+    }
+
+    /// [`TestServer::start_at`] on the store `store_url` names (default: a SQLite file
+    /// `calls.db` in `dir`).
+    pub async fn start_with_store(
+        dir: tempfile::TempDir,
+        flows: PathBuf,
+        prompts: PathBuf,
+        now: DateTime<Utc>,
+        auth_token: Option<&str>,
+        public_url: Option<&str>,
+        store_url: Option<&str>,
+    ) -> TestServer {
         let registry = FlowRegistry::load(flows, prompts)
             .unwrap_or_else(|e| panic!("flows must compile: {e}"));
-        let db = dir.path().join("calls.db");
-        let store = open_store(&format!("sqlite://{}", db.display())).expect("store");
+        let store_url = store_url.map_or_else(
+            || format!("sqlite://{}", dir.path().join("calls.db").display()),
+            str::to_owned,
+        );
+        let store = open_store(&store_url).expect("store");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -215,6 +248,7 @@ impl TestServer {
             base,
             registry,
             store,
+            store_url,
             dir,
             shutdown: Some(tx),
             handle: Some(handle),

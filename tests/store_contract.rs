@@ -1,0 +1,824 @@
+//! What every store promises the server, checked on SQLite and on PostgreSQL alike: each
+//! contract runs as `NAME::sqlite` and `NAME::postgres` (the latter says SKIPPED and
+//! passes on a machine without PostgreSQL server binaries).
+//!
+//! Two stores opened on one database stand for two `phonetree serve` processes sharing it.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use phonetree::call::{CallSession, EventKind, LogEvent, Outcome};
+use phonetree::store::{
+    CallRecord, CommitOutcome, Pruned, Store, StoreError, WebhookCommit, open_store, schema,
+};
+
+use common::pg;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+/// One database of one kind, which any number of stores may open.
+struct Database {
+    kind: Kind,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Database {
+    /// A fresh database; `None` (after a SKIPPED line) when PostgreSQL is not here.
+    async fn new(kind: Kind) -> Option<Database> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match kind {
+            Kind::Sqlite => format!("sqlite://{}", dir.path().join("calls.db").display()),
+            Kind::Postgres => pg::database().await?,
+        };
+        Some(Database {
+            kind,
+            url,
+            _dir: dir,
+        })
+    }
+
+    /// A store on it, as one server opens it.
+    fn open(&self) -> Arc<dyn Store> {
+        open_store(&self.url).unwrap_or_else(|e| panic!("open {}: {e}", self.url))
+    }
+
+    fn sqlite_path(&self) -> &str {
+        self.url.strip_prefix("sqlite://").unwrap()
+    }
+
+    /// Runs SQL statements behind the stores' backs.
+    async fn execute(&self, sql: &str) {
+        match self.kind {
+            Kind::Sqlite => rusqlite::Connection::open(self.sqlite_path())
+                .unwrap()
+                .execute_batch(sql)
+                .unwrap(),
+            Kind::Postgres => pg::execute(&self.url, sql).await,
+        }
+    }
+
+    /// The one integer a query answers.
+    async fn number(&self, sql: &str) -> i64 {
+        match self.kind {
+            Kind::Sqlite => rusqlite::Connection::open(self.sqlite_path())
+                .unwrap()
+                .query_row(sql, [], |r| r.get(0))
+                .unwrap(),
+            Kind::Postgres => pg::query(&self.url, sql).await[0].get(0),
+        }
+    }
+
+    async fn count(&self, table: &str) -> i64 {
+        self.number(&format!("SELECT COUNT(*) FROM {table}")).await
+    }
+}
+
+/// Runs each contract once per kind of store, as `NAME::sqlite` and `NAME::postgres`.
+macro_rules! on_each_store {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(super::Kind::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Kind::Postgres).await
+            }
+        }
+    )*};
+}
+
+on_each_store!(
+    round_trip_survives_reopening,
+    events_come_back_in_seq_order_with_all_fields,
+    a_duplicate_fingerprint_returns_the_first_answer_and_writes_nothing,
+    a_stale_base_and_a_second_first_writer_are_conflicts,
+    an_ended_call_is_closed_once_and_keeps_its_last_node,
+    a_failing_commit_writes_nothing_and_the_store_goes_on,
+    corrupt_rows_are_errors,
+    stores_opening_at_once_migrate_once,
+    a_version_1_database_is_migrated_in_place,
+    concurrent_commits_for_many_calls_are_all_durable,
+    two_servers_racing_on_one_call_store_one_commit_per_base,
+    two_servers_answering_the_same_webhooks_log_each_once,
+    flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them,
+    sessions_of_ended_calls_expire_and_their_log_stays,
+);
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn session(sid: &str, node: Option<&str>, seq: u32) -> CallSession {
+    CallSession {
+        call_sid: sid.to_owned(),
+        flow: "main".into(),
+        version: "v7".into(),
+        caller: "+15550001".into(),
+        called: "+15550002".into(),
+        language: "en".into(),
+        vars: BTreeMap::from([("account".to_owned(), serde_json::json!("1234"))]),
+        sensitive: vec![],
+        menu_stack: vec!["welcome".into()],
+        node: node.map(str::to_owned),
+        attempt: 1,
+        visit: 4,
+        steps: 3,
+        budget_spent: false,
+        outcome: None,
+        ended: false,
+        started_at: t("2026-11-24T15:00:00.000Z"),
+        seq,
+    }
+}
+
+fn event(sid: &str, seq: u32, kind: EventKind) -> LogEvent {
+    LogEvent {
+        call_sid: sid.to_owned(),
+        seq,
+        flow: "main".into(),
+        version: "v7".into(),
+        at: t("2026-11-24T15:00:01.250Z") + chrono::Duration::milliseconds(i64::from(seq)),
+        node: seq.is_multiple_of(2).then(|| format!("node{seq}")),
+        kind,
+        value: seq.is_multiple_of(3).then(|| "2".to_owned()),
+        attempt: seq % 4,
+    }
+}
+
+/// A first webhook of `sid` (no stored session) logging events `seqs`.
+fn commit(sid: &str, seqs: &[u32], fingerprint: Option<&str>) -> WebhookCommit {
+    WebhookCommit {
+        session: session(sid, Some("menu"), seqs.iter().copied().max().unwrap_or(0)),
+        base_seq: None,
+        events: seqs
+            .iter()
+            .map(|&n| event(sid, n, EventKind::Entered))
+            .collect(),
+        reply: fingerprint.map(|f| (f.to_owned(), format!("<Response><Say>{f}</Say></Response>"))),
+        now: t("2026-11-24T15:00:02.000Z"),
+    }
+}
+
+/// The webhook after the one that left the session at `base`, logging `n` events.
+fn next(sid: &str, base: u32, n: u32, fingerprint: &str) -> WebhookCommit {
+    let seqs: Vec<u32> = (base + 1..=base + n).collect();
+    WebhookCommit {
+        base_seq: Some(base),
+        ..commit(sid, &seqs, Some(fingerprint))
+    }
+}
+
+async fn round_trip_survives_reopening(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let mut c = commit("CA1", &[1, 2, 3], Some("fp1"));
+    c.events = vec![
+        event("CA1", 1, EventKind::CallStarted),
+        event("CA1", 2, EventKind::Entered),
+        event("CA1", 3, EventKind::Key),
+    ];
+    assert_eq!(
+        store.commit(c.clone()).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    let want_call = CallRecord {
+        call_sid: "CA1".into(),
+        flow: "main".into(),
+        flow_version: "v7".into(),
+        from_number: "+15550001".into(),
+        to_number: "+15550002".into(),
+        language: "en".into(),
+        started_at: t("2026-11-24T15:00:00.000Z"),
+        ended_at: None,
+        outcome: None,
+        last_node: Some("menu".into()),
+    };
+    let reads_back = |store: Arc<dyn Store>| {
+        let (c, want_call) = (c.clone(), want_call.clone());
+        async move {
+            assert_eq!(store.session("CA1").await.unwrap(), Some(c.session.clone()));
+            assert_eq!(store.events("CA1").await.unwrap(), c.events);
+            assert_eq!(
+                store.reply("CA1", "fp1").await.unwrap(),
+                Some(c.reply.clone().unwrap().1)
+            );
+            assert_eq!(store.call("CA1").await.unwrap(), Some(want_call));
+            assert_eq!(store.session("nope").await.unwrap(), None);
+            assert_eq!(store.reply("CA1", "other").await.unwrap(), None);
+            assert_eq!(store.call("nope").await.unwrap(), None);
+            assert!(store.events("nope").await.unwrap().is_empty());
+            store.check().await.unwrap();
+        }
+    };
+    reads_back(store.clone()).await;
+    drop(store);
+    // As after a restart.
+    reads_back(db.open()).await;
+    assert_eq!(db.count("schema_version").await, schema::latest());
+}
+
+async fn events_come_back_in_seq_order_with_all_fields(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let mut c = commit("CA2", &[], None);
+    c.events = [5, 1, 4, 2, 3]
+        .iter()
+        .map(|&n| event("CA2", n, EventKind::NoInput))
+        .collect();
+    store.commit(c.clone()).await.unwrap();
+    let mut then = commit("CA2", &[6], None);
+    then.base_seq = Some(0);
+    assert_eq!(store.commit(then).await.unwrap(), CommitOutcome::Stored);
+    let got = store.events("CA2").await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6]
+    );
+    let mut want = c.events;
+    want.sort_by_key(|e| e.seq);
+    assert_eq!(&got[..5], &want[..]);
+    assert_eq!(got[2].value.as_deref(), Some("2"));
+    assert_eq!(got[3].node.as_deref(), Some("node4"));
+    assert_eq!(got[4].at, t("2026-11-24T15:00:01.255Z"));
+}
+
+async fn a_duplicate_fingerprint_returns_the_first_answer_and_writes_nothing(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let first = commit("CA3", &[1, 2], Some("fp"));
+    assert_eq!(
+        store.commit(first.clone()).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    let mut again = commit("CA3", &[3, 4], Some("fp"));
+    again.reply = Some(("fp".into(), "<Response><Hangup/></Response>".into()));
+    again.session.attempt = 9;
+    let twiml = first.reply.unwrap().1;
+    assert_eq!(
+        store.commit(again.clone()).await.unwrap(),
+        CommitOutcome::Duplicate(twiml.clone())
+    );
+    // Whatever its base: the answer, not a conflict.
+    again.base_seq = Some(2);
+    assert_eq!(
+        store.commit(again).await.unwrap(),
+        CommitOutcome::Duplicate(twiml.clone())
+    );
+    assert_eq!(store.events("CA3").await.unwrap().len(), 2);
+    assert_eq!(store.session("CA3").await.unwrap().unwrap().attempt, 1);
+    assert_eq!(store.reply("CA3", "fp").await.unwrap(), Some(twiml));
+    assert_eq!(db.count("webhook_replies").await, 1);
+}
+
+async fn a_stale_base_and_a_second_first_writer_are_conflicts(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    assert_eq!(
+        store
+            .commit(commit("CC1", &[1, 2], Some("a")))
+            .await
+            .unwrap(),
+        CommitOutcome::Stored
+    );
+    // A second writer that also saw no session.
+    assert_eq!(
+        store
+            .commit(commit("CC1", &[1, 2], Some("b")))
+            .await
+            .unwrap(),
+        CommitOutcome::Conflict
+    );
+    // One that read the session before the last commit.
+    assert_eq!(
+        store.commit(next("CC1", 1, 1, "c")).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    // One that read a session that is not there.
+    assert_eq!(
+        store.commit(next("CX1", 4, 1, "c")).await.unwrap(),
+        CommitOutcome::Conflict
+    );
+    assert_eq!(
+        store.commit(next("CC1", 2, 1, "d")).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    assert_eq!(store.events("CC1").await.unwrap().len(), 3);
+    assert_eq!(store.session("CC1").await.unwrap().unwrap().seq, 3);
+    assert_eq!(db.count("webhook_replies").await, 2);
+    assert_eq!(db.count("calls").await, 1);
+}
+
+async fn an_ended_call_is_closed_once_and_keeps_its_last_node(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    store.commit(commit("CA4", &[1], Some("a"))).await.unwrap();
+    let mut hangup = next("CA4", 1, 1, "b");
+    hangup.session.node = None;
+    hangup.session.ended = true;
+    hangup.session.outcome = Some(Outcome::Abandoned);
+    hangup.now = t("2026-11-24T15:03:00.000Z");
+    assert_eq!(
+        store.commit(hangup.clone()).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    let mut late = hangup;
+    late.base_seq = Some(2);
+    late.session.seq = 3;
+    late.events = vec![event("CA4", 3, EventKind::CallEnded)];
+    late.reply = Some(("c".into(), "<Response/>".into()));
+    late.now = t("2026-11-24T15:09:00.000Z");
+    assert_eq!(store.commit(late).await.unwrap(), CommitOutcome::Stored);
+    let call = store.call("CA4").await.unwrap().unwrap();
+    assert_eq!(call.ended_at, Some(t("2026-11-24T15:03:00.000Z")));
+    assert_eq!(call.outcome, Some(Outcome::Abandoned));
+    assert_eq!(call.last_node.as_deref(), Some("menu"));
+}
+
+async fn a_failing_commit_writes_nothing_and_the_store_goes_on(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    store.commit(commit("CA5", &[1], None)).await.unwrap();
+    // Past the order check, into the (call_sid, seq) key of the first row.
+    let mut bad = commit("CA5", &[1], Some("x"));
+    bad.base_seq = Some(1);
+    bad.session.attempt = 9;
+    let err = store.commit(bad).await.expect_err("a clashing event row");
+    assert!(matches!(err, StoreError::Database(_)), "{err:?}");
+    assert_eq!(store.session("CA5").await.unwrap().unwrap().attempt, 1);
+    assert_eq!(store.reply("CA5", "x").await.unwrap(), None);
+    assert_eq!(db.count("call_events").await, 1);
+    // The connection it failed on serves the next commits.
+    for i in 0..20 {
+        assert_eq!(
+            store
+                .commit(commit(&format!("CB{i}"), &[1], Some("y")))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored
+        );
+    }
+    assert_eq!(
+        store.commit(next("CA5", 1, 1, "z")).await.unwrap(),
+        CommitOutcome::Stored
+    );
+    assert_eq!(db.count("calls").await, 21);
+}
+
+async fn corrupt_rows_are_errors(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    store.commit(commit("CA8", &[1], None)).await.unwrap();
+    db.execute(
+        "UPDATE call_events SET kind = 'bogus'; UPDATE sessions SET state = '{'; \
+         UPDATE calls SET started_at = 'yesterday'",
+    )
+    .await;
+    for (what, result) in [
+        ("events", store.events("CA8").await.map(|_| ())),
+        ("session", store.session("CA8").await.map(|_| ())),
+        ("call", store.call("CA8").await.map(|_| ())),
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::Corrupt(_))),
+            "{what}: {result:?}"
+        );
+    }
+}
+
+async fn stores_opening_at_once_migrate_once(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let url = db.url.clone();
+    let open = move || open_store(&url).map(drop);
+    match kind {
+        Kind::Postgres => {
+            let opening: Vec<_> = (0..4).map(|_| std::thread::spawn(open.clone())).collect();
+            for handle in opening {
+                handle.join().unwrap().unwrap();
+            }
+        }
+        // Two first opens of one SQLite file at once sometimes fail with `database is
+        // locked` (the switch to WAL does not wait out the busy timeout): one after another.
+        Kind::Sqlite => {
+            for _ in 0..4 {
+                open().unwrap();
+            }
+        }
+    }
+    assert_eq!(db.count("schema_version").await, schema::latest());
+    let store = db.open();
+    store.commit(commit("CM0", &[1], Some("a"))).await.unwrap();
+    drop(store);
+    // Opening again applies nothing twice and keeps what was stored.
+    let store = db.open();
+    assert_eq!(db.count("schema_version").await, schema::latest());
+    assert_eq!(store.events("CM0").await.unwrap().len(), 1);
+}
+
+async fn a_version_1_database_is_migrated_in_place(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let v1 = &schema::MIGRATIONS[0];
+    let state = serde_json::to_string(&session("CM1", Some("menu"), 7)).unwrap();
+    db.execute(&format!(
+        "{}\nCREATE TABLE schema_version (version {}); INSERT INTO schema_version VALUES (1);\n\
+         INSERT INTO sessions (call_sid, state, updated_at) VALUES ('CM1', '{}', 'x');",
+        if kind == Kind::Sqlite {
+            v1.sqlite
+        } else {
+            v1.postgres
+        },
+        if kind == Kind::Sqlite {
+            "INTEGER NOT NULL"
+        } else {
+            "BIGINT NOT NULL"
+        },
+        state.replace('\'', "''")
+    ))
+    .await;
+    let store = db.open();
+    assert_eq!(db.count("schema_version").await, schema::latest());
+    assert_eq!(
+        store.commit(next("CM1", 7, 1, "a")).await.unwrap(),
+        CommitOutcome::Stored,
+        "the session's seq column was filled from its state"
+    );
+    drop(store);
+    db.open();
+    assert_eq!(db.count("schema_version").await, schema::latest());
+}
+
+async fn concurrent_commits_for_many_calls_are_all_durable(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                let sid = format!("CA{i}");
+                let first = store.commit(commit(&sid, &[1, 2], Some("fp"))).await?;
+                let second = store.commit(next(&sid, 2, 2, "fp2")).await?;
+                Ok::<_, StoreError>((first, second))
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().unwrap(),
+            (CommitOutcome::Stored, CommitOutcome::Stored)
+        );
+    }
+    assert_eq!(db.count("calls").await, 200);
+    assert_eq!(db.count("sessions").await, 200);
+    assert_eq!(db.count("call_events").await, 800);
+    assert_eq!(db.count("webhook_replies").await, 400);
+    assert_eq!(store.events("CA199").await.unwrap().len(), 4);
+}
+
+/// Rounds of eight webhooks from the same session, four on each of two servers, in pairs
+/// that are the same request delivered to both.
+async fn two_servers_racing_on_one_call_store_one_commit_per_base(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let servers = [db.open(), db.open()];
+    let mut base: Option<u32> = None;
+    for round in 0..20 {
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = Arc::clone(&servers[i % 2]);
+                let fingerprint = format!("r{round}-{}", i / 2);
+                let from = base.unwrap_or(0);
+                let mut c = next("CR1", from, 2, &fingerprint);
+                c.base_seq = base;
+                tokio::spawn(async move { (fingerprint, store.commit(c).await.unwrap()) })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        let stored: Vec<&String> = outcomes
+            .iter()
+            .filter(|(_, o)| *o == CommitOutcome::Stored)
+            .map(|(fp, _)| fp)
+            .collect();
+        assert_eq!(stored.len(), 1, "round {round}: {outcomes:?}");
+        let winner = stored[0];
+        for (fp, outcome) in &outcomes {
+            match outcome {
+                CommitOutcome::Stored | CommitOutcome::Conflict => {}
+                CommitOutcome::Duplicate(twiml) => {
+                    assert_eq!(fp, winner, "round {round}: only the stored request repeats");
+                    assert_eq!(twiml, &format!("<Response><Say>{winner}</Say></Response>"));
+                }
+            }
+        }
+        let seq = base.unwrap_or(0) + 2;
+        base = Some(seq);
+        let session = servers[round % 2].session("CR1").await.unwrap().unwrap();
+        assert_eq!(session.seq, seq);
+        let events = servers[round % 2].events("CR1").await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=seq).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(db.count("webhook_replies").await, 20);
+    assert_eq!(db.count("sessions").await, 1);
+    assert_eq!(db.count("calls").await, 1);
+}
+
+/// Twenty calls of ten webhooks, each webhook delivered to both servers at once; each
+/// server handles it as the real one does: read the session, step, commit from its seq,
+/// and on a conflict read again and step again.
+async fn two_servers_answering_the_same_webhooks_log_each_once(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let servers = [db.open(), db.open()];
+    let handle = |store: Arc<dyn Store>, sid: String, step: u32| async move {
+        let fingerprint = format!("step{step}");
+        for _ in 0..100 {
+            let base = store.session(&sid).await.unwrap().map(|s| s.seq);
+            let mut c = next(&sid, base.unwrap_or(0), 2, &fingerprint);
+            c.base_seq = base;
+            match store.commit(c).await.unwrap() {
+                CommitOutcome::Conflict => continue,
+                outcome => return outcome,
+            }
+        }
+        panic!("{sid} step {step}: still conflicting after 100 tries");
+    };
+    let calls: Vec<_> = (0..20)
+        .map(|n| {
+            let servers = servers.clone();
+            tokio::spawn(async move {
+                let sid = format!("CW{n}");
+                for step in 0..10 {
+                    let (a, b) = tokio::join!(
+                        handle(Arc::clone(&servers[0]), sid.clone(), step),
+                        handle(Arc::clone(&servers[1]), sid.clone(), step),
+                    );
+                    let stored = [&a, &b]
+                        .iter()
+                        .filter(|o| ***o == CommitOutcome::Stored)
+                        .count();
+                    assert_eq!(stored, 1, "{sid} step {step}: {a:?} {b:?}");
+                }
+            })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap();
+    }
+    for n in 0..20 {
+        let events = servers[n % 2].events(&format!("CW{n}")).await.unwrap();
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (1..=20).collect::<Vec<_>>()
+        );
+    }
+    assert_eq!(db.count("webhook_replies").await, 200);
+    assert_eq!(db.count("call_events").await, 400);
+}
+
+async fn flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let now = t("2026-11-24T15:00:00.000Z");
+    store.put_flow_version("v7", b"seven", now).await.unwrap();
+    store.put_flow_version("v7", b"other", now).await.unwrap();
+    store.put_flow_version("v8", b"eight", now).await.unwrap();
+    store.put_flow_version("v9", b"nine", now).await.unwrap();
+    let bytes: Vec<u8> = (0..=255).collect();
+    store.put_flow_version("vb", &bytes, now).await.unwrap();
+    assert_eq!(
+        store.flow_version("v7").await.unwrap().as_deref(),
+        Some(&b"seven"[..])
+    );
+    assert_eq!(store.flow_version("vb").await.unwrap(), Some(bytes));
+    assert_eq!(store.flow_version("nope").await.unwrap(), None);
+    // CA1 started on v7 (the test session's version) and is kept; v9 is being served.
+    store.commit(commit("CA1", &[1], None)).await.unwrap();
+    let keep = ["v9".to_owned()];
+    let pruned = store
+        .prune(t("2026-01-01T00:00:00.000Z"), &keep)
+        .await
+        .unwrap();
+    assert_eq!(
+        pruned,
+        Pruned {
+            calls: 0,
+            events: 0,
+            flow_versions: 2
+        }
+    );
+    assert!(store.flow_version("v8").await.unwrap().is_none());
+    assert!(store.flow_version("v7").await.unwrap().is_some());
+    // Once CA1 is pruned, v7 goes too.
+    let pruned = store
+        .prune(t("2027-01-01T00:00:00.000Z"), &keep)
+        .await
+        .unwrap();
+    assert_eq!(
+        (pruned.calls, pruned.events, pruned.flow_versions),
+        (1, 1, 1)
+    );
+    assert_eq!(db.count("sessions").await, 0);
+    assert_eq!(db.count("calls").await, 0);
+    assert!(store.flow_version("v9").await.unwrap().is_some());
+    // Nothing to keep.
+    let pruned = store
+        .prune(t("2027-01-01T00:00:00.000Z"), &[])
+        .await
+        .unwrap();
+    assert_eq!(pruned.flow_versions, 1);
+}
+
+async fn sessions_of_ended_calls_expire_and_their_log_stays(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    store.commit(commit("CE1", &[1], Some("a"))).await.unwrap();
+    let mut ended = next("CE1", 1, 1, "b");
+    ended.session.ended = true;
+    ended.session.outcome = Some(Outcome::SelfService);
+    ended.now = t("2026-11-24T15:05:00.000Z");
+    store.commit(ended).await.unwrap();
+    store.commit(commit("CE2", &[1], Some("a"))).await.unwrap();
+    assert_eq!(
+        store
+            .expire_sessions(t("2026-11-24T15:04:00.000Z"))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .expire_sessions(t("2026-11-24T15:06:00.000Z"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store.session("CE1").await.unwrap().is_none());
+    assert!(store.reply("CE1", "a").await.unwrap().is_none());
+    assert_eq!(store.events("CE1").await.unwrap().len(), 2);
+    assert!(
+        store.session("CE2").await.unwrap().is_some(),
+        "a live call keeps its session"
+    );
+    assert!(store.reply("CE2", "a").await.unwrap().is_some());
+}
+
+#[test]
+fn an_unreachable_postgres_is_an_error_at_open_not_a_panic() {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    let err = open_store("postgres://phonetree:secret@127.0.0.1:1/calls?sslmode=disable")
+        .err()
+        .expect("no server there");
+    let text = err.to_string();
+    assert!(matches!(err, StoreError::Database(_)), "{text}");
+    assert!(text.contains("connect"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
+
+#[test]
+fn store_urls_of_other_kinds_are_unsupported() {
+    assert!(matches!(
+        open_store("mysql://root@127.0.0.1/calls"),
+        Err(StoreError::Unsupported(_))
+    ));
+}
+
+/// Commits per second of one store, 32 tasks committing 2000 webhooks (250 calls of eight,
+/// three events each); prints, asserts nothing about time. PostgreSQL is measured as the
+/// test server runs (fsync off) and with fsync on. Run it with
+/// `cargo test --release --test store_contract -- --ignored --nocapture commit_throughput`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn commit_throughput() {
+    async fn measure(store: Arc<dyn Store>) -> f64 {
+        const CALLS: u32 = 250;
+        const WEBHOOKS: u32 = 8;
+        let next_call = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let started = std::time::Instant::now();
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (store, next_call) = (Arc::clone(&store), Arc::clone(&next_call));
+                tokio::spawn(async move {
+                    loop {
+                        let n = next_call.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if n >= CALLS {
+                            return;
+                        }
+                        let sid = format!("CT{n}");
+                        let mut base = None;
+                        for w in 0..WEBHOOKS {
+                            let from = base.unwrap_or(0);
+                            let mut c = next(&sid, from, 3, &format!("w{w}"));
+                            c.base_seq = base;
+                            assert_eq!(store.commit(c).await.unwrap(), CommitOutcome::Stored);
+                            base = Some(from + 3);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        f64::from(CALLS * WEBHOOKS) / started.elapsed().as_secs_f64()
+    }
+    let report = |what: &str, per_second: f64| {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr().lock(),
+            "commit_throughput: {what}: {per_second:.0} commits/s"
+        );
+    };
+    let sqlite = Database::new(Kind::Sqlite).await.unwrap();
+    report(
+        "SQLite (WAL, synchronous=FULL)",
+        measure(sqlite.open()).await,
+    );
+    let Some(pg) = Database::new(Kind::Postgres).await else {
+        return;
+    };
+    report("PostgreSQL (fsync off)", measure(pg.open()).await);
+    let fresh = Database::new(Kind::Postgres).await.unwrap();
+    // ALTER SYSTEM runs outside a transaction, so alone.
+    pg::execute(&fresh.url, "ALTER SYSTEM SET fsync = on").await;
+    pg::execute(&fresh.url, "SELECT pg_reload_conf()").await;
+    let fsync: String = pg::query(&fresh.url, "SHOW fsync").await[0].get(0);
+    assert_eq!(fsync, "on");
+    report("PostgreSQL (fsync on)", measure(fresh.open()).await);
+    pg::execute(&fresh.url, "ALTER SYSTEM RESET fsync").await;
+    pg::execute(&fresh.url, "SELECT pg_reload_conf()").await;
+}
+
+/// A pooled connection that the server closed (a restart, an idle timeout, an operator's
+/// `pg_terminate_backend`) is replaced: the next commit and read do not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_the_postgres_server_closed_is_replaced() {
+    let Some(db) = Database::new(Kind::Postgres).await else {
+        return;
+    };
+    let store = db.open();
+    store.commit(commit("CK1", &[1], Some("a"))).await.unwrap();
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    for round in 0..10u32 {
+        let terminated = db
+            .number(&format!(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = '{name}' AND application_name = 'phonetree'"
+            ))
+            .await;
+        assert!(
+            terminated >= 1,
+            "round {round}: the store had a connection open"
+        );
+        let base = 1 + round;
+        assert_eq!(
+            store
+                .commit(next("CK1", base, 1, &format!("b{round}")))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored,
+            "round {round}"
+        );
+    }
+    assert_eq!(store.events("CK1").await.unwrap().len(), 11);
+    store.check().await.unwrap();
+}
