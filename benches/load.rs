@@ -157,7 +157,10 @@ async fn start_phonetree(store_url: &str) -> (Running, Arc<dyn Store>) {
 async fn start_bare() -> Running {
     use axum::http::header;
     let app = axum::Router::new().fallback(axum::routing::post(|| async {
-        ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], BARE_TWIML)
+        (
+            [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+            BARE_TWIML,
+        )
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

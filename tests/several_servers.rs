@@ -265,3 +265,27 @@ async fn a_killed_server_loses_nothing_on_sqlite() {
     let (_dir, store) = sqlite_store();
     a_killed_server_loses_nothing(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alternating_servers_carry_the_call_on_postgres() {
+    let Some(store) = pg::database().await else {
+        return;
+    };
+    alternating_servers_carry_the_call(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copies_to_both_servers_get_one_answer_on_postgres() {
+    let Some(store) = pg::database().await else {
+        return;
+    };
+    copies_to_both_servers_get_one_answer(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_loses_nothing_on_postgres() {
+    let Some(store) = pg::database().await else {
+        return;
+    };
+    a_killed_server_loses_nothing(&store).await;
+}

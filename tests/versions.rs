@@ -32,14 +32,21 @@ struct Project {
 }
 
 impl Project {
-    /// The Acme flows (starting at the language menu) and the shipped prompts, copied.
+    /// The Acme flows (starting at the language menu) and the shipped prompts, copied, on a
+    /// SQLite file.
     fn new() -> Project {
+        Project::on(None)
+    }
+
+    /// The same on `store` (a SQLite file in the project when `None`).
+    fn on(store: Option<String>) -> Project {
         let dir = tempfile::tempdir().unwrap();
         // No lookup is reached here; the address only has to be on the loopback.
         let flows = write_acme_without_hours(dir.path(), "127.0.0.1:9");
         let prompts = dir.path().join("prompts");
         copy_dir(&common::repo().join("prompts"), &prompts);
-        let store = format!("sqlite://{}", dir.path().join("calls.db").display());
+        let store =
+            store.unwrap_or_else(|| format!("sqlite://{}", dir.path().join("calls.db").display()));
         Project {
             dir,
             flows,
@@ -144,7 +151,18 @@ fn url_version(call: &Call) -> String {
 
 #[tokio::test]
 async fn calls_finish_on_their_version_after_a_restart_and_on_another_server() {
-    let project = Project::new();
+    calls_finish_on_their_version(Project::new()).await;
+}
+
+#[tokio::test]
+async fn calls_finish_on_their_version_after_a_restart_and_on_another_server_on_postgres() {
+    let Some(url) = common::pg::database().await else {
+        return;
+    };
+    calls_finish_on_their_version(Project::on(Some(url))).await;
+}
+
+async fn calls_finish_on_their_version(project: Project) {
     let first = project.serve();
     let old = version(&first).await;
     let mut restarted_call = call_to_main_menu(&first, "CA-across-restart").await;

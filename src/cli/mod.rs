@@ -131,7 +131,8 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "PHONETREE_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: std::net::SocketAddr,
-    /// Where sessions and the call log are kept.
+    /// Where sessions and the call log are kept: `sqlite://PATH`, or
+    /// `postgres://USER[:PASSWORD]@HOST:PORT/DB` for several servers on one database.
     #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
     pub store: String,
     /// Public base URL of this server, as Twilio reaches it (absolute URLs, signature checks).

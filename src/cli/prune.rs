@@ -81,7 +81,11 @@ pub(super) fn prune(args: &PruneArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let _ = writeln!(err, "error: pruning {}: {e}", args.store);
+            let _ = writeln!(
+                err,
+                "error: pruning {}: {e}",
+                crate::store::shown_url(&args.store)
+            );
             ExitCode::from(2)
         }
     }

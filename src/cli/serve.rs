@@ -53,7 +53,7 @@ async fn serve_async(args: ServeArgs) -> anyhow::Result<()> {
         crate::server::FlowRegistry::load(args.project.flows.clone(), args.project.prompts.clone())
             .context("flows do not compile; run `phonetree check` for details")?;
     let store = crate::store::open_store(&args.store)
-        .with_context(|| format!("opening store {}", args.store))?;
+        .with_context(|| format!("opening store {}", crate::store::shown_url(&args.store)))?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

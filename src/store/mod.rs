@@ -30,7 +30,7 @@ pub enum StoreError {
     #[error("database file {0} was removed or replaced while open")]
     Vanished(String),
     /// The store URL is not understood.
-    #[error("unsupported store `{0}` (use sqlite://PATH)")]
+    #[error("unsupported store `{0}` (use sqlite://PATH or postgres://USER@HOST:PORT/DB)")]
     Unsupported(String),
 }
 
@@ -152,5 +152,39 @@ pub fn open_store(url: &str) -> Result<std::sync::Arc<dyn Store>, StoreError> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(std::sync::Arc::new(postgres::PostgresStore::open(url)?));
     }
-    Err(StoreError::Unsupported(url.to_owned()))
+    Err(StoreError::Unsupported(shown_url(url)))
+}
+
+/// A store URL fit to print: the password, if any, replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_url;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            shown_url("postgres://ivr:s3cr%40t@db:5432/phonetree?pool_size=4"),
+            "postgres://ivr:***@db:5432/phonetree?pool_size=4"
+        );
+        assert_eq!(
+            shown_url("postgres://ivr@db/phonetree"),
+            "postgres://ivr@db/phonetree"
+        );
+        assert_eq!(shown_url("sqlite://phonetree.db"), "sqlite://phonetree.db");
+        assert_eq!(shown_url("sqlite::memory:"), "sqlite::memory:");
+    }
 }

@@ -233,9 +233,21 @@ fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connecti
         Connection::open_with_flags(source, flags | OpenFlags::SQLITE_OPEN_CREATE).map_err(db)?;
     configure(&conn)?;
     // WAL lets readers see the last commit while the writer is busy with the next one.
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(db)?;
+    // Switching to it takes a lock the busy timeout does not wait for: two servers opening
+    // a new file at once would see "database is locked", so the switch is tried again.
+    let started = std::time::Instant::now();
+    let mode: String = loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Ok(mode) => break mode,
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(db(e)),
+        }
+    };
     if !memory && !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Database(format!(
             "journal_mode is `{mode}`, WAL is required"
