@@ -143,9 +143,10 @@ impl AppState {
         fingerprint: &str,
         budget: Budget,
     ) -> Option<Response> {
+        let twiml = self.render(&answer.verbs);
         let committed = tokio::time::timeout_at(
             budget.commit_until.into(),
-            self.commit(&answer, base_seq, fingerprint),
+            self.commit(&answer, &twiml, base_seq, fingerprint),
         )
         .await
         .unwrap_or_else(|_| {
@@ -156,7 +157,7 @@ impl AppState {
         Some(match committed {
             Ok(CommitOutcome::Stored) => {
                 self.count_faults(&answer.events);
-                xml(StatusCode::OK, self.render(&answer.verbs))
+                xml(StatusCode::OK, twiml)
             }
             Ok(CommitOutcome::Duplicate(first)) => xml(StatusCode::OK, first),
             Ok(CommitOutcome::Conflict) => {
@@ -180,10 +181,11 @@ impl AppState {
                     verbs: fallback.verbs,
                     events,
                 };
+                let fallback_twiml = self.render(&fallback.verbs);
                 // Bounded: the provider's 15 s are mostly spent already.
                 let retry = tokio::time::timeout(
                     RETRY_COMMIT,
-                    self.commit(&fallback, base_seq, fingerprint),
+                    self.commit(&fallback, &fallback_twiml, base_seq, fingerprint),
                 );
                 match retry.await {
                     Ok(Ok(CommitOutcome::Duplicate(first))) => {
@@ -201,7 +203,7 @@ impl AppState {
                         self.count(Counter::StoreError);
                     }
                 }
-                xml(StatusCode::OK, self.render(&fallback.verbs))
+                xml(StatusCode::OK, fallback_twiml)
             }
         })
     }
@@ -219,15 +221,21 @@ impl AppState {
         render_twiml(verbs, &self.inner.options.public_url)
     }
 
+    /// Commits `answer`, whose TwiML is `twiml`.
     async fn commit(
         &self,
         answer: &Answer,
+        twiml: &str,
         base_seq: Option<u32>,
         fingerprint: &str,
     ) -> Result<CommitOutcome, crate::store::StoreError> {
         // The caller hears their card number read back; the stored copy of the answer does not
         // keep it (a retried request then hears it masked). Only spoken text is touched.
-        let stored_reply = self.render(&answer.session.redact_verbs(&answer.verbs));
+        let stored_reply = if answer.session.sensitive.is_empty() {
+            twiml.to_owned()
+        } else {
+            self.render(&answer.session.redact_verbs(&answer.verbs))
+        };
         let commit = WebhookCommit {
             session: answer.session.redacted(),
             base_seq,
