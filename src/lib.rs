@@ -9,12 +9,17 @@
 //! Dependencies point down this list, never up.
 //!
 //! - [`cli`]: the `phonetree` command line (clap); `main.rs` only calls it.
-//! - [`server`]: axum routes for Twilio, the signature check, the flow registry
-//!   (versions, reload), graceful shutdown.
+//! - [`server`]: the webhook server: a hyper listener with header and body
+//!   timeouts and a shutdown deadline; the request extractor (form, signature,
+//!   CallSid); the handlers; settling a webhook (its time budget, conflicts, a
+//!   failing store); the flow registry (versions kept in the store, reload on save
+//!   and SIGHUP); session expiry.
 //! - [`tools`]: `simulate`, scenario tests and diagrams; they drive [`call`]
 //!   in process, without HTTP.
-//! - [`store`]: the [`store::Store`] trait for sessions and the call log; SQLite
-//!   with one writer thread and group commit.
+//! - [`store`]: the [`store::Store`] trait for sessions, the call log and flow
+//!   versions, with the schema's migrations; SQLite (one writer thread, group
+//!   commit) and PostgreSQL (several servers on one database). The store orders
+//!   each call's webhooks.
 //! - [`lookup`]: the HTTP client for lookup nodes, bounded by timeouts.
 //! - [`twiml`]: provider-neutral verbs to TwiML; the only module that knows TwiML.
 //! - [`call`]: the pure state machine, `step(flows, session, event, now)`: no I/O,

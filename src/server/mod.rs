@@ -26,6 +26,7 @@ pub mod expiry;
 mod handlers;
 pub mod metrics;
 pub mod registry;
+mod settle;
 pub mod signature;
 pub mod watch;
 pub mod webhook;
