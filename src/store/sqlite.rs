@@ -681,6 +681,8 @@ impl Store for SqliteStore {
     }
 }
 
+// The behaviour both stores share is tested once for both in tests/store_contract.rs;
+// what is SQLite's own (batches, the memdb VFS, WAL) is tested here.
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -792,29 +794,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn file_round_trip_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("calls.db");
-        let store = SqliteStore::open(&path).unwrap();
-        round_trip(&store).await;
-        drop(store);
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(store.events("CA1").await.unwrap().len(), 3);
-        assert_eq!(store.session("CA1").await.unwrap().unwrap().seq, 3);
-        assert_eq!(
-            store
-                .call("CA1")
-                .await
-                .unwrap()
-                .unwrap()
-                .last_node
-                .as_deref(),
-            Some("menu")
-        );
-        assert_eq!(count(&store, "schema_version").await, schema::latest());
-    }
-
-    #[tokio::test]
     async fn in_memory_round_trip() {
         let store = SqliteStore::open_in_memory().unwrap();
         round_trip(&store).await;
@@ -824,100 +803,6 @@ mod tests {
             None,
             "each in-memory store is its own database"
         );
-    }
-
-    #[tokio::test]
-    async fn events_come_back_in_seq_order_with_all_fields() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let mut c = commit("CA2", &[], None);
-        c.events = [5, 1, 4, 2, 3]
-            .iter()
-            .map(|&n| event("CA2", n, EventKind::NoInput))
-            .collect();
-        store.commit(c.clone()).await.unwrap();
-        let mut next = commit("CA2", &[6], None);
-        next.base_seq = Some(0);
-        store.commit(next).await.unwrap();
-        let got = store.events("CA2").await.unwrap();
-        assert_eq!(
-            got.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            [1, 2, 3, 4, 5, 6]
-        );
-        let mut want = c.events;
-        want.sort_by_key(|e| e.seq);
-        assert_eq!(&got[..5], &want[..]);
-        assert_eq!(got[2].value.as_deref(), Some("2"));
-        assert_eq!(got[3].node.as_deref(), Some("node4"));
-        assert_eq!(got[4].at, t("2026-11-24T15:00:01.255Z"));
-    }
-
-    #[tokio::test]
-    async fn duplicate_fingerprint_returns_first_answer_and_writes_nothing() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let first = commit("CA3", &[1, 2], Some("fp"));
-        assert_eq!(
-            store.commit(first.clone()).await.unwrap(),
-            CommitOutcome::Stored
-        );
-        let mut again = commit("CA3", &[3, 4], Some("fp"));
-        again.reply = Some(("fp".into(), "<Response><Hangup/></Response>".into()));
-        again.session.attempt = 9;
-        let twiml = first.reply.unwrap().1;
-        assert_eq!(
-            store.commit(again).await.unwrap(),
-            CommitOutcome::Duplicate(twiml.clone())
-        );
-        assert_eq!(store.events("CA3").await.unwrap().len(), 2);
-        assert_eq!(store.session("CA3").await.unwrap().unwrap().attempt, 1);
-        assert_eq!(store.reply("CA3", "fp").await.unwrap(), Some(twiml));
-        assert_eq!(count(&store, "webhook_replies").await, 1);
-    }
-
-    #[tokio::test]
-    async fn ended_call_is_closed_once_and_keeps_its_last_node() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        store.commit(commit("CA4", &[1], Some("a"))).await.unwrap();
-        let mut hangup = commit("CA4", &[2], Some("b"));
-        hangup.base_seq = Some(1);
-        hangup.session.node = None;
-        hangup.session.ended = true;
-        hangup.session.outcome = Some(Outcome::Abandoned);
-        hangup.now = t("2026-11-24T15:03:00.000Z");
-        store.commit(hangup.clone()).await.unwrap();
-        let mut late = hangup;
-        late.base_seq = Some(2);
-        late.events = vec![event("CA4", 3, EventKind::CallEnded)];
-        late.reply = Some(("c".into(), "<Response/>".into()));
-        late.now = t("2026-11-24T15:09:00.000Z");
-        store.commit(late).await.unwrap();
-        let call = store.call("CA4").await.unwrap().unwrap();
-        assert_eq!(call.ended_at, Some(t("2026-11-24T15:03:00.000Z")));
-        assert_eq!(call.outcome, Some(Outcome::Abandoned));
-        assert_eq!(call.last_node.as_deref(), Some("menu"));
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_commits_are_all_durable() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(&dir.path().join("calls.db")).unwrap());
-        let tasks: Vec<_> = (0..200)
-            .map(|i| {
-                let store = Arc::clone(&store);
-                tokio::spawn(async move {
-                    store
-                        .commit(commit(&format!("CA{i}"), &[1, 2], Some("fp")))
-                        .await
-                })
-            })
-            .collect();
-        for task in tasks {
-            assert_eq!(task.await.unwrap().unwrap(), CommitOutcome::Stored);
-        }
-        assert_eq!(count(&store, "calls").await, 200);
-        assert_eq!(count(&store, "sessions").await, 200);
-        assert_eq!(count(&store, "call_events").await, 400);
-        assert_eq!(count(&store, "webhook_replies").await, 200);
-        assert_eq!(store.events("CA199").await.unwrap().len(), 2);
     }
 
     #[tokio::test]
@@ -1034,147 +919,5 @@ mod tests {
             store.commit(commit("CA9", &[1], None)).await,
             Err(StoreError::Closed)
         ));
-    }
-
-    #[tokio::test]
-    async fn a_commit_from_a_session_that_moved_on_is_a_conflict_and_writes_nothing() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        assert_eq!(
-            store
-                .commit(commit("CC1", &[1, 2], Some("a")))
-                .await
-                .unwrap(),
-            CommitOutcome::Stored
-        );
-        // A second writer that also saw no session.
-        assert_eq!(
-            store
-                .commit(commit("CC1", &[1, 2], Some("b")))
-                .await
-                .unwrap(),
-            CommitOutcome::Conflict
-        );
-        // One that read the session before the last commit.
-        let mut stale = commit("CC1", &[3], Some("c"));
-        stale.base_seq = Some(1);
-        assert_eq!(store.commit(stale).await.unwrap(), CommitOutcome::Conflict);
-        // The same request as the first: its answer, whatever the base.
-        assert!(matches!(
-            store
-                .commit(commit("CC1", &[1, 2], Some("a")))
-                .await
-                .unwrap(),
-            CommitOutcome::Duplicate(_)
-        ));
-        let mut next = commit("CC1", &[3], Some("d"));
-        next.base_seq = Some(2);
-        assert_eq!(store.commit(next).await.unwrap(), CommitOutcome::Stored);
-        assert_eq!(store.events("CC1").await.unwrap().len(), 3);
-        assert_eq!(count(&store, "webhook_replies").await, 2);
-    }
-
-    #[tokio::test]
-    async fn a_version_1_database_is_migrated_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(schema::MIGRATIONS[0].sqlite).unwrap();
-            conn.execute_batch(
-                "CREATE TABLE schema_version (version INTEGER NOT NULL); INSERT INTO schema_version VALUES (1);",
-            )
-            .unwrap();
-            let state = serde_json::to_string(&session("CM1", Some("menu"), 7)).unwrap();
-            conn.execute(
-                "INSERT INTO sessions (call_sid, state, updated_at) VALUES ('CM1', ?1, 'x')",
-                [state],
-            )
-            .unwrap();
-        }
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(count(&store, "schema_version").await, schema::latest());
-        let mut next = commit("CM1", &[8], None);
-        next.base_seq = Some(7);
-        assert_eq!(store.commit(next).await.unwrap(), CommitOutcome::Stored);
-        drop(store);
-        // Opening again applies nothing twice.
-        let store = SqliteStore::open(&path).unwrap();
-        assert_eq!(count(&store, "schema_version").await, schema::latest());
-    }
-
-    #[tokio::test]
-    async fn flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        let now = t("2026-11-24T15:00:00.000Z");
-        store.put_flow_version("v7", b"seven", now).await.unwrap();
-        store.put_flow_version("v7", b"other", now).await.unwrap();
-        store.put_flow_version("v8", b"eight", now).await.unwrap();
-        store.put_flow_version("v9", b"nine", now).await.unwrap();
-        assert_eq!(
-            store.flow_version("v7").await.unwrap().as_deref(),
-            Some(&b"seven"[..])
-        );
-        assert_eq!(store.flow_version("nope").await.unwrap(), None);
-        // CA1 started on v7 (the test session's version) and is kept; v9 is being served.
-        store.commit(commit("CA1", &[1], None)).await.unwrap();
-        let pruned = store
-            .prune(t("2026-01-01T00:00:00.000Z"), &["v9".to_owned()])
-            .await
-            .unwrap();
-        assert_eq!(
-            pruned,
-            crate::store::Pruned {
-                calls: 0,
-                events: 0,
-                flow_versions: 1
-            }
-        );
-        assert!(store.flow_version("v8").await.unwrap().is_none());
-        assert!(store.flow_version("v7").await.unwrap().is_some());
-        // Once CA1 is pruned, v7 goes too.
-        let pruned = store
-            .prune(t("2027-01-01T00:00:00.000Z"), &["v9".to_owned()])
-            .await
-            .unwrap();
-        assert_eq!(
-            (pruned.calls, pruned.events, pruned.flow_versions),
-            (1, 1, 1)
-        );
-        assert_eq!(count(&store, "sessions").await, 0);
-        assert!(store.flow_version("v9").await.unwrap().is_some());
-    }
-
-    #[tokio::test]
-    async fn sessions_of_calls_that_ended_expire_and_their_log_stays() {
-        let store = SqliteStore::open_in_memory().unwrap();
-        store.commit(commit("CE1", &[1], Some("a"))).await.unwrap();
-        let mut ended = commit("CE1", &[2], Some("b"));
-        ended.base_seq = Some(1);
-        ended.session.ended = true;
-        ended.session.outcome = Some(Outcome::SelfService);
-        ended.now = t("2026-11-24T15:05:00.000Z");
-        store.commit(ended).await.unwrap();
-        store.commit(commit("CE2", &[1], Some("a"))).await.unwrap();
-        assert_eq!(
-            store
-                .expire_sessions(t("2026-11-24T15:04:00.000Z"))
-                .await
-                .unwrap(),
-            0
-        );
-        assert_eq!(
-            store
-                .expire_sessions(t("2026-11-24T15:06:00.000Z"))
-                .await
-                .unwrap(),
-            1
-        );
-        assert!(store.session("CE1").await.unwrap().is_none());
-        assert!(store.reply("CE1", "a").await.unwrap().is_none());
-        assert_eq!(store.events("CE1").await.unwrap().len(), 2);
-        assert!(
-            store.session("CE2").await.unwrap().is_some(),
-            "a live call keeps its session"
-        );
     }
 }
