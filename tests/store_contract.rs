@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, TryStreamExt};
 use phonetree::call::{CallSession, EventKind, LogEvent, Outcome};
 use phonetree::store::{
-    CallRecord, CommitOutcome, Pruned, Store, StoreError, WebhookCommit, open_store, schema,
+    CallRange, CallRecord, CommitOutcome, Pruned, Store, StoreError, WebhookCommit, open_store,
+    schema,
 };
 
 use common::pg;
@@ -112,6 +114,10 @@ on_each_store!(
     two_servers_answering_the_same_webhooks_log_each_once,
     flow_versions_are_kept_once_and_pruned_when_no_call_is_on_them,
     sessions_of_ended_calls_expire_and_their_log_stays,
+    range_reads_select_calls_started_in_the_range_in_order,
+    range_reads_of_an_empty_range_are_empty,
+    a_range_read_dropped_after_its_first_row_frees_the_store,
+    a_large_range_reads_back_completely_and_in_order,
 );
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -176,6 +182,47 @@ fn next(sid: &str, base: u32, n: u32, fingerprint: &str) -> WebhookCommit {
         base_seq: Some(base),
         ..commit(sid, &seqs, Some(fingerprint))
     }
+}
+
+/// A first webhook of `sid`, a call of `flow` started at `started_at`, logging `seqs`
+/// (each one millisecond after the start times its number).
+fn call_at(sid: &str, flow: &str, started_at: DateTime<Utc>, seqs: &[u32]) -> WebhookCommit {
+    let mut c = commit(sid, seqs, None);
+    c.session.flow = flow.into();
+    c.session.started_at = started_at;
+    for e in &mut c.events {
+        e.flow = flow.into();
+        e.at = started_at + chrono::Duration::milliseconds(i64::from(e.seq));
+    }
+    c
+}
+
+fn range(flow: Option<&str>, from: &str, to: &str) -> CallRange {
+    CallRange {
+        flow: flow.map(str::to_owned),
+        from: t(from),
+        to: t(to),
+    }
+}
+
+/// The call ids `calls_in` answers, in its order.
+async fn sids_in(store: &dyn Store, range: &CallRange) -> Vec<String> {
+    store
+        .calls_in(range)
+        .map_ok(|c| c.call_sid)
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// What `events_in` answers, as (call id, seq).
+async fn event_keys_in(store: &dyn Store, range: &CallRange) -> Vec<(String, u32)> {
+    store
+        .events_in(range)
+        .map_ok(|e| (e.call_sid, e.seq))
+        .try_collect()
+        .await
+        .unwrap()
 }
 
 async fn round_trip_survives_reopening(kind: Kind) {
@@ -812,4 +859,230 @@ async fn a_connection_the_postgres_server_closed_is_replaced() {
     }
     assert_eq!(store.events("CK1").await.unwrap().len(), 11);
     store.check().await.unwrap();
+}
+
+async fn range_reads_select_calls_started_in_the_range_in_order(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    // Committed out of start order; CB2 and CA9 start at the same instant, so the call id
+    // decides; events are logged out of seq order and over two webhooks.
+    let calls = [
+        ("CC1", "billing", "2026-11-24T12:00:00.000Z"),
+        ("CB2", "main", "2026-11-24T10:00:00.000Z"),
+        ("CA9", "main", "2026-11-24T10:00:00.000Z"),
+        ("CD4", "billing", "2026-11-24T09:59:59.999Z"),
+        ("CE5", "main", "2026-11-24T14:00:00.000Z"),
+        ("CF6", "sales", "2026-11-24T11:30:00.000Z"),
+    ];
+    for (sid, flow, start) in calls {
+        assert_eq!(
+            store
+                .commit(call_at(sid, flow, t(start), &[3, 1, 2]))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored
+        );
+        let mut then = call_at(sid, flow, t(start), &[4]);
+        then.base_seq = Some(3);
+        assert_eq!(store.commit(then).await.unwrap(), CommitOutcome::Stored);
+    }
+    // `from` is in, `to` is out: CB2/CA9 start at `from`, CE5 at `to`, CD4 just before.
+    let day = range(None, "2026-11-24T10:00:00.000Z", "2026-11-24T14:00:00.000Z");
+    let sids = sids_in(&*store, &day).await;
+    assert_eq!(sids, ["CA9", "CB2", "CF6", "CC1"]);
+    let records: Vec<CallRecord> = store.calls_in(&day).try_collect().await.unwrap();
+    for record in &records {
+        assert_eq!(
+            Some(record),
+            store.call(&record.call_sid).await.unwrap().as_ref()
+        );
+    }
+    let mut want_events = Vec::new();
+    for sid in &sids {
+        want_events.extend(store.events(sid).await.unwrap());
+    }
+    assert_eq!(want_events.len(), 16);
+    let events: Vec<_> = store.events_in(&day).try_collect().await.unwrap();
+    assert_eq!(events, want_events);
+    assert_eq!(
+        event_keys_in(&*store, &day).await[..5],
+        [
+            ("CA9".to_owned(), 1),
+            ("CA9".to_owned(), 2),
+            ("CA9".to_owned(), 3),
+            ("CA9".to_owned(), 4),
+            ("CB2".to_owned(), 1)
+        ]
+    );
+
+    let wider = range(None, "2026-11-24T09:59:59.999Z", "2026-11-24T14:00:00.001Z");
+    assert_eq!(
+        sids_in(&*store, &wider).await,
+        ["CD4", "CA9", "CB2", "CF6", "CC1", "CE5"]
+    );
+    let billing = range(
+        Some("billing"),
+        "2026-11-24T00:00:00.000Z",
+        "2026-11-25T00:00:00.000Z",
+    );
+    assert_eq!(sids_in(&*store, &billing).await, ["CD4", "CC1"]);
+    let keys = event_keys_in(&*store, &billing).await;
+    let want: Vec<(String, u32)> = ["CD4", "CC1"]
+        .iter()
+        .flat_map(|sid| (1..=4).map(move |seq| (sid.to_string(), seq)))
+        .collect();
+    assert_eq!(keys, want);
+    let main_by_ten = range(
+        Some("main"),
+        "2026-11-24T00:00:00.000Z",
+        "2026-11-24T10:00:00.001Z",
+    );
+    assert_eq!(sids_in(&*store, &main_by_ten).await, ["CA9", "CB2"]);
+}
+
+async fn range_reads_of_an_empty_range_are_empty(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let at = t("2026-11-24T10:00:00.000Z");
+    store
+        .commit(call_at("CA1", "main", at, &[1, 2]))
+        .await
+        .unwrap();
+    for empty in [
+        range(None, "2026-11-24T10:00:00.000Z", "2026-11-24T10:00:00.000Z"),
+        range(None, "2026-11-24T10:00:00.001Z", "2026-11-25T00:00:00.000Z"),
+        range(None, "2026-11-24T00:00:00.000Z", "2026-11-24T10:00:00.000Z"),
+        range(
+            Some("billing"),
+            "2026-11-24T00:00:00.000Z",
+            "2026-11-25T00:00:00.000Z",
+        ),
+    ] {
+        assert!(sids_in(&*store, &empty).await.is_empty(), "{empty:?}");
+        assert!(event_keys_in(&*store, &empty).await.is_empty(), "{empty:?}");
+    }
+    let all = range(None, "2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z");
+    assert_eq!(sids_in(&*store, &all).await, ["CA1"]);
+}
+
+/// More rows than a read sends ahead, so the reader is waiting on its consumer when the
+/// consumer goes; more dropped reads than the PostgreSQL pool has connections.
+async fn a_range_read_dropped_after_its_first_row_frees_the_store(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let start = t("2026-11-24T10:00:00.000Z");
+    let tasks: Vec<_> = (0..600)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            let at = start + chrono::Duration::seconds(i);
+            tokio::spawn(async move {
+                store
+                    .commit(call_at(&format!("CA{i:04}"), "main", at, &[1, 2]))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap(), CommitOutcome::Stored);
+    }
+    let all = range(None, "2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z");
+    let within = std::time::Duration::from_secs(60);
+    for round in 0..24 {
+        let mut calls = store.calls_in(&all);
+        let first = tokio::time::timeout(within, calls.next())
+            .await
+            .expect("first call within a minute")
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.call_sid, "CA0000");
+        drop(calls);
+        let mut events = store.events_in(&all);
+        let first = tokio::time::timeout(within, events.next())
+            .await
+            .expect("first event within a minute")
+            .unwrap()
+            .unwrap();
+        assert_eq!((first.call_sid.as_str(), first.seq), ("CA0000", 1));
+        drop(events);
+        if round % 8 == 0 {
+            let commit = call_at(&format!("CD{round}"), "main", start, &[1]);
+            let stored = tokio::time::timeout(within, store.commit(commit)).await;
+            assert_eq!(
+                stored.expect("commit within a minute").unwrap(),
+                CommitOutcome::Stored
+            );
+        }
+    }
+    let read = tokio::time::timeout(within, sids_in(&*store, &all))
+        .await
+        .expect("a full read within a minute");
+    assert_eq!(read.len(), 603);
+    assert_eq!(store.events("CA0599").await.unwrap().len(), 2);
+}
+
+async fn a_large_range_reads_back_completely_and_in_order(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    const CALLS: u32 = 3000;
+    let start = t("2026-11-24T00:00:00.000Z");
+    // Three calls start each second; the call ids are not in start order.
+    let calls: Vec<(String, DateTime<Utc>)> = (0..CALLS)
+        .map(|i| {
+            let sid = format!("CL{:05}", (i * 7919) % CALLS);
+            (sid, start + chrono::Duration::seconds(i64::from(i / 3)))
+        })
+        .collect();
+    let writers: Vec<_> = (0..32)
+        .map(|w| {
+            let store = Arc::clone(&store);
+            let mine: Vec<_> = calls.iter().skip(w).step_by(32).cloned().collect();
+            tokio::spawn(async move {
+                for (sid, at) in mine {
+                    let flow = if sid.ends_with('7') {
+                        "billing"
+                    } else {
+                        "main"
+                    };
+                    let stored = store
+                        .commit(call_at(&sid, flow, at, &[1, 2, 3, 4, 5]))
+                        .await?;
+                    assert_eq!(stored, CommitOutcome::Stored);
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let mut want = calls.clone();
+    want.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    let want: Vec<String> = want.into_iter().map(|(sid, _)| sid).collect();
+    let all = range(None, "2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z");
+    let sids = sids_in(&*store, &all).await;
+    assert_eq!(sids.len(), CALLS as usize);
+    assert!(sids == want, "calls out of start or call id order");
+    let keys = event_keys_in(&*store, &all).await;
+    assert_eq!(keys.len(), 5 * CALLS as usize);
+    let want_keys: Vec<(String, u32)> = want
+        .iter()
+        .flat_map(|sid| (1..=5).map(move |seq| (sid.clone(), seq)))
+        .collect();
+    assert!(keys == want_keys, "events out of call or seq order");
+    let billing = range(
+        Some("billing"),
+        "2026-11-24T00:00:00.000Z",
+        "2026-11-25T00:00:00.000Z",
+    );
+    let want_billing: Vec<String> = want.into_iter().filter(|s| s.ends_with('7')).collect();
+    assert_eq!(want_billing.len(), 300);
+    assert!(sids_in(&*store, &billing).await == want_billing);
 }

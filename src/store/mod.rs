@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 
 use crate::call::{CallSession, LogEvent, Outcome};
 
@@ -88,6 +89,35 @@ pub struct CallRecord {
     pub last_node: Option<String>,
 }
 
+/// Calls that started in `[from, to)`, of one flow or of all: what the range reads
+/// ([`Store::calls_in`], [`Store::events_in`]) select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRange {
+    /// Only calls whose flow is this one; `None` for every flow. A call's flow is where it
+    /// is or ended (the flow it started in may be another one).
+    pub flow: Option<String>,
+    /// Earliest start, included.
+    pub from: DateTime<Utc>,
+    /// Latest start, excluded.
+    pub to: DateTime<Utc>,
+}
+
+/// Rows read one by one as the consumer asks for them, never all held at once. An error
+/// is the last item; dropping the stream stops the read.
+pub type RowStream<T> = futures_util::stream::BoxStream<'static, Result<T, StoreError>>;
+
+/// Ends `rows` after its first error, so a consumer never sees rows past a failure.
+fn until_error<T: Send + 'static>(
+    rows: impl futures_util::Stream<Item = Result<T, StoreError>> + Send + 'static,
+) -> RowStream<T> {
+    rows.scan(false, |failed, row| {
+        let seen = !*failed;
+        *failed |= row.is_err();
+        std::future::ready(seen.then_some(row))
+    })
+    .boxed()
+}
+
 /// Sessions and the call log.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -101,6 +131,13 @@ pub trait Store: Send + Sync + 'static {
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError>;
     /// A call's events in order.
     async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError>;
+    /// The calls of `range`, in (`started_at`, `call_sid`) order (`call_sid` compared
+    /// byte by byte). Nothing is read until the stream is polled.
+    fn calls_in(&self, range: &CallRange) -> RowStream<CallRecord>;
+    /// The events of the calls of `range` (all of each call's events, whatever flow each
+    /// was logged in), call after call in the order of [`Store::calls_in`], each call's
+    /// in `seq` order. Nothing is read until the stream is polled.
+    fn events_in(&self, range: &CallRange) -> RowStream<LogEvent>;
     /// Whether the store can still keep what it is given (its database file is still there).
     async fn check(&self) -> Result<(), StoreError> {
         Ok(())

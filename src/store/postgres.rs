@@ -18,7 +18,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod
 use serde::de::DeserializeOwned;
 use tokio_postgres::{Config, NoTls};
 
-use super::{CallRecord, CommitOutcome, Pruned, Store, StoreError, WebhookCommit, schema};
+use futures_util::StreamExt;
+
+use super::{
+    CallRange, CallRecord, CommitOutcome, Pruned, RowStream, Store, StoreError, WebhookCommit,
+    schema, until_error,
+};
 use crate::call::{CallSession, EventKind, LogEvent, Outcome};
 
 /// Connections kept open when the URL does not say `pool_size`.
@@ -48,6 +53,180 @@ const UPSERT_CALL: &str = "INSERT INTO calls (call_sid, flow, flow_version, from
      ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
        language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
        last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)";
+
+/// The columns [`call_from_row`] reads, in its order.
+macro_rules! call_columns {
+    ($t:literal) => {
+        concat!(
+            $t,
+            "call_sid, ",
+            $t,
+            "flow, ",
+            $t,
+            "flow_version, ",
+            $t,
+            "from_number, ",
+            $t,
+            "to_number, ",
+            $t,
+            "language, ",
+            $t,
+            "started_at, ",
+            $t,
+            "ended_at, ",
+            $t,
+            "outcome, ",
+            $t,
+            "last_node"
+        )
+    };
+}
+
+/// The columns [`event_from_row`] reads, in its order.
+macro_rules! event_columns {
+    ($t:literal) => {
+        concat!(
+            $t,
+            "call_sid, ",
+            $t,
+            "seq, ",
+            $t,
+            "at, ",
+            $t,
+            "flow, ",
+            $t,
+            "flow_version, ",
+            $t,
+            "node, ",
+            $t,
+            "kind, ",
+            $t,
+            "value, ",
+            $t,
+            "attempt"
+        )
+    };
+}
+
+const SELECT_CALL: &str = concat!(
+    "SELECT ",
+    call_columns!(""),
+    " FROM calls WHERE call_sid = $1"
+);
+const SELECT_EVENTS: &str = concat!(
+    "SELECT ",
+    event_columns!(""),
+    " FROM call_events WHERE call_sid = $1 ORDER BY seq"
+);
+// Compared and ordered in byte order ("C"), as SQLite does and as the indexes of migration 3
+// are built, whatever collation the database has: the calls come out of
+// `calls_by_start_and_sid` (or `calls_by_flow_start_and_sid`) already sorted.
+const SELECT_CALLS_IN: &str = concat!(
+    "SELECT ",
+    call_columns!("c."),
+    r#" FROM calls c
+     WHERE c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
+     ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C""#
+);
+const SELECT_CALLS_IN_FLOW: &str = concat!(
+    "SELECT ",
+    call_columns!("c."),
+    r#" FROM calls c
+     WHERE c.flow = $3 AND c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
+     ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C""#
+);
+const SELECT_EVENTS_IN: &str = concat!(
+    "SELECT ",
+    event_columns!("e."),
+    r#" FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
+     WHERE c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
+     ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C", e.seq"#
+);
+const SELECT_EVENTS_IN_FLOW: &str = concat!(
+    "SELECT ",
+    event_columns!("e."),
+    r#" FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
+     WHERE c.flow = $3 AND c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
+     ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C", e.seq"#
+);
+
+/// A call row, selected as [`call_columns`] lists.
+fn call_from_row(row: &tokio_postgres::Row) -> Result<CallRecord, StoreError> {
+    let started: String = row.try_get(6).map_err(db)?;
+    let ended: Option<String> = row.try_get(7).map_err(db)?;
+    let outcome: Option<String> = row.try_get(8).map_err(db)?;
+    Ok(CallRecord {
+        call_sid: row.try_get(0).map_err(db)?,
+        flow: row.try_get(1).map_err(db)?,
+        flow_version: row.try_get(2).map_err(db)?,
+        from_number: row.try_get(3).map_err(db)?,
+        to_number: row.try_get(4).map_err(db)?,
+        language: row.try_get(5).map_err(db)?,
+        started_at: parse_ts(&started)?,
+        ended_at: ended.as_deref().map(parse_ts).transpose()?,
+        outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
+        last_node: row.try_get(9).map_err(db)?,
+    })
+}
+
+/// A call-log row, selected as [`event_columns`] lists.
+fn event_from_row(row: &tokio_postgres::Row) -> Result<LogEvent, StoreError> {
+    let at: String = row.try_get(2).map_err(db)?;
+    Ok(LogEvent {
+        call_sid: row.try_get(0).map_err(db)?,
+        seq: to_u32("seq", row.try_get(1).map_err(db)?)?,
+        at: parse_ts(&at)?,
+        flow: row.try_get(3).map_err(db)?,
+        version: row.try_get(4).map_err(db)?,
+        node: row.try_get(5).map_err(db)?,
+        kind: parse_name::<EventKind>("event kind", row.try_get(6).map_err(db)?)?,
+        value: row.try_get(7).map_err(db)?,
+        attempt: to_u32("attempt", row.try_get(8).map_err(db)?)?,
+    })
+}
+
+/// The statement and parameters of a range read: `$1` and `$2` the bounds, `$3` the flow.
+fn range_query(
+    range: &CallRange,
+    all_flows: &'static str,
+    one_flow: &'static str,
+) -> (&'static str, Vec<String>) {
+    let mut params = vec![ts(range.from), ts(range.to)];
+    match &range.flow {
+        None => (all_flows, params),
+        Some(flow) => {
+            params.push(flow.clone());
+            (one_flow, params)
+        }
+    }
+}
+
+/// Streams the rows of `sql` as the server sends them. The pooled connection moves into
+/// the stream and goes back to the pool when the stream ends or is dropped; tokio-postgres
+/// reads the socket only as fast as the rows are taken, so the rows not yet asked for wait
+/// in the server. After a drop, the connection skips the rest of the answer before its
+/// next query.
+fn stream_rows<T: Send + 'static>(
+    pool: Pool,
+    (sql, params): (&'static str, Vec<String>),
+    decode: fn(&tokio_postgres::Row) -> Result<T, StoreError>,
+) -> RowStream<T> {
+    let start = async move {
+        let client = pool.get().await.map_err(pool_error)?;
+        let stmt = client.prepare_cached(sql).await.map_err(db)?;
+        let rows = client.query_raw(&stmt, params.iter()).await.map_err(db)?;
+        Ok::<_, StoreError>((client, Box::pin(rows)))
+    };
+    let rows = futures_util::stream::once(start).flat_map(move |started| match started {
+        Ok(state) => futures_util::stream::unfold(state, move |(client, mut rows)| async move {
+            let row = rows.next().await?;
+            Some((row.map_err(db).and_then(|row| decode(&row)), (client, rows)))
+        })
+        .boxed(),
+        Err(e) => futures_util::stream::iter([Err(e)]).boxed(),
+    });
+    until_error(rows)
+}
 
 /// Sessions, call log and webhook replies in a PostgreSQL database.
 ///
@@ -521,59 +700,31 @@ impl Store for PostgresStore {
 
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node
-                 FROM calls WHERE call_sid = $1",
-            )
+        let stmt = client.prepare_cached(SELECT_CALL).await.map_err(db)?;
+        client
+            .query_opt(&stmt, &[&call_sid])
             .await
-            .map_err(db)?;
-        let Some(row) = client.query_opt(&stmt, &[&call_sid]).await.map_err(db)? else {
-            return Ok(None);
-        };
-        let started: String = row.try_get(5).map_err(db)?;
-        let ended: Option<String> = row.try_get(6).map_err(db)?;
-        let outcome: Option<String> = row.try_get(7).map_err(db)?;
-        Ok(Some(CallRecord {
-            call_sid: call_sid.to_owned(),
-            flow: row.try_get(0).map_err(db)?,
-            flow_version: row.try_get(1).map_err(db)?,
-            from_number: row.try_get(2).map_err(db)?,
-            to_number: row.try_get(3).map_err(db)?,
-            language: row.try_get(4).map_err(db)?,
-            started_at: parse_ts(&started)?,
-            ended_at: ended.as_deref().map(parse_ts).transpose()?,
-            outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
-            last_node: row.try_get(8).map_err(db)?,
-        }))
+            .map_err(db)?
+            .as_ref()
+            .map(call_from_row)
+            .transpose()
     }
 
     async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError> {
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT seq, at, flow, flow_version, node, kind, value, attempt
-                 FROM call_events WHERE call_sid = $1 ORDER BY seq",
-            )
-            .await
-            .map_err(db)?;
+        let stmt = client.prepare_cached(SELECT_EVENTS).await.map_err(db)?;
         let rows = client.query(&stmt, &[&call_sid]).await.map_err(db)?;
-        rows.iter()
-            .map(|row| {
-                let at: String = row.try_get(1).map_err(db)?;
-                Ok(LogEvent {
-                    call_sid: call_sid.to_owned(),
-                    seq: to_u32("seq", row.try_get(0).map_err(db)?)?,
-                    at: parse_ts(&at)?,
-                    flow: row.try_get(2).map_err(db)?,
-                    version: row.try_get(3).map_err(db)?,
-                    node: row.try_get(4).map_err(db)?,
-                    kind: parse_name::<EventKind>("event kind", row.try_get(5).map_err(db)?)?,
-                    value: row.try_get(6).map_err(db)?,
-                    attempt: to_u32("attempt", row.try_get(7).map_err(db)?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(event_from_row).collect()
+    }
+
+    fn calls_in(&self, range: &CallRange) -> RowStream<CallRecord> {
+        let query = range_query(range, SELECT_CALLS_IN, SELECT_CALLS_IN_FLOW);
+        stream_rows(self.pool.clone(), query, call_from_row)
+    }
+
+    fn events_in(&self, range: &CallRange) -> RowStream<LogEvent> {
+        let query = range_query(range, SELECT_EVENTS_IN, SELECT_EVENTS_IN_FLOW);
+        stream_rows(self.pool.clone(), query, event_from_row)
     }
 
     async fn check(&self) -> Result<(), StoreError> {

@@ -16,7 +16,11 @@ use rusqlite::{
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
-use super::{CallRecord, CommitOutcome, Store, StoreError, WebhookCommit, schema};
+use futures_util::StreamExt;
+
+use super::{
+    CallRange, CallRecord, CommitOutcome, RowStream, Store, StoreError, WebhookCommit, schema,
+};
 use crate::call::{CallSession, EventKind, LogEvent, Outcome};
 
 /// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
@@ -435,27 +439,194 @@ fn to_u32(what: &str, n: i64) -> Result<u32, StoreError> {
     u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} out of range")))
 }
 
-type EventRow = (
-    i64,
-    String,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    i64,
+/// The columns [`call_from_row`] reads, in its order.
+macro_rules! call_columns {
+    ($t:literal) => {
+        concat!(
+            $t,
+            "call_sid, ",
+            $t,
+            "flow, ",
+            $t,
+            "flow_version, ",
+            $t,
+            "from_number, ",
+            $t,
+            "to_number, ",
+            $t,
+            "language, ",
+            $t,
+            "started_at, ",
+            $t,
+            "ended_at, ",
+            $t,
+            "outcome, ",
+            $t,
+            "last_node"
+        )
+    };
+}
+
+/// The columns [`event_from_row`] reads, in its order.
+macro_rules! event_columns {
+    ($t:literal) => {
+        concat!(
+            $t,
+            "call_sid, ",
+            $t,
+            "seq, ",
+            $t,
+            "at, ",
+            $t,
+            "flow, ",
+            $t,
+            "flow_version, ",
+            $t,
+            "node, ",
+            $t,
+            "kind, ",
+            $t,
+            "value, ",
+            $t,
+            "attempt"
+        )
+    };
+}
+
+const SELECT_CALL: &str = concat!(
+    "SELECT ",
+    call_columns!(""),
+    " FROM calls WHERE call_sid = ?1"
 );
-type CallRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
+const SELECT_EVENTS: &str = concat!(
+    "SELECT ",
+    event_columns!(""),
+    " FROM call_events WHERE call_sid = ?1 ORDER BY seq"
 );
+// The calls come out of `calls_by_start_and_sid` (or `calls_by_flow_start_and_sid`) in
+// order. In the joins, `c.rowid` (which changes no order: call_sid is unique) tells SQLite
+// that no two rows of the index are one call (a nullable call_sid does not), so each
+// call's events come in key order after it and nothing is sorted.
+const SELECT_CALLS_IN: &str = concat!(
+    "SELECT ",
+    call_columns!("c."),
+    " FROM calls c
+     WHERE c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid"
+);
+const SELECT_CALLS_IN_FLOW: &str = concat!(
+    "SELECT ", call_columns!("c."), " FROM calls c
+     WHERE c.flow = ?3 AND c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid"
+);
+const SELECT_EVENTS_IN: &str = concat!(
+    "SELECT ",
+    event_columns!("e."),
+    " FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
+     WHERE c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid, c.rowid, e.seq"
+);
+const SELECT_EVENTS_IN_FLOW: &str = concat!(
+    "SELECT ", event_columns!("e."), " FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
+     WHERE c.flow = ?3 AND c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid, c.rowid, e.seq"
+);
+
+/// Rows a range read sends ahead of its consumer.
+const STREAM_BUFFER: usize = 256;
+
+/// A call row, selected as [`call_columns`] lists.
+fn call_from_row(r: &rusqlite::Row<'_>) -> Result<CallRecord, StoreError> {
+    let started: String = r.get(6).map_err(db)?;
+    let ended: Option<String> = r.get(7).map_err(db)?;
+    let outcome: Option<String> = r.get(8).map_err(db)?;
+    Ok(CallRecord {
+        call_sid: r.get(0).map_err(db)?,
+        flow: r.get(1).map_err(db)?,
+        flow_version: r.get(2).map_err(db)?,
+        from_number: r.get(3).map_err(db)?,
+        to_number: r.get(4).map_err(db)?,
+        language: r.get(5).map_err(db)?,
+        started_at: parse_ts(&started)?,
+        ended_at: ended.as_deref().map(parse_ts).transpose()?,
+        outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
+        last_node: r.get(9).map_err(db)?,
+    })
+}
+
+/// A call-log row, selected as [`event_columns`] lists.
+fn event_from_row(r: &rusqlite::Row<'_>) -> Result<LogEvent, StoreError> {
+    let at: String = r.get(2).map_err(db)?;
+    Ok(LogEvent {
+        call_sid: r.get(0).map_err(db)?,
+        seq: to_u32("seq", r.get(1).map_err(db)?)?,
+        at: parse_ts(&at)?,
+        flow: r.get(3).map_err(db)?,
+        version: r.get(4).map_err(db)?,
+        node: r.get(5).map_err(db)?,
+        kind: parse_name::<EventKind>("event kind", r.get(6).map_err(db)?)?,
+        value: r.get(7).map_err(db)?,
+        attempt: to_u32("attempt", r.get(8).map_err(db)?)?,
+    })
+}
+
+/// The statement and parameters of a range read: `?1` and `?2` the bounds, `?3` the flow.
+fn range_query(
+    range: &CallRange,
+    all_flows: &'static str,
+    one_flow: &'static str,
+) -> (&'static str, Vec<String>) {
+    let mut params = vec![ts(range.from), ts(range.to)];
+    match &range.flow {
+        None => (all_flows, params),
+        Some(flow) => {
+            params.push(flow.clone());
+            (one_flow, params)
+        }
+    }
+}
+
+/// Streams the rows of `sql`: a blocking task steps the statement on a read connection and
+/// sends each decoded row through a bounded channel, so it runs at most [`STREAM_BUFFER`]
+/// rows ahead of the consumer, and stops at the first error or once the stream is dropped.
+fn stream_rows<T: Send + 'static>(
+    pool: Arc<ReadPool>,
+    (sql, params): (&'static str, Vec<String>),
+    decode: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+) -> RowStream<T> {
+    // Started on the first poll, not when the stream is made.
+    let start = async move {
+        let (rows, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
+        tokio::task::spawn_blocking(move || {
+            let conn = match pool.take() {
+                Ok(conn) => conn,
+                Err(e) => {
+                    let _ = rows.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let read = || -> Result<(), StoreError> {
+                let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+                let mut cursor = stmt
+                    .query(rusqlite::params_from_iter(&params))
+                    .map_err(db)?;
+                while let Some(row) = cursor.next().map_err(db)? {
+                    let row = decode(row);
+                    let failed = row.is_err();
+                    // Err: the consumer is gone.
+                    if rows.blocking_send(row).is_err() || failed {
+                        return Ok(());
+                    }
+                }
+                Ok(())
+            };
+            if let Err(e) = read() {
+                let _ = rows.blocking_send(Err(e));
+            }
+            pool.put(conn);
+        });
+        futures_util::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|row| (row, receiver))
+        })
+    };
+    futures_util::stream::once(start).flatten().boxed()
+}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -611,27 +782,9 @@ impl Store for SqliteStore {
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
         let sid = call_sid.to_owned();
         self.read(move |conn| {
-            let row: Option<CallRow> = conn.prepare_cached("SELECT flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node
-                     FROM calls WHERE call_sid = ?1").map_err(db)?.query_row([&sid],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?)),
-                )
-                .optional()
-                .map_err(db)?;
-            let Some((flow, flow_version, from_number, to_number, language, started, ended, outcome, last_node)) = row else {
-                return Ok(None);
-            };
-            Ok(Some(CallRecord {
-                call_sid: sid,
-                flow,
-                flow_version,
-                from_number,
-                to_number,
-                language,
-                started_at: parse_ts(&started)?,
-                ended_at: ended.as_deref().map(parse_ts).transpose()?,
-                outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
-                last_node,
-            }))
+            let mut stmt = conn.prepare_cached(SELECT_CALL).map_err(db)?;
+            let mut rows = stmt.query([&sid]).map_err(db)?;
+            rows.next().map_err(db)?.map(call_from_row).transpose()
         })
         .await
     }
@@ -639,45 +792,25 @@ impl Store for SqliteStore {
     async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError> {
         let sid = call_sid.to_owned();
         self.read(move |conn| {
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT seq, at, flow, flow_version, node, kind, value, attempt
-                     FROM call_events WHERE call_sid = ?1 ORDER BY seq",
-                )
-                .map_err(db)?;
-            let rows = stmt
-                .query_map([&sid], |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                    ))
-                })
-                .map_err(db)?
-                .collect::<Result<Vec<EventRow>, _>>()
-                .map_err(db)?;
-            rows.into_iter()
-                .map(|(seq, at, flow, version, node, kind, value, attempt)| {
-                    Ok(LogEvent {
-                        call_sid: sid.clone(),
-                        seq: to_u32("seq", seq)?,
-                        at: parse_ts(&at)?,
-                        flow,
-                        version,
-                        node,
-                        kind: parse_name::<EventKind>("event kind", kind)?,
-                        value,
-                        attempt: to_u32("attempt", attempt)?,
-                    })
-                })
-                .collect()
+            let mut stmt = conn.prepare_cached(SELECT_EVENTS).map_err(db)?;
+            let mut rows = stmt.query([&sid]).map_err(db)?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next().map_err(db)? {
+                events.push(event_from_row(row)?);
+            }
+            Ok(events)
         })
         .await
+    }
+
+    fn calls_in(&self, range: &CallRange) -> RowStream<CallRecord> {
+        let query = range_query(range, SELECT_CALLS_IN, SELECT_CALLS_IN_FLOW);
+        stream_rows(Arc::clone(&self.readers), query, call_from_row)
+    }
+
+    fn events_in(&self, range: &CallRange) -> RowStream<LogEvent> {
+        let query = range_query(range, SELECT_EVENTS_IN, SELECT_EVENTS_IN_FLOW);
+        stream_rows(Arc::clone(&self.readers), query, event_from_row)
     }
 }
 
@@ -802,6 +935,50 @@ mod tests {
             other.session("CA1").await.unwrap(),
             None,
             "each in-memory store is its own database"
+        );
+    }
+
+    #[tokio::test]
+    async fn range_reads_walk_the_indexes_without_sorting() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let plans = store
+            .read(|c| {
+                let mut plans = Vec::new();
+                for sql in [
+                    SELECT_CALLS_IN,
+                    SELECT_CALLS_IN_FLOW,
+                    SELECT_EVENTS_IN,
+                    SELECT_EVENTS_IN_FLOW,
+                ] {
+                    let mut stmt = c
+                        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .map_err(db)?;
+                    let params = &["a", "b", "main"][..stmt.parameter_count()];
+                    let steps: Vec<String> = stmt
+                        .query_map(rusqlite::params_from_iter(params), |r| r.get(3))
+                        .map_err(db)?
+                        .collect::<Result<_, _>>()
+                        .map_err(db)?;
+                    plans.push(steps.join("; "));
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for plan in &plans {
+            println!("{plan}");
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            assert!(plan.contains("INDEX calls_by_"), "{plan}");
+        }
+        assert!(
+            plans[1].contains("calls_by_flow_start_and_sid"),
+            "{}",
+            plans[1]
+        );
+        assert!(
+            plans[2].contains("sqlite_autoindex_call_events_1"),
+            "{}",
+            plans[2]
         );
     }
 
