@@ -545,7 +545,7 @@ async fn verify_call(store: &dyn Store, sid: &str) -> Result<String, String> {
     }
     match events.last() {
         Some(e) if e.kind == EventKind::CallEnded => {
-            if e.value.as_deref() != Some(outcome.as_str()) {
+            if e.value_text().as_deref() != Some(outcome.as_str()) {
                 return Err(format!(
                     "{sid}: call_ended says {:?}, the call row {}",
                     e.value,

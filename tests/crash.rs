@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{parse_twiml, start_crm};
+use phonetree::call::EventValue;
 use process::{ServeProcess, write_acme_without_hours};
 
 const CALLERS: usize = 32;
@@ -137,14 +138,19 @@ async fn caller(
 fn rows(db: &rusqlite::Connection, sid: &str) -> Vec<(String, String)> {
     let mut stmt = db
         .prepare(
-            "SELECT kind, COALESCE(node, ''), COALESCE(value, '') FROM call_events \
+            "SELECT kind, COALESCE(node, ''), value FROM call_events \
              WHERE call_sid = ?1 ORDER BY seq",
         )
         .expect("prepare");
     stmt.query_map([sid], |r| {
+        let value = r.get::<_, Option<String>>(2)?.map_or(String::new(), |v| {
+            serde_json::from_str::<EventValue>(&v)
+                .expect("a typed value")
+                .to_string()
+        });
         Ok((
             format!("{}@{}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
-            r.get::<_, String>(2)?,
+            value,
         ))
     })
     .expect("query")

@@ -141,10 +141,11 @@ async fn rows(server: &TestServer, sid: &str) -> Vec<(String, String, String)> {
         .expect("events")
         .into_iter()
         .map(|e| {
+            let value = e.value_text().unwrap_or_default();
             (
                 e.kind.as_str().to_owned(),
                 e.node.unwrap_or_default(),
-                e.value.unwrap_or_default(),
+                value,
             )
         })
         .collect()
@@ -758,7 +759,13 @@ async fn sensitive_input_never_reaches_the_store_in_clear(db: Db) {
         "SELECT value FROM call_events WHERE kind IN ('input', 'invalid') ORDER BY seq",
     )
     .await;
-    assert_eq!(values, ["****************", "****************"]);
+    assert_eq!(
+        values,
+        [
+            r#"{"key":"****************"}"#,
+            r#"{"digits":"****************"}"#
+        ]
+    );
     let spaced = number(
         &server,
         "SELECT count(*) FROM webhook_replies WHERE twiml LIKE '%4 1 1 1 1 1%'",
@@ -771,7 +778,7 @@ async fn sensitive_input_never_reaches_the_store_in_clear(db: Db) {
     let set = texts(&server, "SELECT value FROM call_events WHERE kind = 'set'").await;
     assert_eq!(
         set,
-        ["last=****************"],
+        [r#"{"set":{"name":"last","value":"****************"}}"#],
         "a value made from sensitive input is sensitive"
     );
     server.stop().await;

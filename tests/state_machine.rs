@@ -197,7 +197,7 @@ fn branches_on_the_caller_and_on_variables() {
         .iter()
         .find(|e| e.node.as_deref() == Some("vip_check"))
         .unwrap();
-    assert_eq!(arm.value.as_deref(), Some("when 2"));
+    assert_eq!(arm.value_text().as_deref(), Some("when 2"));
 }
 
 #[test]
@@ -252,7 +252,7 @@ fn retries_running_out_into_hangup_fail_the_call() {
         [EventKind::CallEnded],
         "the flow hung up: no caller_hangup"
     );
-    assert_eq!(closed.events[0].value.as_deref(), Some("failed"));
+    assert_eq!(closed.events[0].value_text().as_deref(), Some("failed"));
 }
 
 #[test]
@@ -311,7 +311,7 @@ fn results_that_arrive_after_the_hang_up_are_logged_and_fix_the_outcome() {
     assert_eq!(late.session.outcome, Some(Outcome::Voicemail));
     assert_eq!(late.events[0].kind, EventKind::Recorded);
     assert_eq!(
-        late.events[0].value.as_deref(),
+        late.events[0].value_text().as_deref(),
         Some(r#"{"seconds":9,"url":"https://r/1"}"#)
     );
 }

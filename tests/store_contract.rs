@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
-use phonetree::call::{CallSession, EventKind, LogEvent, Outcome};
+use phonetree::call::{
+    CallSession, DialStatus, EventKind, EventValue, LogEvent, Outcome, QueueResult,
+};
 use phonetree::store::{
     CallRange, CallRecord, CommitOutcome, Pruned, Store, StoreError, WebhookCommit, open_store,
     schema,
@@ -109,6 +111,7 @@ on_each_store!(
     corrupt_rows_are_errors,
     stores_opening_at_once_migrate_once,
     a_version_1_database_is_migrated_in_place,
+    a_version_3_database_has_its_text_values_rewritten_as_json,
     concurrent_commits_for_many_calls_are_all_durable,
     two_servers_racing_on_one_call_store_one_commit_per_base,
     two_servers_answering_the_same_webhooks_log_each_once,
@@ -156,7 +159,9 @@ fn event(sid: &str, seq: u32, kind: EventKind) -> LogEvent {
         at: t("2026-11-24T15:00:01.250Z") + chrono::Duration::milliseconds(i64::from(seq)),
         node: seq.is_multiple_of(2).then(|| format!("node{seq}")),
         kind,
-        value: seq.is_multiple_of(3).then(|| "2".to_owned()),
+        value: seq
+            .is_multiple_of(3)
+            .then(|| EventValue::Key("2".to_owned())),
         attempt: seq % 4,
     }
 }
@@ -298,7 +303,7 @@ async fn events_come_back_in_seq_order_with_all_fields(kind: Kind) {
     let mut want = c.events;
     want.sort_by_key(|e| e.seq);
     assert_eq!(&got[..5], &want[..]);
-    assert_eq!(got[2].value.as_deref(), Some("2"));
+    assert_eq!(got[2].value_text().as_deref(), Some("2"));
     assert_eq!(got[3].node.as_deref(), Some("node4"));
     assert_eq!(got[4].at, t("2026-11-24T15:00:01.255Z"));
 }
@@ -510,6 +515,140 @@ async fn a_version_1_database_is_migrated_in_place(kind: Kind) {
     drop(store);
     db.open();
     assert_eq!(db.count("schema_version").await, schema::latest());
+}
+
+async fn a_version_3_database_has_its_text_values_rewritten_as_json(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let old: &[(&str, Option<&str>, Option<EventValue>)] = &[
+        (
+            "call_started",
+            Some("+15550001"),
+            Some(EventValue::Caller("+15550001".into())),
+        ),
+        ("entered", None, None),
+        (
+            "entered",
+            Some("when 2"),
+            Some(EventValue::Branch("when 2".into())),
+        ),
+        ("key", Some("1"), Some(EventValue::Key("1".into()))),
+        ("invalid", Some("**"), Some(EventValue::Key("**".into()))),
+        (
+            "input",
+            Some("1234"),
+            Some(EventValue::Digits("1234".into())),
+        ),
+        (
+            "set",
+            Some("plan=gold=x"),
+            Some(EventValue::Set {
+                name: "plan".into(),
+                value: "gold=x".into(),
+            }),
+        ),
+        (
+            "set",
+            Some("empty="),
+            Some(EventValue::Set {
+                name: "empty".into(),
+                value: String::new(),
+            }),
+        ),
+        (
+            "lookup_error",
+            Some("timeout"),
+            Some(EventValue::Reason("timeout".into())),
+        ),
+        ("lookup_ok", None, None),
+        (
+            "fault",
+            Some("it's \"odd\""),
+            Some(EventValue::Reason("it's \"odd\"".into())),
+        ),
+        ("budget_exhausted", Some("40"), Some(EventValue::Budget(40))),
+        (
+            "transfer_started",
+            Some("+15550003"),
+            Some(EventValue::Target("+15550003".into())),
+        ),
+        (
+            "transfer_result",
+            Some("no-answer"),
+            Some(EventValue::DialStatus(DialStatus::NoAnswer)),
+        ),
+        (
+            "queued",
+            Some("support"),
+            Some(EventValue::Queue("support".into())),
+        ),
+        (
+            "queue_left",
+            Some("queue-full"),
+            Some(EventValue::QueueResult(QueueResult::QueueFull)),
+        ),
+        (
+            "recorded",
+            Some(r#"{"seconds":17,"url":"https://example.com/r.wav"}"#),
+            Some(EventValue::Recording {
+                seconds: Some(17),
+                url: Some("https://example.com/r.wav".into()),
+            }),
+        ),
+        (
+            "recorded",
+            Some(r#"{"seconds":null,"url":null}"#),
+            Some(EventValue::Recording {
+                seconds: None,
+                url: None,
+            }),
+        ),
+        (
+            "call_ended",
+            Some("voicemail"),
+            Some(EventValue::Outcome(Outcome::Voicemail)),
+        ),
+    ];
+    let mut sql = String::new();
+    for m in &schema::MIGRATIONS[..3] {
+        sql.push_str(if kind == Kind::Sqlite {
+            m.sqlite
+        } else {
+            m.postgres
+        });
+    }
+    sql.push_str(&format!(
+        "CREATE TABLE schema_version (version {}); INSERT INTO schema_version VALUES (1), (2), (3);\n",
+        if kind == Kind::Sqlite {
+            "INTEGER NOT NULL"
+        } else {
+            "BIGINT NOT NULL"
+        }
+    ));
+    for (i, (event_kind, text, _)) in old.iter().enumerate() {
+        let text = text.map_or("NULL".to_owned(), |t| {
+            format!("'{}'", t.replace('\'', "''"))
+        });
+        sql.push_str(&format!(
+            "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt) \
+             VALUES ('CM3', {}, '2026-11-24T15:00:01.250Z', 'main', 'v7', 'menu', '{event_kind}', {text}, 1);\n",
+            i + 1
+        ));
+    }
+    db.execute(&sql).await;
+    let store = db.open();
+    assert_eq!(db.count("schema_version").await, schema::latest());
+    let events = store.events("CM3").await.unwrap();
+    assert_eq!(events.len(), old.len());
+    for (e, (event_kind, text, typed)) in events.iter().zip(old) {
+        assert_eq!(e.kind.as_str(), *event_kind);
+        assert_eq!(&e.value, typed, "{event_kind} {text:?}");
+        assert_eq!(e.value_text().as_deref(), *text, "reads as it did");
+    }
+    drop(store);
+    let store = db.open();
+    assert_eq!(store.events("CM3").await.unwrap(), events, "migrated once");
 }
 
 async fn concurrent_commits_for_many_calls_are_all_durable(kind: Kind) {

@@ -33,7 +33,13 @@ async fn a_callback_to_an_unknown_path_gets_an_apology_in_the_callers_language_a
         .iter()
         .find(|e| e.kind == EventKind::Fault)
         .expect("fault row");
-    assert!(fault.value.as_deref().unwrap().contains("/twilio/teleport"));
+    assert!(
+        fault
+            .value_text()
+            .as_deref()
+            .unwrap()
+            .contains("/twilio/teleport")
+    );
     // Nested unknown paths and `/twilio/` itself are answered the same way.
     for path in ["/twilio/a/b/c", "/twilio/"] {
         let (status, _, body) = call.post_raw(&format!("{}{path}", server.base), &[]).await;
@@ -142,8 +148,9 @@ async fn a_queue_that_cannot_take_the_caller_goes_to_on_error() {
         }
         let rows = server.store.events(&call.sid).await.unwrap();
         assert!(
-            rows.iter()
-                .any(|e| e.kind == EventKind::QueueLeft && e.value.as_deref() == Some(result)),
+            rows.iter().any(
+                |e| e.kind == EventKind::QueueLeft && e.value_text().as_deref() == Some(result)
+            ),
             "{result}"
         );
     }

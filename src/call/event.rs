@@ -1,5 +1,7 @@
 //! What happens to a call (input to the state machine) and what is logged of it.
 
+use std::fmt;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -275,45 +277,45 @@ impl Outcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
-    /// The call started (value: caller number).
+    /// The call started (value: [`EventValue::Caller`]).
     CallStarted,
     /// A node was entered.
     Entered,
-    /// A menu key that is an option (value: the key).
+    /// A menu key that is an option (value: [`EventValue::Key`]).
     Key,
-    /// A key or entry that is not accepted (value: the key, masked when sensitive).
+    /// A key or entry that is not accepted (value: [`EventValue::Key`], masked when sensitive).
     Invalid,
     /// Silence at a menu or input.
     NoInput,
-    /// Digits accepted by an input (value: the digits, masked when sensitive).
+    /// Digits accepted by an input (value: [`EventValue::Digits`], masked when sensitive).
     Input,
-    /// A variable was set (value: `name=value`).
+    /// A variable was set (value: [`EventValue::Set`]).
     Set,
     /// Retries ran out; the caller goes to `on_fail`.
     RetriesExhausted,
-    /// The call spent its step budget.
+    /// The call spent its step budget (value: [`EventValue::Budget`]).
     BudgetExhausted,
-    /// A lookup answered (value: HTTP outcome).
+    /// A lookup answered.
     LookupOk,
-    /// A lookup failed (value: reason).
+    /// A lookup failed (value: [`EventValue::Reason`]).
     LookupError,
-    /// A transfer was dialed (value: the target).
+    /// A transfer was dialed (value: [`EventValue::Target`]).
     TransferStarted,
-    /// A transfer ended (value: dial status).
+    /// A transfer ended (value: [`EventValue::DialStatus`]).
     TransferResult,
-    /// The caller was queued (value: queue name).
+    /// The caller was queued (value: [`EventValue::Queue`]).
     Queued,
-    /// The caller left the queue (value: queue result).
+    /// The caller left the queue (value: [`EventValue::QueueResult`]).
     QueueLeft,
-    /// A voicemail was recorded (value: seconds).
+    /// A voicemail was recorded (value: [`EventValue::Recording`]).
     Recorded,
     /// The flow hung up.
     FlowHangup,
     /// The caller hung up (tied to the node the caller was in).
     CallerHangup,
-    /// The call record was closed (value: outcome).
+    /// The call record was closed (value: [`EventValue::Outcome`]).
     CallEnded,
-    /// Something went wrong inside phonetree; the caller was sent to `on_fail`.
+    /// Something went wrong inside phonetree; the caller was sent to `on_fail` (value: [`EventValue::Reason`]).
     Fault,
 }
 
@@ -345,6 +347,76 @@ impl EventKind {
     }
 }
 
+/// What a call-log event carries, by kind of event.
+///
+/// Stored as JSON in `call_events.value`, one key naming the variant:
+/// `{"key":"1"}`, `{"set":{"name":"plan","value":"gold"}}`,
+/// `{"recording":{"seconds":17,"url":"https://..."}}`. [`Display`](fmt::Display) gives the
+/// plain text the log shows (`1`, `plan=gold`, `{"seconds":17,"url":"https://..."}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventValue {
+    /// A key pressed at a menu, or an entry not accepted (`key`, `invalid`), masked when sensitive.
+    Key(String),
+    /// Digits an input accepted (`input`), masked when sensitive.
+    Digits(String),
+    /// A variable set (`set`), its value masked when sensitive.
+    Set {
+        /// The variable.
+        name: String,
+        /// What it was set to.
+        value: String,
+    },
+    /// The way a branch took (`entered` of a branch): `open`, `closed`, `when 1`, `else`.
+    Branch(String),
+    /// Why something failed (`lookup_error`, `fault`).
+    Reason(String),
+    /// The step budget the call spent (`budget_exhausted`).
+    Budget(u32),
+    /// What a transfer dialed (`transfer_started`).
+    Target(String),
+    /// How a transfer ended (`transfer_result`).
+    DialStatus(DialStatus),
+    /// The queue the caller joined (`queued`).
+    Queue(String),
+    /// How the caller left the queue (`queue_left`).
+    QueueResult(QueueResult),
+    /// A voicemail (`recorded`).
+    Recording {
+        /// Seconds recorded.
+        seconds: Option<u32>,
+        /// Where the provider keeps it.
+        url: Option<String>,
+    },
+    /// How the call ended (`call_ended`).
+    Outcome(Outcome),
+    /// The caller's number (`call_started`).
+    Caller(String),
+}
+
+impl fmt::Display for EventValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventValue::Key(s)
+            | EventValue::Digits(s)
+            | EventValue::Branch(s)
+            | EventValue::Reason(s)
+            | EventValue::Target(s)
+            | EventValue::Queue(s)
+            | EventValue::Caller(s) => f.write_str(s),
+            EventValue::Set { name, value } => write!(f, "{name}={value}"),
+            EventValue::Budget(n) => write!(f, "{n}"),
+            EventValue::DialStatus(d) => f.write_str(d.as_str()),
+            EventValue::QueueResult(q) => f.write_str(q.as_str()),
+            EventValue::Outcome(o) => f.write_str(o.as_str()),
+            EventValue::Recording { seconds, url } => {
+                let text = serde_json::json!({ "seconds": seconds, "url": url });
+                write!(f, "{text}")
+            }
+        }
+    }
+}
+
 /// One row of the call log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEvent {
@@ -362,8 +434,79 @@ pub struct LogEvent {
     pub node: Option<String>,
     /// What happened.
     pub kind: EventKind,
-    /// The key, value or reason.
-    pub value: Option<String>,
+    /// The key, value or reason, typed by what the event is.
+    pub value: Option<EventValue>,
     /// Attempt at the node (1-based; 0 when not applicable).
     pub attempt: u32,
+}
+
+impl LogEvent {
+    /// The value as the log shows it (see [`EventValue`]'s `Display`).
+    pub fn value_text(&self) -> Option<String> {
+        self.value.as_ref().map(ToString::to_string)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_json_objects_named_by_their_kind_and_read_as_plain_text() {
+        let cases = [
+            (EventValue::Key("1".into()), r#"{"key":"1"}"#, "1"),
+            (
+                EventValue::Digits("****".into()),
+                r#"{"digits":"****"}"#,
+                "****",
+            ),
+            (
+                EventValue::Set {
+                    name: "plan".into(),
+                    value: "gold".into(),
+                },
+                r#"{"set":{"name":"plan","value":"gold"}}"#,
+                "plan=gold",
+            ),
+            (
+                EventValue::Branch("when 1".into()),
+                r#"{"branch":"when 1"}"#,
+                "when 1",
+            ),
+            (EventValue::Budget(50), r#"{"budget":50}"#, "50"),
+            (
+                EventValue::DialStatus(DialStatus::NoAnswer),
+                r#"{"dial_status":"no-answer"}"#,
+                "no-answer",
+            ),
+            (
+                EventValue::QueueResult(QueueResult::BridgingInProcess),
+                r#"{"queue_result":"bridging-in-process"}"#,
+                "bridging-in-process",
+            ),
+            (
+                EventValue::Recording {
+                    seconds: Some(17),
+                    url: None,
+                },
+                r#"{"recording":{"seconds":17,"url":null}}"#,
+                r#"{"seconds":17,"url":null}"#,
+            ),
+            (
+                EventValue::Outcome(Outcome::SelfService),
+                r#"{"outcome":"self_service"}"#,
+                "self_service",
+            ),
+            (
+                EventValue::Caller("+1555".into()),
+                r#"{"caller":"+1555"}"#,
+                "+1555",
+            ),
+        ];
+        for (value, json, text) in cases {
+            assert_eq!(serde_json::to_string(&value).unwrap(), json);
+            assert_eq!(serde_json::from_str::<EventValue>(json).unwrap(), value);
+            assert_eq!(value.to_string(), text);
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! What the caller's keys and silence do: menu options, input checks, retries.
 
-use crate::call::event::EventKind;
+use crate::call::event::{EventKind, EventValue};
 use crate::call::step::{Run, luhn, mask, whole_seconds};
 use crate::call::vars::render_template;
 use crate::call::{At, Resume, Verb};
@@ -20,7 +20,7 @@ impl Run<'_> {
                         self.log(
                             Some(node),
                             EventKind::Key,
-                            Some(opt.key.to_string()),
+                            Some(EventValue::Key(opt.key.to_string())),
                             at.attempt,
                         );
                         if let Some(var) = &m.store {
@@ -41,7 +41,7 @@ impl Run<'_> {
                         node,
                         at.attempt,
                         EventKind::Invalid,
-                        Some(digits.to_owned()),
+                        Some(EventValue::Key(digits.to_owned())),
                     ),
                 }
             }
@@ -64,9 +64,19 @@ impl Run<'_> {
                     && (!i.luhn || luhn(entered))
                     && i.pattern.as_ref().is_none_or(|p| p.is_match(entered));
                 if !valid {
-                    return self.retry(node, at.attempt, EventKind::Invalid, Some(shown));
+                    return self.retry(
+                        node,
+                        at.attempt,
+                        EventKind::Invalid,
+                        Some(EventValue::Key(shown)),
+                    );
                 }
-                self.log(Some(node), EventKind::Input, Some(shown), at.attempt);
+                self.log(
+                    Some(node),
+                    EventKind::Input,
+                    Some(EventValue::Digits(shown)),
+                    at.attempt,
+                );
                 self.s.vars.insert(
                     i.store.clone(),
                     serde_json::Value::String(entered.to_owned()),
@@ -118,7 +128,10 @@ impl Run<'_> {
         self.log(
             node,
             EventKind::Set,
-            Some(format!("{name}={shown}")),
+            Some(EventValue::Set {
+                name: name.to_owned(),
+                value: shown,
+            }),
             attempt,
         );
         self.s
@@ -141,7 +154,7 @@ impl Run<'_> {
         node: NodeId,
         attempt: u32,
         reason: EventKind,
-        value: Option<String>,
+        value: Option<EventValue>,
     ) {
         let Some(retry) = self.retry_of(node) else {
             return;

@@ -14,7 +14,8 @@ mod vars;
 mod walk;
 
 pub use event::{
-    CallEvent, CallStatus, DialStatus, EventKind, LogEvent, LookupOutcome, Outcome, QueueResult,
+    CallEvent, CallStatus, DialStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome,
+    QueueResult,
 };
 pub use session::{At, CallSession};
 pub use step::{LookupRequest, Step, start_call, step};

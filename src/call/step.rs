@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::call::event::{
-    CallEvent, CallStatus, EventKind, LogEvent, LookupOutcome, Outcome, QueueResult,
+    CallEvent, CallStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome, QueueResult,
 };
 use crate::call::session::{At, CallSession};
 use crate::call::vars::render_template;
@@ -130,7 +130,7 @@ impl Run<'_> {
         &mut self,
         node: Option<NodeId>,
         kind: EventKind,
-        value: Option<String>,
+        value: Option<EventValue>,
         attempt: u32,
     ) {
         self.s.seq += 1;
@@ -210,7 +210,7 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::TransferResult,
-                    Some(status.as_str().to_owned()),
+                    Some(EventValue::DialStatus(*status)),
                     at.attempt,
                 );
                 if status.connected() && upgradable {
@@ -225,7 +225,10 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::Recorded,
-                    Some(recording_value(url, *duration_secs)),
+                    Some(EventValue::Recording {
+                        seconds: *duration_secs,
+                        url: url.clone(),
+                    }),
                     at.attempt,
                 );
                 if upgradable && duration_secs.unwrap_or(0) > 0 {
@@ -236,7 +239,7 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::QueueLeft,
-                    Some(result.as_str().to_owned()),
+                    Some(EventValue::QueueResult(*result)),
                     at.attempt,
                 );
             }
@@ -257,7 +260,12 @@ impl Run<'_> {
     pub(super) fn stale(&mut self, reason: String) {
         let current = self.s.node.clone().and_then(|n| self.flow.node_by_name(&n));
         let attempt = self.s.attempt;
-        self.log(current, EventKind::Fault, Some(reason.clone()), attempt);
+        self.log(
+            current,
+            EventKind::Fault,
+            Some(EventValue::Reason(reason.clone())),
+            attempt,
+        );
         self.warnings.push(reason);
         match current {
             Some(node)
@@ -309,7 +317,12 @@ impl Run<'_> {
         match event {
             CallEvent::Start => {
                 let caller = self.s.caller.clone();
-                self.log(None, EventKind::CallStarted, Some(caller), 0);
+                self.log(
+                    None,
+                    EventKind::CallStarted,
+                    Some(EventValue::Caller(caller)),
+                    0,
+                );
                 let start = self.flow.start;
                 self.go(None, &Target::Node(start));
             }
@@ -329,7 +342,7 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::TransferResult,
-                    Some(status.as_str().to_owned()),
+                    Some(EventValue::DialStatus(*status)),
                     at.attempt,
                 );
                 if status.connected() {
@@ -357,7 +370,10 @@ impl Run<'_> {
                     self.log(
                         Some(at.node),
                         EventKind::Recorded,
-                        Some(recording_value(url, *duration_secs)),
+                        Some(EventValue::Recording {
+                            seconds: *duration_secs,
+                            url: url.clone(),
+                        }),
                         at.attempt,
                     );
                     self.s.outcome = Some(Outcome::Voicemail);
@@ -372,7 +388,7 @@ impl Run<'_> {
                 self.log(
                     Some(at.node),
                     EventKind::QueueLeft,
-                    Some(result.as_str().to_owned()),
+                    Some(EventValue::QueueResult(*result)),
                     at.attempt,
                 );
                 match result {
@@ -414,7 +430,7 @@ impl Run<'_> {
                         self.log(
                             Some(at.node),
                             EventKind::LookupError,
-                            Some(reason.clone()),
+                            Some(EventValue::Reason(reason.clone())),
                             at.attempt,
                         );
                         self.go(Some(at.node), &l.on_error);
@@ -448,7 +464,7 @@ impl Run<'_> {
                 self.log(
                     None,
                     EventKind::CallEnded,
-                    Some(outcome.as_str().to_owned()),
+                    Some(EventValue::Outcome(outcome)),
                     0,
                 );
                 self.s.node = None;
@@ -460,11 +476,6 @@ impl Run<'_> {
     pub(super) fn events_closed(&self) -> bool {
         self.s.node.is_none() && self.s.seq > 0
     }
-}
-
-/// The `recorded` event's value: `{"seconds":17,"url":"https://..."}`.
-fn recording_value(url: &Option<String>, seconds: Option<u32>) -> String {
-    serde_json::json!({ "seconds": seconds, "url": url }).to_string()
 }
 
 impl Run<'_> {

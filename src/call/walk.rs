@@ -1,6 +1,6 @@
 //! Moving through the flow: entering nodes until one waits for the caller, faults.
 
-use crate::call::event::{EventKind, Outcome};
+use crate::call::event::{EventKind, EventValue, Outcome};
 use crate::call::step::{Run, whole_seconds};
 use crate::call::{At, LookupRequest, Resume, Verb};
 use crate::flow::hours::is_open;
@@ -9,7 +9,12 @@ use crate::flow::{BranchNode, Condition, LookupMethod, NodeId, NodeKind, Prompt,
 impl Run<'_> {
     pub(super) fn fault(&mut self, at: At, reason: &str) {
         let node = self.node_at(at);
-        self.log(node, EventKind::Fault, Some(reason.to_owned()), at.attempt);
+        self.log(
+            node,
+            EventKind::Fault,
+            Some(EventValue::Reason(reason.to_owned())),
+            at.attempt,
+        );
         self.warnings.push(reason.to_owned());
         let sorry = self.apology_verbs();
         self.verbs.extend(sorry);
@@ -75,7 +80,7 @@ impl Run<'_> {
                 self.log(
                     Some(node),
                     EventKind::BudgetExhausted,
-                    Some(self.flow.max_steps.to_string()),
+                    Some(EventValue::Budget(self.flow.max_steps)),
                     attempt,
                 );
                 if self.s.budget_spent || self.failing {
@@ -145,7 +150,9 @@ impl Run<'_> {
                 self.log(
                     Some(node),
                     EventKind::Entered,
-                    Some(if is { "open" } else { "closed" }.to_owned()),
+                    Some(EventValue::Branch(
+                        if is { "open" } else { "closed" }.to_owned(),
+                    )),
                     1,
                 );
                 Some(if is { open.clone() } else { closed.clone() })
@@ -153,7 +160,12 @@ impl Run<'_> {
             NodeKind::Branch(BranchNode::When { arms, otherwise }) => {
                 let hit = arms.iter().position(|(c, _)| self.holds(c));
                 let label = hit.map_or("else".to_owned(), |i| format!("when {}", i + 1));
-                self.log(Some(node), EventKind::Entered, Some(label), 1);
+                self.log(
+                    Some(node),
+                    EventKind::Entered,
+                    Some(EventValue::Branch(label)),
+                    1,
+                );
                 Some(hit.map_or_else(|| otherwise.clone(), |i| arms[i].1.clone()))
             }
             NodeKind::Lookup(l) => {
@@ -161,7 +173,12 @@ impl Run<'_> {
                 let url = match crate::call::vars::render_url_template(&l.url, &self.s) {
                     Ok((url, _)) => url,
                     Err(e) => {
-                        self.log(Some(node), EventKind::LookupError, Some(e.to_string()), 1);
+                        self.log(
+                            Some(node),
+                            EventKind::LookupError,
+                            Some(EventValue::Reason(e.to_string())),
+                            1,
+                        );
                         return Some(l.on_error.clone());
                     }
                 };
@@ -191,7 +208,12 @@ impl Run<'_> {
             NodeKind::Transfer(t) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
                 let target = t.to.to_string();
-                self.log(Some(node), EventKind::TransferStarted, Some(target), 1);
+                self.log(
+                    Some(node),
+                    EventKind::TransferStarted,
+                    Some(EventValue::Target(target)),
+                    1,
+                );
                 self.play(t.prompt.as_ref());
                 self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Dial {
@@ -204,7 +226,12 @@ impl Run<'_> {
             }
             NodeKind::Queue(q) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
-                self.log(Some(node), EventKind::Queued, Some(q.name.clone()), 1);
+                self.log(
+                    Some(node),
+                    EventKind::Queued,
+                    Some(EventValue::Queue(q.name.clone())),
+                    1,
+                );
                 self.s.outcome = Some(Outcome::Queued);
                 self.s.visit = self.s.seq;
                 self.verbs.push(Verb::Enqueue {

@@ -24,7 +24,7 @@ use super::{
     CallRange, CallRecord, CommitOutcome, Pruned, RowStream, Store, StoreError, WebhookCommit,
     schema, until_error,
 };
-use crate::call::{CallSession, EventKind, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, EventValue, LogEvent, Outcome};
 
 /// Connections kept open when the URL does not say `pool_size`.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -180,9 +180,25 @@ fn event_from_row(row: &tokio_postgres::Row) -> Result<LogEvent, StoreError> {
         version: row.try_get(4).map_err(db)?,
         node: row.try_get(5).map_err(db)?,
         kind: parse_name::<EventKind>("event kind", row.try_get(6).map_err(db)?)?,
-        value: row.try_get(7).map_err(db)?,
+        value: decode_value(row.try_get(7).map_err(db)?)?,
         attempt: to_u32("attempt", row.try_get(8).map_err(db)?)?,
     })
+}
+
+/// An event's value as `call_events.value` holds it: [`EventValue`]'s JSON.
+fn encode_value(value: Option<&EventValue>) -> Result<Option<String>, StoreError> {
+    value
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Database(format!("encoding an event value: {e}")))
+}
+
+/// Reads `call_events.value` back.
+fn decode_value(text: Option<String>) -> Result<Option<EventValue>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
+    })
+    .transpose()
 }
 
 /// The statement and parameters of a range read: `$1` and `$2` the bounds, `$3` the flow.
@@ -502,7 +518,7 @@ struct EventColumns<'a> {
     version: Vec<&'a str>,
     node: Vec<Option<&'a str>>,
     kind: Vec<&'static str>,
-    value: Vec<Option<&'a str>>,
+    value: Vec<Option<String>>,
     attempt: Vec<i32>,
 }
 
@@ -527,7 +543,7 @@ impl<'a> EventColumns<'a> {
             c.version.push(&e.version);
             c.node.push(e.node.as_deref());
             c.kind.push(e.kind.as_str());
-            c.value.push(e.value.as_deref());
+            c.value.push(encode_value(e.value.as_ref())?);
             c.attempt.push(to_i32("event attempt", e.attempt)?);
         }
         Ok(c)

@@ -67,6 +67,51 @@ CREATE INDEX IF NOT EXISTS calls_by_start_and_sid ON calls (started_at COLLATE "
 CREATE INDEX IF NOT EXISTS calls_by_flow_start_and_sid ON calls (flow, started_at COLLATE "C", call_sid COLLATE "C");
 "#,
     },
+    Migration {
+        version: 4,
+        summary: "call-event values as typed JSON (`{\"key\":\"1\"}`), rewritten from their text by kind",
+        // `set` splits at the first `=` (a variable's name has none); `recorded` was JSON already.
+        sqlite: "
+UPDATE call_events SET value = CASE kind
+  WHEN 'call_started' THEN json_object('caller', value)
+  WHEN 'key' THEN json_object('key', value)
+  WHEN 'invalid' THEN json_object('key', value)
+  WHEN 'input' THEN json_object('digits', value)
+  WHEN 'set' THEN json_object('set', json_object('name', substr(value, 1, instr(value, '=') - 1), 'value', substr(value, instr(value, '=') + 1)))
+  WHEN 'entered' THEN json_object('branch', value)
+  WHEN 'lookup_error' THEN json_object('reason', value)
+  WHEN 'fault' THEN json_object('reason', value)
+  WHEN 'budget_exhausted' THEN json_object('budget', CAST(value AS INTEGER))
+  WHEN 'transfer_started' THEN json_object('target', value)
+  WHEN 'transfer_result' THEN json_object('dial_status', value)
+  WHEN 'queued' THEN json_object('queue', value)
+  WHEN 'queue_left' THEN json_object('queue_result', value)
+  WHEN 'recorded' THEN json_object('recording', json(value))
+  WHEN 'call_ended' THEN json_object('outcome', value)
+  ELSE NULL END
+WHERE value IS NOT NULL;
+",
+        postgres: "
+UPDATE call_events SET value = (CASE kind
+  WHEN 'call_started' THEN json_build_object('caller', value)
+  WHEN 'key' THEN json_build_object('key', value)
+  WHEN 'invalid' THEN json_build_object('key', value)
+  WHEN 'input' THEN json_build_object('digits', value)
+  WHEN 'set' THEN json_build_object('set', json_build_object('name', split_part(value, '=', 1), 'value', substr(value, strpos(value, '=') + 1)))
+  WHEN 'entered' THEN json_build_object('branch', value)
+  WHEN 'lookup_error' THEN json_build_object('reason', value)
+  WHEN 'fault' THEN json_build_object('reason', value)
+  WHEN 'budget_exhausted' THEN json_build_object('budget', value::integer)
+  WHEN 'transfer_started' THEN json_build_object('target', value)
+  WHEN 'transfer_result' THEN json_build_object('dial_status', value)
+  WHEN 'queued' THEN json_build_object('queue', value)
+  WHEN 'queue_left' THEN json_build_object('queue_result', value)
+  WHEN 'recorded' THEN json_build_object('recording', value::json)
+  WHEN 'call_ended' THEN json_build_object('outcome', value)
+  ELSE NULL END)::text
+WHERE value IS NOT NULL;
+",
+    },
 ];
 
 /// The schema version this build writes.

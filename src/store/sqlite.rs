@@ -21,7 +21,7 @@ use futures_util::StreamExt;
 use super::{
     CallRange, CallRecord, CommitOutcome, RowStream, Store, StoreError, WebhookCommit, schema,
 };
-use crate::call::{CallSession, EventKind, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, EventValue, LogEvent, Outcome};
 
 /// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
 const MAX_BATCH: usize = 256;
@@ -385,6 +385,7 @@ fn commit_one(
             )
             .map_err(db)?;
         for e in &commit.events {
+            let value = encode_value(e.value.as_ref())?;
             insert
                 .execute(params![
                     e.call_sid,
@@ -394,7 +395,7 @@ fn commit_one(
                     e.version,
                     e.node,
                     e.kind.as_str(),
-                    e.value,
+                    value,
                     e.attempt
                 ])
                 .map_err(db)?;
@@ -561,9 +562,25 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> Result<LogEvent, StoreError> {
         version: r.get(4).map_err(db)?,
         node: r.get(5).map_err(db)?,
         kind: parse_name::<EventKind>("event kind", r.get(6).map_err(db)?)?,
-        value: r.get(7).map_err(db)?,
+        value: decode_value(r.get(7).map_err(db)?)?,
         attempt: to_u32("attempt", r.get(8).map_err(db)?)?,
     })
+}
+
+/// An event's value as `call_events.value` holds it: [`EventValue`]'s JSON.
+fn encode_value(value: Option<&EventValue>) -> Result<Option<String>, StoreError> {
+    value
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Database(format!("encoding an event value: {e}")))
+}
+
+/// Reads `call_events.value` back.
+fn decode_value(text: Option<String>) -> Result<Option<EventValue>, StoreError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
+    })
+    .transpose()
 }
 
 /// The statement and parameters of a range read: `?1` and `?2` the bounds, `?3` the flow.
@@ -858,7 +875,9 @@ mod tests {
             at: t("2026-11-24T15:00:01.250Z") + chrono::Duration::milliseconds(i64::from(seq)),
             node: seq.is_multiple_of(2).then(|| format!("node{seq}")),
             kind,
-            value: seq.is_multiple_of(3).then(|| "2".to_owned()),
+            value: seq
+                .is_multiple_of(3)
+                .then(|| EventValue::Key("2".to_owned())),
             attempt: seq % 4,
         }
     }

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-use crate::call::{CallEvent, DialStatus, EventKind, LookupOutcome, LookupRequest};
+use crate::call::{CallEvent, DialStatus, EventKind, EventValue, LookupOutcome, LookupRequest};
 use crate::flow::{Flow, FlowSet};
 use crate::lookup::LookupClient;
 use crate::tools::driver::{CallDriver, CannedLookups, LookupResolver, Turn, Waiting, transcript};
@@ -311,30 +311,28 @@ fn show_turn(turn: &Turn, set: &FlowSet, out: &mut dyn Write) {
                     None => format!("-> {node} ({kind})"),
                 }
             }
-            EventKind::Key => format!("   key {} accepted", e.value.clone().unwrap_or_default()),
+            EventKind::Key => format!("   key {} accepted", e.value_text().unwrap_or_default()),
             EventKind::Invalid => format!(
                 "   `{}` is not accepted (attempt {})",
-                e.value.clone().unwrap_or_default(),
+                e.value_text().unwrap_or_default(),
                 e.attempt
             ),
             EventKind::NoInput => format!("   silence (attempt {})", e.attempt),
-            EventKind::Input => format!("   entered {}", e.value.clone().unwrap_or_default()),
-            EventKind::Set => format!("   set {}", e.value.clone().unwrap_or_default()),
+            EventKind::Input => format!("   entered {}", e.value_text().unwrap_or_default()),
+            EventKind::Set => format!("   set {}", e.value_text().unwrap_or_default()),
             EventKind::RetriesExhausted => "   retries spent: on to on_fail".to_owned(),
             EventKind::BudgetExhausted => "   step budget spent: on to on_fail".to_owned(),
             EventKind::TransferResult => {
-                format!("   transfer ended: {}", e.value.clone().unwrap_or_default())
+                format!("   transfer ended: {}", e.value_text().unwrap_or_default())
             }
             EventKind::Recorded => {
-                let seconds = e
-                    .value
-                    .as_deref()
-                    .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
-                    .and_then(|v| v["seconds"].as_u64())
-                    .unwrap_or(0);
+                let seconds = match &e.value {
+                    Some(EventValue::Recording { seconds, .. }) => seconds.unwrap_or(0),
+                    _ => 0,
+                };
                 format!("   voicemail recorded ({seconds} s)")
             }
-            EventKind::Fault => format!("   fault: {}", e.value.clone().unwrap_or_default()),
+            EventKind::Fault => format!("   fault: {}", e.value_text().unwrap_or_default()),
             // Said after what the caller hears last, below.
             EventKind::FlowHangup => continue,
             EventKind::LookupOk | EventKind::LookupError => {
