@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
         at: phonetree::call::At {
             node: language,
             attempt: 1,
-            visit: first.session.visit,
+            visit: first.session.visit(),
         },
         digits: "3".into(),
     };

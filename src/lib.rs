@@ -54,7 +54,7 @@
 //!
 //! let first = start_call(&flows, &flow, "CA1", "+15551230000", "+14155550199", now);
 //! assert!(matches!(first.verbs[0], Verb::Gather { .. }));
-//! let main = At { node: flow.node_by_name("main").expect("main"), attempt: 1, visit: first.session.visit };
+//! let main = At { node: flow.node_by_name("main").expect("main"), attempt: 1, visit: first.session.visit() };
 //! let next = step(&flows, &first.session, &CallEvent::Digits { at: main, digits: "1".into() }, now);
 //! assert!(matches!(next.verbs[0], Verb::Dial { .. }));
 //! # Ok::<(), Box<dyn std::error::Error>>(())

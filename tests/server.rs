@@ -867,7 +867,7 @@ async fn stale_callbacks_and_a_second_voice_webhook_do_not_move_the_call(db: Db)
         .unwrap()
         .unwrap();
     assert_eq!(session.language, "en");
-    assert_eq!(session.node.as_deref(), Some("main_menu"));
+    assert_eq!(session.node(), Some("main_menu"));
     let rows = rows(&server, &sid("CA-stale")).await;
     assert_eq!(
         rows.iter().filter(|r| r.0 == "fault").count(),

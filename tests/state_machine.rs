@@ -85,8 +85,8 @@ fn press(set: &FlowSet, prev: &Step, node: &str, key: &str) -> Step {
                 set,
                 &flow,
                 node,
-                prev.session.attempt.max(1),
-                prev.session.visit,
+                prev.session.attempt().max(1),
+                prev.session.visit(),
             ),
             digits: key.into(),
         },
@@ -136,7 +136,7 @@ fn pressing_star_for_ever_spends_the_budget_once_then_hangs_up() {
             .iter()
             .any(|e| e.kind == EventKind::BudgetExhausted)
     );
-    assert_eq!(s.session.outcome, Some(Outcome::Failed));
+    assert_eq!(s.session.outcome(), Some(Outcome::Failed));
     // Anything after the end just hangs up.
     let after = press(&set, &s, "top", "*");
     assert_eq!(after.verbs, vec![Verb::Hangup]);
@@ -153,7 +153,7 @@ fn back_returns_to_the_previous_menu_and_start_to_the_top() {
     assert_eq!(said(&back), "Top menu.");
     let restart = press(&set, &s, "sub", "0");
     assert_eq!(said(&restart), "Top menu.");
-    assert_eq!(restart.session.node.as_deref(), Some("top"));
+    assert_eq!(restart.session.node(), Some("top"));
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn retries_running_out_into_hangup_fail_the_call() {
         &set,
         &s.session,
         &CallEvent::Silence {
-            at: quiet(1, s.session.visit),
+            at: quiet(1, s.session.visit()),
         },
         now(),
     );
@@ -232,12 +232,12 @@ fn retries_running_out_into_hangup_fail_the_call() {
         &set,
         &again.session,
         &CallEvent::Silence {
-            at: quiet(2, again.session.visit),
+            at: quiet(2, again.session.visit()),
         },
         now(),
     );
     assert_eq!(done.verbs, vec![Verb::Hangup]);
-    assert_eq!(done.session.outcome, Some(Outcome::Failed));
+    assert_eq!(done.session.outcome(), Some(Outcome::Failed));
     let closed = step(
         &set,
         &done.session,
@@ -263,12 +263,12 @@ fn a_callback_for_somewhere_else_asks_again_where_the_caller_is() {
     // A late key for the top menu, a key for a node never reached, an old attempt: nothing moves.
     for (node, attempt) in [("top", 1), ("quiet", 1), ("sub", 3)] {
         let event = CallEvent::Digits {
-            at: at(&set, "main", node, attempt, s.session.visit),
+            at: at(&set, "main", node, attempt, s.session.visit()),
             digits: "1".into(),
         };
         let stale = step(&set, &s.session, &event, now());
         assert_eq!(said(&stale), "Sub menu.", "{node}");
-        assert_eq!(stale.session.node.as_deref(), Some("sub"));
+        assert_eq!(stale.session.node(), Some("sub"));
         assert_eq!(stale.session.vars, s.session.vars);
         let kinds: Vec<EventKind> = stale.events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EventKind::Fault], "{node}");
@@ -296,19 +296,19 @@ fn results_that_arrive_after_the_hang_up_are_logged_and_fix_the_outcome() {
         },
         now(),
     );
-    assert_eq!(hung_up.session.outcome, Some(Outcome::Abandoned));
+    assert_eq!(hung_up.session.outcome(), Some(Outcome::Abandoned));
     let late = step(
         &set,
         &hung_up.session,
         &CallEvent::Recorded {
-            at: at(&set, "main", "top", 1, hung_up.session.visit),
+            at: at(&set, "main", "top", 1, hung_up.session.visit()),
             url: Some("https://r/1".into()),
             duration_secs: Some(9),
         },
         now(),
     );
     assert_eq!(late.verbs, vec![Verb::Hangup]);
-    assert_eq!(late.session.outcome, Some(Outcome::Voicemail));
+    assert_eq!(late.session.outcome(), Some(Outcome::Voicemail));
     assert_eq!(late.events[0].kind, EventKind::Recorded);
     assert_eq!(
         late.events[0].value_text().as_deref(),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use phonetree::call::{
-    CallSession, DialStatus, EventKind, EventValue, LogEvent, Outcome, QueueResult,
+    CallSession, CallState, DialStatus, EventKind, EventValue, LogEvent, Outcome, QueueResult,
 };
 use phonetree::store::{
     CallRange, CallRecord, CommitOutcome, Pruned, Store, StoreError, WebhookCommit, open_store,
@@ -138,13 +138,14 @@ fn session(sid: &str, node: Option<&str>, seq: u32) -> CallSession {
         vars: BTreeMap::from([("account".to_owned(), serde_json::json!("1234"))]),
         sensitive: vec![],
         menu_stack: vec!["welcome".into()],
-        node: node.map(str::to_owned),
-        attempt: 1,
-        visit: 4,
+        state: node.map_or(CallState::Starting, |node| CallState::Active {
+            node: node.to_owned(),
+            attempt: 1,
+            visit: 4,
+            budget_spent: false,
+            outcome: None,
+        }),
         steps: 3,
-        budget_spent: false,
-        outcome: None,
-        ended: false,
         started_at: t("2026-11-24T15:00:00.000Z"),
         seq,
     }
@@ -320,7 +321,9 @@ async fn a_duplicate_fingerprint_returns_the_first_answer_and_writes_nothing(kin
     );
     let mut again = commit("CA3", &[3, 4], Some("fp"));
     again.reply = Some(("fp".into(), "<Response><Hangup/></Response>".into()));
-    again.session.attempt = 9;
+    if let CallState::Active { attempt, .. } = &mut again.session.state {
+        *attempt = 9;
+    }
     let twiml = first.reply.unwrap().1;
     assert_eq!(
         store.commit(again.clone()).await.unwrap(),
@@ -333,7 +336,7 @@ async fn a_duplicate_fingerprint_returns_the_first_answer_and_writes_nothing(kin
         CommitOutcome::Duplicate(twiml.clone())
     );
     assert_eq!(store.events("CA3").await.unwrap().len(), 2);
-    assert_eq!(store.session("CA3").await.unwrap().unwrap().attempt, 1);
+    assert_eq!(store.session("CA3").await.unwrap().unwrap().attempt(), 1);
     assert_eq!(store.reply("CA3", "fp").await.unwrap(), Some(twiml));
     assert_eq!(db.count("webhook_replies").await, 1);
 }
@@ -385,9 +388,7 @@ async fn an_ended_call_is_closed_once_and_keeps_its_last_node(kind: Kind) {
     let store = db.open();
     store.commit(commit("CA4", &[1], Some("a"))).await.unwrap();
     let mut hangup = next("CA4", 1, 1, "b");
-    hangup.session.node = None;
-    hangup.session.ended = true;
-    hangup.session.outcome = Some(Outcome::Abandoned);
+    hangup.session.close(Outcome::Abandoned);
     hangup.now = t("2026-11-24T15:03:00.000Z");
     assert_eq!(
         store.commit(hangup.clone()).await.unwrap(),
@@ -415,10 +416,12 @@ async fn a_failing_commit_writes_nothing_and_the_store_goes_on(kind: Kind) {
     // Past the order check, into the (call_sid, seq) key of the first row.
     let mut bad = commit("CA5", &[1], Some("x"));
     bad.base_seq = Some(1);
-    bad.session.attempt = 9;
+    if let CallState::Active { attempt, .. } = &mut bad.session.state {
+        *attempt = 9;
+    }
     let err = store.commit(bad).await.expect_err("a clashing event row");
     assert!(matches!(err, StoreError::Database(_)), "{err:?}");
-    assert_eq!(store.session("CA5").await.unwrap().unwrap().attempt, 1);
+    assert_eq!(store.session("CA5").await.unwrap().unwrap().attempt(), 1);
     assert_eq!(store.reply("CA5", "x").await.unwrap(), None);
     assert_eq!(db.count("call_events").await, 1);
     // The connection it failed on serves the next commits.
@@ -850,8 +853,8 @@ async fn sessions_of_ended_calls_expire_and_their_log_stays(kind: Kind) {
     let store = db.open();
     store.commit(commit("CE1", &[1], Some("a"))).await.unwrap();
     let mut ended = next("CE1", 1, 1, "b");
-    ended.session.ended = true;
-    ended.session.outcome = Some(Outcome::SelfService);
+    ended.session.set_outcome(Outcome::SelfService);
+    ended.session.end();
     ended.now = t("2026-11-24T15:05:00.000Z");
     store.commit(ended).await.unwrap();
     store.commit(commit("CE2", &[1], Some("a"))).await.unwrap();

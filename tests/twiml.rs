@@ -85,7 +85,7 @@ fn press(set: &FlowSet, prev: &Step, node: &str, attempt: u32, digits: &str) -> 
         set,
         &prev.session,
         &CallEvent::Digits {
-            at: at(set, node, attempt, prev.session.visit),
+            at: at(set, node, attempt, prev.session.visit()),
             digits: digits.into(),
         },
         now(),
@@ -116,7 +116,7 @@ fn twiml_of_every_node_kind() {
         &set,
         &start.session,
         &CallEvent::Silence {
-            at: at(&set, "menu", 1, start.session.visit),
+            at: at(&set, "menu", 1, start.session.visit()),
         },
         now(),
     );
@@ -147,7 +147,7 @@ fn twiml_of_every_node_kind() {
         &set,
         &transfer.session,
         &CallEvent::DialResult {
-            at: at(&set, "transfer", 1, transfer.session.visit),
+            at: at(&set, "transfer", 1, transfer.session.visit()),
             status: DialStatus::Busy,
         },
         now(),
@@ -160,7 +160,7 @@ fn twiml_of_every_node_kind() {
         &set,
         &queue.session,
         &CallEvent::Hold {
-            at: at(&set, "queue", 1, queue.session.visit),
+            at: at(&set, "queue", 1, queue.session.visit()),
         },
         now(),
     );

@@ -119,7 +119,7 @@ impl Run<'_> {
                 return;
             }
         }
-        let attempt = self.s.attempt;
+        let attempt = self.s.attempt();
         let shown = if sensitive {
             mask(&value)
         } else {
@@ -199,8 +199,10 @@ impl Run<'_> {
         let mut inner: Vec<Verb> = self.verbs.split_off(self.verbs.len() - spoken);
         inner.extend(lead);
         inner.extend(self.prompt_verbs(prompt));
+        // In the node before its token is set: the token lives with the node.
+        self.s.enter_node(&flow.node(node).name, attempt);
         if !self.same_visit {
-            self.s.visit = self.s.seq;
+            self.s.set_visit(self.s.seq);
         }
         self.verbs.push(Verb::Gather {
             prompt: inner,
@@ -211,7 +213,5 @@ impl Run<'_> {
         });
         self.verbs
             .push(Verb::Redirect(self.cont(Resume::Silence, node, attempt)));
-        self.s.node = Some(flow.node(node).name.clone());
-        self.s.attempt = attempt;
     }
 }

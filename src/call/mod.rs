@@ -17,7 +17,7 @@ pub use event::{
     CallEvent, CallStatus, DialStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome,
     QueueResult,
 };
-pub use session::{At, CallSession};
+pub use session::{At, CallSession, CallState};
 pub use step::{LookupRequest, Step, start_call, step};
 pub use vars::{URL_COMPONENT, UnsafeUrlValue, lookup_var, render_template, render_url_template};
 

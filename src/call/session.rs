@@ -21,6 +21,7 @@ pub struct At {
 
 /// Everything phonetree remembers about a call between webhooks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredSession")]
 pub struct CallSession {
     /// Provider's call id.
     pub call_sid: String,
@@ -41,21 +42,10 @@ pub struct CallSession {
     pub sensitive: Vec<String>,
     /// Menus visited, most recent last (for `back`).
     pub menu_stack: Vec<String>,
-    /// Node the caller is in.
-    pub node: Option<String>,
-    /// Attempt at that node.
-    pub attempt: u32,
-    /// The current wait's token, written into its continuation URLs.
-    #[serde(default)]
-    pub visit: u32,
+    /// Where the call is in its life: in a node, ended, or closed.
+    pub state: CallState,
     /// Node entries so far (loop guard).
     pub steps: u32,
-    /// The step budget was spent once already.
-    pub budget_spent: bool,
-    /// How the call is ending, once known.
-    pub outcome: Option<Outcome>,
-    /// The call is over (flow hung up or status callback).
-    pub ended: bool,
     /// When the call started.
     pub started_at: DateTime<Utc>,
     /// Sequence number of the last logged event.
@@ -86,15 +76,239 @@ impl CallSession {
             vars: BTreeMap::new(),
             sensitive: Vec::new(),
             menu_stack: Vec::new(),
-            node: None,
-            attempt: 0,
-            visit: 0,
+            state: CallState::Starting,
             steps: 0,
-            budget_spent: false,
-            outcome: None,
-            ended: false,
             started_at: now,
             seq: 0,
+        }
+    }
+}
+
+/// Where a call is in its life. Each variant carries only what is true of it: an ended call has
+/// no attempt to count, and a closed one has a final outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallState {
+    /// Just come in: no node entered yet.
+    Starting,
+    /// In a node, waiting for the caller or the provider.
+    Active {
+        /// Node the caller is in.
+        node: String,
+        /// Attempt at that node.
+        attempt: u32,
+        /// The current wait's token, written into its continuation URLs.
+        visit: u32,
+        /// The step budget was spent once already.
+        budget_spent: bool,
+        /// How the call is ending, when known before it ends (a transfer that connected).
+        outcome: Option<Outcome>,
+    },
+    /// Over (the flow hung up, or its flow is gone); the status callback has not closed it yet.
+    Ended {
+        /// Node the call ended in, if it entered one.
+        node: Option<String>,
+        /// How it ended, once known; the status callback settles it.
+        outcome: Option<Outcome>,
+    },
+    /// Closed by the status callback: its record is complete.
+    Closed {
+        /// How the call ended (a late dial or recording result may still upgrade it).
+        outcome: Outcome,
+    },
+}
+
+impl CallSession {
+    /// Node the caller is in, or ended in.
+    pub fn node(&self) -> Option<&str> {
+        match &self.state {
+            CallState::Active { node, .. } => Some(node),
+            CallState::Ended { node, .. } => node.as_deref(),
+            CallState::Starting | CallState::Closed { .. } => None,
+        }
+    }
+
+    /// Attempt at the current node (0 outside a node).
+    pub fn attempt(&self) -> u32 {
+        match &self.state {
+            CallState::Active { attempt, .. } => *attempt,
+            _ => 0,
+        }
+    }
+
+    /// The current wait's token (0 outside a node).
+    pub fn visit(&self) -> u32 {
+        match &self.state {
+            CallState::Active { visit, .. } => *visit,
+            _ => 0,
+        }
+    }
+
+    /// How the call is ending, once known.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match &self.state {
+            CallState::Active { outcome, .. } | CallState::Ended { outcome, .. } => *outcome,
+            CallState::Closed { outcome } => Some(*outcome),
+            CallState::Starting => None,
+        }
+    }
+
+    /// The call is over (ended or closed).
+    pub fn is_ended(&self) -> bool {
+        matches!(
+            self.state,
+            CallState::Ended { .. } | CallState::Closed { .. }
+        )
+    }
+
+    /// The status callback has closed the call's record.
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, CallState::Closed { .. })
+    }
+
+    /// The step budget was spent once already.
+    pub fn budget_spent(&self) -> bool {
+        matches!(
+            self.state,
+            CallState::Active {
+                budget_spent: true,
+                ..
+            }
+        )
+    }
+
+    /// Puts the call in `node` at `attempt`, keeping the visit token, budget and outcome so far.
+    pub fn enter_node(&mut self, name: &str, at_attempt: u32) {
+        match &mut self.state {
+            CallState::Active { node, attempt, .. } => {
+                name.clone_into(node);
+                *attempt = at_attempt;
+            }
+            _ => {
+                self.state = CallState::Active {
+                    node: name.to_owned(),
+                    attempt: at_attempt,
+                    visit: 0,
+                    budget_spent: false,
+                    outcome: None,
+                }
+            }
+        }
+    }
+
+    /// Sets the current wait's token; outside a node there is no wait to mark.
+    pub fn set_visit(&mut self, token: u32) {
+        if let CallState::Active { visit, .. } = &mut self.state {
+            *visit = token;
+        }
+    }
+
+    /// Records that the step budget was spent once.
+    pub fn spend_budget(&mut self) {
+        if let CallState::Active { budget_spent, .. } = &mut self.state {
+            *budget_spent = true;
+        }
+    }
+
+    /// Sets how the call is ending; a call not yet in a node has no outcome to set.
+    pub fn set_outcome(&mut self, to: Outcome) {
+        match &mut self.state {
+            CallState::Active { outcome, .. } | CallState::Ended { outcome, .. } => {
+                *outcome = Some(to)
+            }
+            CallState::Closed { outcome } => *outcome = to,
+            CallState::Starting => {
+                self.state = CallState::Ended {
+                    node: None,
+                    outcome: Some(to),
+                }
+            }
+        }
+    }
+
+    /// Ends the call where it is, keeping its node and outcome so far.
+    pub fn end(&mut self) {
+        let state = match &self.state {
+            CallState::Active { node, outcome, .. } => CallState::Ended {
+                node: Some(node.clone()),
+                outcome: *outcome,
+            },
+            CallState::Starting => CallState::Ended {
+                node: None,
+                outcome: None,
+            },
+            CallState::Ended { .. } | CallState::Closed { .. } => return,
+        };
+        self.state = state;
+    }
+
+    /// Closes the call's record with its final outcome.
+    pub fn close(&mut self, outcome: Outcome) {
+        self.state = CallState::Closed { outcome };
+    }
+}
+
+/// A session as stored: today's `state`, or the flags sessions were stored with before it.
+#[derive(Deserialize)]
+struct StoredSession {
+    call_sid: String,
+    flow: String,
+    version: String,
+    caller: String,
+    called: String,
+    language: String,
+    vars: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    sensitive: Vec<String>,
+    menu_stack: Vec<String>,
+    #[serde(default)]
+    state: Option<CallState>,
+    steps: u32,
+    started_at: DateTime<Utc>,
+    seq: u32,
+    #[serde(default)]
+    node: Option<String>,
+    #[serde(default)]
+    attempt: u32,
+    #[serde(default)]
+    visit: u32,
+    #[serde(default)]
+    budget_spent: bool,
+    #[serde(default)]
+    outcome: Option<Outcome>,
+    #[serde(default)]
+    ended: bool,
+}
+
+impl From<StoredSession> for CallSession {
+    fn from(s: StoredSession) -> CallSession {
+        // The old flags: the status callback closed a call by clearing its node.
+        let state = s.state.unwrap_or(match (s.node, s.ended, s.outcome) {
+            (None, true, Some(outcome)) if s.seq > 0 => CallState::Closed { outcome },
+            (node, true, outcome) => CallState::Ended { node, outcome },
+            (Some(node), false, outcome) => CallState::Active {
+                node,
+                attempt: s.attempt,
+                visit: s.visit,
+                budget_spent: s.budget_spent,
+                outcome,
+            },
+            (None, false, _) => CallState::Starting,
+        });
+        CallSession {
+            call_sid: s.call_sid,
+            flow: s.flow,
+            version: s.version,
+            caller: s.caller,
+            called: s.called,
+            language: s.language,
+            vars: s.vars,
+            sensitive: s.sensitive,
+            menu_stack: s.menu_stack,
+            state,
+            steps: s.steps,
+            started_at: s.started_at,
+            seq: s.seq,
         }
     }
 }
@@ -225,13 +439,8 @@ mod tests {
             vars: BTreeMap::from([("pin".to_owned(), serde_json::json!("8555"))]),
             sensitive: vec!["pin".into()],
             menu_stack: vec![],
-            node: None,
-            attempt: 1,
-            visit: 0,
+            state: CallState::Starting,
             steps: 0,
-            budget_spent: false,
-            outcome: None,
-            ended: false,
             started_at: DateTime::<Utc>::MIN_UTC,
             seq: 0,
         };
@@ -296,13 +505,8 @@ mod tests {
             ]),
             sensitive: vec!["card".into()],
             menu_stack: vec![],
-            node: None,
-            attempt: 1,
-            visit: 0,
+            state: CallState::Starting,
             steps: 0,
-            budget_spent: false,
-            outcome: None,
-            ended: false,
             started_at: DateTime::<Utc>::MIN_UTC,
             seq: 0,
         };
@@ -319,5 +523,59 @@ mod tests {
         );
         s.sensitive.clear();
         assert_eq!(s.redacted(), s);
+    }
+
+    /// Sessions stored before the state type carried flags; they load into the same state.
+    #[test]
+    fn sessions_stored_with_the_old_flags_still_load() {
+        let old = |fields: &str| {
+            let json = format!(
+                r#"{{"call_sid":"CA1","flow":"f","version":"v","caller":"","called":"",
+                "language":"en","vars":{{}},"menu_stack":[],"steps":3,
+                "started_at":"2026-11-24T15:00:00Z",{fields}}}"#
+            );
+            serde_json::from_str::<CallSession>(&json).unwrap().state
+        };
+        assert_eq!(
+            old(
+                r#""node":"main_menu","attempt":2,"visit":7,"budget_spent":true,"outcome":"transferred","ended":false,"seq":7"#
+            ),
+            CallState::Active {
+                node: "main_menu".into(),
+                attempt: 2,
+                visit: 7,
+                budget_spent: true,
+                outcome: Some(Outcome::Transferred),
+            }
+        );
+        assert_eq!(
+            old(
+                r#""node":"bye","attempt":1,"visit":4,"budget_spent":false,"outcome":"self_service","ended":true,"seq":5"#
+            ),
+            CallState::Ended {
+                node: Some("bye".into()),
+                outcome: Some(Outcome::SelfService),
+            }
+        );
+        assert_eq!(
+            old(
+                r#""node":null,"attempt":1,"visit":4,"budget_spent":false,"outcome":"abandoned","ended":true,"seq":6"#
+            ),
+            CallState::Closed {
+                outcome: Outcome::Abandoned
+            }
+        );
+        assert_eq!(
+            old(
+                r#""node":null,"attempt":0,"budget_spent":false,"outcome":null,"ended":false,"seq":0"#
+            ),
+            CallState::Starting
+        );
+        let json = r#"{"call_sid":"CA1","flow":"f","version":"v","caller":"","called":"",
+            "language":"en","vars":{},"menu_stack":[],"steps":3,"started_at":"2026-11-24T15:00:00Z",
+            "node":"main_menu","attempt":1,"visit":2,"budget_spent":false,"outcome":null,"ended":false,"seq":2}"#;
+        let s = serde_json::from_str::<CallSession>(json).unwrap();
+        let round = serde_json::from_str::<CallSession>(&serde_json::to_string(&s).unwrap());
+        assert_eq!(round.unwrap(), s);
     }
 }

@@ -67,7 +67,7 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
     let Some(flow) = flows.get(&session.flow).cloned() else {
         // The flow is gone from this set; nothing sensible can be played.
         let mut s = session.clone();
-        s.ended = true;
+        s.end();
         return Step {
             session: s,
             verbs: vec![apology(), Verb::Hangup],
@@ -91,7 +91,7 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
         failing: false,
         same_visit: false,
     };
-    if run.s.ended && !matches!(event, CallEvent::Status { .. } | CallEvent::Hold { .. }) {
+    if run.s.is_ended() && !matches!(event, CallEvent::Status { .. } | CallEvent::Hold { .. }) {
         run.late_result(event);
         run.verbs.push(Verb::Hangup);
         return run.finish();
@@ -136,7 +136,7 @@ impl Run<'_> {
         self.s.seq += 1;
         let node = node
             .map(|n| self.flow.node(n).name.clone())
-            .or_else(|| self.s.node.clone());
+            .or_else(|| self.s.node().map(str::to_owned));
         self.events.push(LogEvent {
             call_sid: self.s.call_sid.clone(),
             seq: self.s.seq,
@@ -163,7 +163,7 @@ impl Run<'_> {
             version: self.s.version.clone(),
             node: self.flow.node(node).name.clone(),
             attempt,
-            visit: self.s.visit,
+            visit: self.s.visit(),
         }
     }
 
@@ -204,7 +204,7 @@ impl Run<'_> {
     /// A dial, recording or queue result that arrives after the status callback closed the
     /// call (the provider does not order them): logged, and the outcome upgraded.
     pub(super) fn late_result(&mut self, event: &CallEvent) {
-        let upgradable = matches!(self.s.outcome, None | Some(Outcome::Abandoned));
+        let upgradable = matches!(self.s.outcome(), None | Some(Outcome::Abandoned));
         match event {
             CallEvent::DialResult { at, status } if self.node_at(*at).is_some() => {
                 self.log(
@@ -214,7 +214,7 @@ impl Run<'_> {
                     at.attempt,
                 );
                 if status.connected() && upgradable {
-                    self.s.outcome = Some(Outcome::Transferred);
+                    self.s.set_outcome(Outcome::Transferred);
                 }
             }
             CallEvent::Recorded {
@@ -232,7 +232,7 @@ impl Run<'_> {
                     at.attempt,
                 );
                 if upgradable && duration_secs.unwrap_or(0) > 0 {
-                    self.s.outcome = Some(Outcome::Voicemail);
+                    self.s.set_outcome(Outcome::Voicemail);
                 }
             }
             CallEvent::QueueLeft { at, result } if self.node_at(*at).is_some() => {
@@ -250,16 +250,16 @@ impl Run<'_> {
     /// True when a callback is for the node and attempt the call is at.
     pub(super) fn is_current(&self, at: At) -> bool {
         at.node.index() < self.flow.nodes.len()
-            && self.s.node.as_deref() == Some(self.flow.node(at.node).name.as_str())
-            && self.s.attempt == at.attempt
-            && self.s.visit == at.visit
+            && self.s.node() == Some(self.flow.node(at.node).name.as_str())
+            && self.s.attempt() == at.attempt
+            && self.s.visit() == at.visit
     }
 
     /// A callback for somewhere the call is not (a late or forged request, a second
     /// `voice` webhook): logged; the caller is asked again where they are.
     pub(super) fn stale(&mut self, reason: String) {
-        let current = self.s.node.clone().and_then(|n| self.flow.node_by_name(&n));
-        let attempt = self.s.attempt;
+        let current = self.s.node().and_then(|n| self.flow.node_by_name(n));
+        let attempt = self.s.attempt();
         self.log(
             current,
             EventKind::Fault,
@@ -308,10 +308,11 @@ impl Run<'_> {
                 .get(at.node.index())
                 .map_or("?", |n| n.name.as_str())
                 .to_owned();
-            let here = self.s.node.clone().unwrap_or_default();
+            let here = self.s.node().unwrap_or_default().to_owned();
             return self.stale(format!(
                 "callback for `{name}` attempt {} while the call is at `{here}` attempt {}",
-                at.attempt, self.s.attempt
+                at.attempt,
+                self.s.attempt()
             ));
         }
         match event {
@@ -346,7 +347,7 @@ impl Run<'_> {
                     at.attempt,
                 );
                 if status.connected() {
-                    self.s.outcome = Some(Outcome::Transferred);
+                    self.s.set_outcome(Outcome::Transferred);
                     self.go(Some(at.node), &t.next);
                 } else {
                     self.go(Some(at.node), &t.on_no_answer);
@@ -376,7 +377,7 @@ impl Run<'_> {
                         }),
                         at.attempt,
                     );
-                    self.s.outcome = Some(Outcome::Voicemail);
+                    self.s.set_outcome(Outcome::Voicemail);
                 }
                 self.go(Some(at.node), &v.next);
             }
@@ -407,7 +408,7 @@ impl Run<'_> {
                 // queue with hold music, an ended call) takes the caller out of the queue, so the
                 // queue's own callback carries the call on.
                 match self.node_at(*at).map(|n| &flow.node(n).kind) {
-                    Some(NodeKind::Queue(q)) if !self.s.ended => match &q.hold {
+                    Some(NodeKind::Queue(q)) if !self.s.is_ended() => match &q.hold {
                         Some(hold) => self.verbs = self.prompt_verbs(hold),
                         None => self.verbs.push(Verb::Pause { seconds: 10 }),
                     },
@@ -439,42 +440,42 @@ impl Run<'_> {
             }
             CallEvent::Stale { reason } => self.stale(reason.clone()),
             CallEvent::Fault { reason } => {
-                let current = self.s.node.clone().and_then(|n| self.flow.node_by_name(&n));
+                let current = self.s.node().and_then(|n| self.flow.node_by_name(n));
                 let at = At {
                     node: current.unwrap_or(self.flow.start),
-                    attempt: self.s.attempt,
-                    visit: self.s.visit,
+                    attempt: self.s.attempt(),
+                    visit: self.s.visit(),
                 };
                 self.fault(at, reason);
             }
             CallEvent::Status { status } => {
                 if *status == CallStatus::Active
-                    || self.s.ended && self.s.outcome.is_some() && self.events_closed()
+                    || self.s.is_ended() && self.s.outcome().is_some() && self.events_closed()
                 {
                     return;
                 }
-                if !self.s.ended {
-                    let attempt = self.s.attempt;
+                if !self.s.is_ended() {
+                    let attempt = self.s.attempt();
                     self.log(None, EventKind::CallerHangup, None, attempt);
-                    self.s.outcome = Some(self.s.outcome.unwrap_or(Outcome::Abandoned));
-                    self.s.ended = true;
+                    let outcome = self.s.outcome().unwrap_or(Outcome::Abandoned);
+                    self.s.set_outcome(outcome);
+                    self.s.end();
                 }
-                let outcome = self.s.outcome.unwrap_or(Outcome::SelfService);
-                self.s.outcome = Some(outcome);
+                let outcome = self.s.outcome().unwrap_or(Outcome::SelfService);
                 self.log(
                     None,
                     EventKind::CallEnded,
                     Some(EventValue::Outcome(outcome)),
                     0,
                 );
-                self.s.node = None;
+                self.s.close(outcome);
             }
         }
     }
 
-    /// True once the call's record has been closed (its node cleared by the status callback).
+    /// True once the status callback has closed the call's record.
     pub(super) fn events_closed(&self) -> bool {
-        self.s.node.is_none() && self.s.seq > 0
+        self.s.is_closed()
     }
 }
 

@@ -35,7 +35,7 @@ impl Run<'_> {
         loop {
             let node = match &target {
                 Target::Hangup => {
-                    let attempt = self.s.attempt;
+                    let attempt = self.s.attempt();
                     return self.hang_up(from, attempt);
                 }
                 Target::Node(n) => *n,
@@ -57,12 +57,12 @@ impl Run<'_> {
                     let Some(next_flow) = self.flows.get(flow).cloned() else {
                         self.warnings.push(format!("flow `{flow}` is gone"));
                         self.verbs.push(Verb::Hangup);
-                        self.s.ended = true;
+                        self.s.end();
                         return;
                     };
                     let Some(id) = next_flow.node_by_name(node) else {
                         self.verbs.push(Verb::Hangup);
-                        self.s.ended = true;
+                        self.s.end();
                         return;
                     };
                     if next_flow.language(&self.s.language).is_none() {
@@ -76,21 +76,21 @@ impl Run<'_> {
             };
             self.s.steps += 1;
             if self.s.steps > self.flow.max_steps {
-                let attempt = self.s.attempt;
+                let attempt = self.s.attempt();
                 self.log(
                     Some(node),
                     EventKind::BudgetExhausted,
                     Some(EventValue::Budget(self.flow.max_steps)),
                     attempt,
                 );
-                if self.s.budget_spent || self.failing {
-                    self.s.outcome = Some(Outcome::Failed);
-                    self.s.ended = true;
+                if self.s.budget_spent() || self.failing {
+                    self.s.set_outcome(Outcome::Failed);
+                    self.s.end();
                     self.verbs.push(Verb::Hangup);
                     return;
                 }
                 // One more budget for the way out through `on_fail`; spending it too hangs up.
-                self.s.budget_spent = true;
+                self.s.spend_budget();
                 self.s.steps = 0;
                 self.failing = true;
                 from = Some(node);
@@ -111,8 +111,7 @@ impl Run<'_> {
     pub(super) fn enter(&mut self, node: NodeId) -> Option<Target> {
         let flow = self.flow.clone();
         let n = flow.node(node);
-        self.s.node = Some(n.name.clone());
-        self.s.attempt = 1;
+        self.s.enter_node(&n.name, 1);
         match &n.kind {
             NodeKind::Menu(_) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
@@ -191,12 +190,12 @@ impl Run<'_> {
                     map.insert("called".into(), self.s.called.clone().into());
                     serde_json::Value::Object(map)
                 });
-                self.s.visit = self.s.seq;
+                self.s.set_visit(self.s.seq);
                 self.lookup = Some(LookupRequest {
                     at: At {
                         node,
                         attempt: 1,
-                        visit: self.s.visit,
+                        visit: self.s.visit(),
                     },
                     url,
                     method: l.method,
@@ -215,7 +214,7 @@ impl Run<'_> {
                     1,
                 );
                 self.play(t.prompt.as_ref());
-                self.s.visit = self.s.seq;
+                self.s.set_visit(self.s.seq);
                 self.verbs.push(Verb::Dial {
                     target: t.to.clone(),
                     caller_id: t.caller_id.clone(),
@@ -232,8 +231,8 @@ impl Run<'_> {
                     Some(EventValue::Queue(q.name.clone())),
                     1,
                 );
-                self.s.outcome = Some(Outcome::Queued);
-                self.s.visit = self.s.seq;
+                self.s.set_outcome(Outcome::Queued);
+                self.s.set_visit(self.s.seq);
                 self.verbs.push(Verb::Enqueue {
                     name: q.name.clone(),
                     wait: q.hold.as_ref().map(|_| self.cont(Resume::Hold, node, 1)),
@@ -244,7 +243,7 @@ impl Run<'_> {
             NodeKind::Voicemail(v) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
                 self.play(v.prompt.as_ref());
-                self.s.visit = self.s.seq;
+                self.s.set_visit(self.s.seq);
                 self.verbs.push(Verb::Record {
                     max_length_secs: whole_seconds(v.max_length),
                     finish_on_key: v.finish_on,
@@ -277,8 +276,8 @@ impl Run<'_> {
         } else {
             Outcome::SelfService
         };
-        self.s.outcome = Some(self.s.outcome.unwrap_or(outcome));
-        self.s.ended = true;
+        self.s.set_outcome(self.s.outcome().unwrap_or(outcome));
+        self.s.end();
         self.verbs.push(Verb::Hangup);
     }
 

@@ -83,8 +83,8 @@ async fn decide_voice(
     tracing::Span::current().record("flow", flow.id.as_str());
     let first = start_call(&set, &flow, call_sid.as_str(), from, to, state.now());
     let answer = state.drive(&set, first, budget).await;
-    if let Some(node) = &answer.session.node {
-        tracing::Span::current().record("node", node.as_str());
+    if let Some(node) = answer.session.node() {
+        tracing::Span::current().record("node", node);
     }
     tracing::info!("call started");
     state.count(Counter::CallStarted);
@@ -247,9 +247,8 @@ async fn rebuild_session(
         hook.param("To").unwrap_or(""),
         state.now(),
     );
-    s.node = Some(c.node.clone());
-    s.attempt = c.attempt;
-    s.visit = c.visit;
+    s.enter_node(&c.node, c.attempt);
+    s.set_visit(c.visit);
     // Carry on numbering after the rows the call already has.
     s.seq = match state.inner.store.events(call_sid.as_str()).await {
         Ok(events) => events.last().map_or(0, |e| e.seq),
@@ -389,8 +388,8 @@ pub async fn status(
                 break;
             };
             tracing::Span::current().record("flow", session.flow.as_str());
-            if let Some(node) = &session.node {
-                tracing::Span::current().record("node", node.as_str());
+            if let Some(node) = session.node() {
+                tracing::Span::current().record("node", node);
             }
             let set = state.flow_set(None, Some(&session)).await;
             let next = step(&set, &session, &CallEvent::Status { status }, state.now());
@@ -410,7 +409,7 @@ pub async fn status(
                     continue;
                 }
                 Ok(_) => {
-                    tracing::info!(outcome = ?next.session.outcome, "call ended");
+                    tracing::info!(outcome = ?next.session.outcome(), "call ended");
                     state.count(Counter::CallEnded);
                 }
                 Err(e) => {

@@ -562,9 +562,9 @@ async fn commit_on(
     })?;
     let seq = i64::from(s.seq);
     let events = EventColumns::of(&commit.events).map_err(CommitError::Store)?;
-    let ended_at = (s.ended && s.outcome.is_some()).then_some(now.as_str());
+    let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
     let started_at = ts(s.started_at);
-    let outcome = s.outcome.map(Outcome::as_str);
+    let outcome = s.outcome().map(Outcome::as_str);
 
     // Prepared before the transaction (once per connection, then from its cache), so the
     // four statements below go out in one write, in this order: every commit takes the
@@ -635,7 +635,7 @@ async fn commit_on(
                 &started_at,
                 &ended_at,
                 &outcome,
-                &s.node,
+                &s.node(),
             ],
         )
         .await

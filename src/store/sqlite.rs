@@ -401,13 +401,13 @@ fn commit_one(
                 .map_err(db)?;
         }
     }
-    let ended_at = (s.ended && s.outcome.is_some()).then_some(now.as_str());
+    let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
     sp.prepare_cached("INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
            language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
            last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)").map_err(db)?.execute(params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
-            s.outcome.map(Outcome::as_str), s.node],
+            s.outcome().map(Outcome::as_str), s.node()],
     )
     .map_err(db)?;
     if let Some((fingerprint, twiml)) = &commit.reply {
@@ -835,6 +835,7 @@ impl Store for SqliteStore {
 // what is SQLite's own (batches, the memdb VFS, WAL) is tested here.
 #[cfg(test)]
 mod tests {
+    use crate::call::CallState;
     use std::collections::BTreeMap;
 
     use super::*;
@@ -854,13 +855,14 @@ mod tests {
             vars: BTreeMap::from([("account".to_owned(), serde_json::json!("1234"))]),
             sensitive: vec![],
             menu_stack: vec!["welcome".into()],
-            node: node.map(str::to_owned),
-            attempt: 1,
-            visit: 4,
+            state: node.map_or(CallState::Starting, |node| CallState::Active {
+                node: node.to_owned(),
+                attempt: 1,
+                visit: 4,
+                budget_spent: false,
+                outcome: None,
+            }),
             steps: 3,
-            budget_spent: false,
-            outcome: None,
-            ended: false,
             started_at: t("2026-11-24T15:00:00.000Z"),
             seq,
         }
@@ -1023,7 +1025,9 @@ mod tests {
         // Past the order check, into the (call_sid, seq) key of the first row.
         let mut bad = commit("CA5", &[1], Some("x"));
         bad.base_seq = Some(1);
-        bad.session.attempt = 9;
+        if let CallState::Active { attempt, .. } = &mut bad.session.state {
+            *attempt = 9;
+        }
         let mut waiters = Vec::new();
         let batch: Vec<Request> = [
             commit("CA5", &[1], None),
@@ -1060,7 +1064,9 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            serde_json::from_str::<CallSession>(&state).unwrap().attempt,
+            serde_json::from_str::<CallSession>(&state)
+                .unwrap()
+                .attempt(),
             1
         );
     }
