@@ -13,18 +13,20 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use serde::de::DeserializeOwned;
 use tokio_postgres::{Config, NoTls};
 
 use futures_util::StreamExt;
 
+use super::rows::{
+    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, to_u32, ts,
+};
 use super::{
     CallRange, CallRecord, CommitOutcome, Pruned, RowStream, Store, StoreError, WebhookCommit,
     schema, until_error,
 };
-use crate::call::{CallSession, EventKind, EventValue, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, LogEvent, Outcome};
 
 /// Connections kept open when the URL does not say `pool_size`.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -53,60 +55,6 @@ const UPSERT_CALL: &str = "INSERT INTO calls (call_sid, flow, flow_version, from
      ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
        language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
        last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)";
-
-/// The columns [`call_from_row`] reads, in its order.
-macro_rules! call_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "call_sid, ",
-            $t,
-            "flow, ",
-            $t,
-            "flow_version, ",
-            $t,
-            "from_number, ",
-            $t,
-            "to_number, ",
-            $t,
-            "language, ",
-            $t,
-            "started_at, ",
-            $t,
-            "ended_at, ",
-            $t,
-            "outcome, ",
-            $t,
-            "last_node"
-        )
-    };
-}
-
-/// The columns [`event_from_row`] reads, in its order.
-macro_rules! event_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "call_sid, ",
-            $t,
-            "seq, ",
-            $t,
-            "at, ",
-            $t,
-            "flow, ",
-            $t,
-            "flow_version, ",
-            $t,
-            "node, ",
-            $t,
-            "kind, ",
-            $t,
-            "value, ",
-            $t,
-            "attempt"
-        )
-    };
-}
 
 const SELECT_CALL: &str = concat!(
     "SELECT ",
@@ -174,31 +122,15 @@ fn event_from_row(row: &tokio_postgres::Row) -> Result<LogEvent, StoreError> {
     let at: String = row.try_get(2).map_err(db)?;
     Ok(LogEvent {
         call_sid: row.try_get(0).map_err(db)?,
-        seq: to_u32("seq", row.try_get(1).map_err(db)?)?,
+        seq: to_u32("seq", row.try_get::<_, i32>(1).map_err(db)?)?,
         at: parse_ts(&at)?,
         flow: row.try_get(3).map_err(db)?,
         version: row.try_get(4).map_err(db)?,
         node: row.try_get(5).map_err(db)?,
         kind: parse_name::<EventKind>("event kind", row.try_get(6).map_err(db)?)?,
         value: decode_value(row.try_get(7).map_err(db)?)?,
-        attempt: to_u32("attempt", row.try_get(8).map_err(db)?)?,
+        attempt: to_u32("attempt", row.try_get::<_, i32>(8).map_err(db)?)?,
     })
-}
-
-/// An event's value as `call_events.value` holds it: [`EventValue`]'s JSON.
-fn encode_value(value: Option<&EventValue>) -> Result<Option<String>, StoreError> {
-    value
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| StoreError::Database(format!("encoding an event value: {e}")))
-}
-
-/// Reads `call_events.value` back.
-fn decode_value(text: Option<String>) -> Result<Option<EventValue>, StoreError> {
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
-    })
-    .transpose()
 }
 
 /// The statement and parameters of a range read: `$1` and `$2` the bounds, `$3` the flow.
@@ -481,27 +413,6 @@ impl From<CommitError> for StoreError {
             CommitError::Store(e) => e,
         }
     }
-}
-
-/// RFC 3339 UTC with milliseconds, so text order is time order (as in SQLite).
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
-}
-
-/// Decodes a stored enum name through its serde (snake_case) name.
-fn parse_name<T: DeserializeOwned>(what: &str, s: String) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s))
-        .map_err(|e| StoreError::Corrupt(format!("unknown {what}: {e}")))
-}
-
-fn to_u32(what: &str, n: i32) -> Result<u32, StoreError> {
-    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} out of range")))
 }
 
 /// An `INTEGER` column holds 31 bits.

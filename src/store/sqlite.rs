@@ -9,19 +9,21 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
-use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
 use futures_util::StreamExt;
 
+use super::rows::{
+    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, to_u32, ts,
+};
 use super::{
     CallRange, CallRecord, CommitOutcome, RowStream, Store, StoreError, WebhookCommit, schema,
 };
-use crate::call::{CallSession, EventKind, EventValue, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, LogEvent, Outcome};
 
 /// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
 const MAX_BATCH: usize = 256;
@@ -419,81 +421,6 @@ fn commit_one(
     Ok(CommitOutcome::Stored)
 }
 
-/// RFC 3339 UTC with milliseconds, so text order is time order.
-fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
-}
-
-/// Decodes a stored enum name through its serde (snake_case) name.
-fn parse_name<T: DeserializeOwned>(what: &str, s: String) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s))
-        .map_err(|e| StoreError::Corrupt(format!("unknown {what}: {e}")))
-}
-
-fn to_u32(what: &str, n: i64) -> Result<u32, StoreError> {
-    u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{what} {n} out of range")))
-}
-
-/// The columns [`call_from_row`] reads, in its order.
-macro_rules! call_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "call_sid, ",
-            $t,
-            "flow, ",
-            $t,
-            "flow_version, ",
-            $t,
-            "from_number, ",
-            $t,
-            "to_number, ",
-            $t,
-            "language, ",
-            $t,
-            "started_at, ",
-            $t,
-            "ended_at, ",
-            $t,
-            "outcome, ",
-            $t,
-            "last_node"
-        )
-    };
-}
-
-/// The columns [`event_from_row`] reads, in its order.
-macro_rules! event_columns {
-    ($t:literal) => {
-        concat!(
-            $t,
-            "call_sid, ",
-            $t,
-            "seq, ",
-            $t,
-            "at, ",
-            $t,
-            "flow, ",
-            $t,
-            "flow_version, ",
-            $t,
-            "node, ",
-            $t,
-            "kind, ",
-            $t,
-            "value, ",
-            $t,
-            "attempt"
-        )
-    };
-}
-
 const SELECT_CALL: &str = concat!(
     "SELECT ",
     call_columns!(""),
@@ -556,31 +483,15 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> Result<LogEvent, StoreError> {
     let at: String = r.get(2).map_err(db)?;
     Ok(LogEvent {
         call_sid: r.get(0).map_err(db)?,
-        seq: to_u32("seq", r.get(1).map_err(db)?)?,
+        seq: to_u32("seq", r.get::<_, i64>(1).map_err(db)?)?,
         at: parse_ts(&at)?,
         flow: r.get(3).map_err(db)?,
         version: r.get(4).map_err(db)?,
         node: r.get(5).map_err(db)?,
         kind: parse_name::<EventKind>("event kind", r.get(6).map_err(db)?)?,
         value: decode_value(r.get(7).map_err(db)?)?,
-        attempt: to_u32("attempt", r.get(8).map_err(db)?)?,
+        attempt: to_u32("attempt", r.get::<_, i64>(8).map_err(db)?)?,
     })
-}
-
-/// An event's value as `call_events.value` holds it: [`EventValue`]'s JSON.
-fn encode_value(value: Option<&EventValue>) -> Result<Option<String>, StoreError> {
-    value
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| StoreError::Database(format!("encoding an event value: {e}")))
-}
-
-/// Reads `call_events.value` back.
-fn decode_value(text: Option<String>) -> Result<Option<EventValue>, StoreError> {
-    text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
-    })
-    .transpose()
 }
 
 /// The statement and parameters of a range read: `?1` and `?2` the bounds, `?3` the flow.
@@ -879,7 +790,7 @@ mod tests {
             kind,
             value: seq
                 .is_multiple_of(3)
-                .then(|| EventValue::Key("2".to_owned())),
+                .then(|| crate::call::EventValue::Key("2".to_owned())),
             attempt: seq % 4,
         }
     }
