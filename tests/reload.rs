@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{copy_dir, edit};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -28,26 +30,6 @@ fn project() -> (tempfile::TempDir, PathBuf, PathBuf) {
         "start: after_hours",
     );
     (dir, flows, prompts)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-/// Replaces `from` by `to` in `file`, writing it in place.
-fn edit(file: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{from:?} in {}", file.display());
-    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
 }
 
 /// Saves like most editors: the new text goes to a temporary file renamed over the old one.

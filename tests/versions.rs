@@ -11,10 +11,10 @@ mod common;
 #[path = "common/process.rs"]
 mod process;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bin::run_phonetree;
-use common::{Call, parse_twiml, sid};
+use common::{Call, copy_dir, edit, parse_twiml, sid};
 use process::{ServeProcess, write_acme_without_hours};
 
 /// The main menu's first sentence before the edit, and after it.
@@ -78,25 +78,6 @@ impl Project {
         edit(&self.prompts.join("en.yaml"), OLD_MENU, NEW_MENU);
         edit(&self.flows.join("acme.yaml"), OLD_THREE, NEW_THREE);
     }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-fn edit(file: &Path, from: &str, to: &str) {
-    let text = std::fs::read_to_string(file).unwrap();
-    assert!(text.contains(from), "{from:?} in {}", file.display());
-    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
 }
 
 async fn version(server: &ServeProcess) -> String {
