@@ -64,6 +64,7 @@ pub mod call;
 pub mod cli;
 pub mod flow;
 pub mod lookup;
+pub mod report;
 pub mod server;
 pub mod store;
 pub mod tools;

@@ -29,12 +29,18 @@ const STEP_ROWS: [&[&str]; 6] = [
     &["key@main_menu", "entered@account"],
     &[
         "input@account",
+        "answer@account",
         "entered@lookup_account",
         "lookup_ok@lookup_account",
         "entered@balance",
         "entered@survey",
     ],
-    &["key@survey", "entered@goodbye", "flow_hangup@goodbye"],
+    &[
+        "key@survey",
+        "answer@survey",
+        "entered@goodbye",
+        "flow_hangup@goodbye",
+    ],
     &["call_ended@goodbye"],
 ];
 

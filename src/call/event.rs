@@ -291,6 +291,9 @@ pub enum EventKind {
     Input,
     /// A variable was set (value: [`EventValue::Set`]).
     Set,
+    /// A menu or input that is not sensitive stored the caller's answer in its variable
+    /// (value: [`EventValue::Answer`]): what surveys report.
+    Answer,
     /// Retries ran out; the caller goes to `on_fail`.
     RetriesExhausted,
     /// The call spent its step budget (value: [`EventValue::Budget`]).
@@ -330,6 +333,7 @@ impl EventKind {
             EventKind::NoInput => "no_input",
             EventKind::Input => "input",
             EventKind::Set => "set",
+            EventKind::Answer => "answer",
             EventKind::RetriesExhausted => "retries_exhausted",
             EventKind::BudgetExhausted => "budget_exhausted",
             EventKind::LookupOk => "lookup_ok",
@@ -365,6 +369,13 @@ pub enum EventValue {
         /// The variable.
         name: String,
         /// What it was set to.
+        value: String,
+    },
+    /// The caller's answer a menu or input stored (`answer`).
+    Answer {
+        /// The variable.
+        name: String,
+        /// The key or digits.
         value: String,
     },
     /// The way a branch took (`entered` of a branch): `open`, `closed`, `when 1`, `else`.
@@ -404,7 +415,9 @@ impl fmt::Display for EventValue {
             | EventValue::Target(s)
             | EventValue::Queue(s)
             | EventValue::Caller(s) => f.write_str(s),
-            EventValue::Set { name, value } => write!(f, "{name}={value}"),
+            EventValue::Set { name, value } | EventValue::Answer { name, value } => {
+                write!(f, "{name}={value}")
+            }
             EventValue::Budget(n) => write!(f, "{n}"),
             EventValue::DialStatus(d) => f.write_str(d.as_str()),
             EventValue::QueueResult(q) => f.write_str(q.as_str()),

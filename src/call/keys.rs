@@ -24,6 +24,15 @@ impl Run<'_> {
                             at.attempt,
                         );
                         if let Some(var) = &m.store {
+                            self.log(
+                                Some(node),
+                                EventKind::Answer,
+                                Some(EventValue::Answer {
+                                    name: var.clone(),
+                                    value: opt.key.to_string(),
+                                }),
+                                at.attempt,
+                            );
                             self.s.vars.insert(
                                 var.clone(),
                                 serde_json::Value::String(opt.key.to_string()),
@@ -77,6 +86,17 @@ impl Run<'_> {
                     Some(EventValue::Digits(shown)),
                     at.attempt,
                 );
+                if !i.sensitive {
+                    self.log(
+                        Some(node),
+                        EventKind::Answer,
+                        Some(EventValue::Answer {
+                            name: i.store.clone(),
+                            value: entered.to_owned(),
+                        }),
+                        at.attempt,
+                    );
+                }
                 self.s.vars.insert(
                     i.store.clone(),
                     serde_json::Value::String(entered.to_owned()),

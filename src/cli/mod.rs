@@ -13,10 +13,12 @@ use clap::{Parser, Subcommand};
 use crate::flow;
 
 mod prune;
+mod report;
 mod serve;
 mod tools;
 
 use prune::prune;
+use report::report;
 use serve::serve;
 use tools::{graph, run_scenarios, simulate};
 
@@ -44,6 +46,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the flows' `*.test.yaml` scenarios.
     Test(TestArgs),
+    /// Analytics over the recorded calls: outcomes, drop-off per node, paths, survey answers.
+    Report(ReportArgs),
     /// Remove everything about calls that started before a date (call logs, sessions),
     /// then the flow versions no remaining call is on.
     Prune(PruneArgs),
@@ -60,6 +64,67 @@ pub struct PruneArgs {
     #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
     pub store: String,
     /// Where flows and prompts live: the version they compile to is kept, as it is being served.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// Which calls a command reads: a store, a flow, a time range.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RangeArgs {
+    /// The store the calls were recorded in.
+    #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
+    pub store: String,
+    /// Only calls of this flow (where each call is or ended); default every flow.
+    #[arg(long)]
+    pub flow: Option<String>,
+    /// Calls that started at or after this: an RFC 3339 date (midnight UTC) or date-time.
+    #[arg(long, value_parser = prune::before_arg)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Calls that started before this: a date-time, or a date, which includes that whole
+    /// day (UTC).
+    #[arg(long, value_parser = report::until_arg)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl RangeArgs {
+    /// The store's range: no `--since` reads from the first call, no `--until` to the last.
+    pub fn range(&self) -> crate::store::CallRange {
+        let earliest = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        let latest = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map_or(earliest, |t| t.and_utc());
+        crate::store::CallRange {
+            flow: self.flow.clone(),
+            from: self.since.unwrap_or(earliest),
+            to: self.until.unwrap_or(latest),
+        }
+    }
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Tables for a terminal.
+    Text,
+    /// The figures as JSON (field names in the README).
+    Json,
+    /// One self-contained HTML page: cards, the flow drawn by its traffic, tables, charts.
+    Html,
+}
+
+/// `phonetree report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Which calls.
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ReportFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+    /// Where flows and prompts live: they stand in for flow versions the store does not keep.
     #[command(flatten)]
     pub project: ProjectArgs,
 }
@@ -220,6 +285,7 @@ pub fn main() -> ExitCode {
         Command::Simulate(args) => simulate(&args),
         Command::Test(args) => run_scenarios(&args),
         Command::Prune(args) => prune(&args),
+        Command::Report(args) => report(&args),
         Command::Schema => {
             let text = serde_json::to_string_pretty(&flow::json_schema()).unwrap_or_default();
             println!("{text}");

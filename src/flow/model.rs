@@ -294,6 +294,8 @@ pub struct InputNode {
     pub pattern: Option<regex::Regex>,
     /// Never in clear in logs or store.
     pub sensitive: bool,
+    /// The answer is a Net Promoter Score (`scale: nps`): the report scores it.
+    pub nps: bool,
     /// Where valid digits lead.
     pub next: Target,
     /// Retries.

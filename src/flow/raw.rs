@@ -228,6 +228,9 @@ pub struct RawInput {
     pub pattern: Option<String>,
     /// Never log or store the digits in clear (default for `luhn`).
     pub sensitive: Option<bool>,
+    /// What the answer measures, for `phonetree report`: `nps` (a Net Promoter Score, 0 to 10:
+    /// promoters, passives, detractors and the score).
+    pub scale: Option<String>,
     /// Where the caller goes with valid digits.
     pub next: String,
     /// Wait for digits after the prompt.

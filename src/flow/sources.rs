@@ -180,6 +180,37 @@ impl FlowSources {
     }
 }
 
+/// Compiles a bundle kept in the store under `version`; the set keeps that version
+/// even when today's hashing names it otherwise. The error is the rendered errors.
+pub fn compile_bundle(
+    bundle: &[u8],
+    prompts_dir: &std::path::Path,
+    version: &str,
+) -> Result<crate::flow::FlowSet, String> {
+    let sources = FlowSources::from_bundle(bundle).map_err(|e| e.to_string())?;
+    let crate::flow::Compiled { flows, diagnostics } = sources.compile(prompts_dir);
+    let Some(mut set) = flows else {
+        let rendered = diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        return Err(rendered);
+    };
+    if set.version != version {
+        // Only a change in how versions are hashed does this: calls on it still
+        // name it by the version it was kept under.
+        tracing::warn!(
+            version,
+            compiled = set.version,
+            "a stored flow version compiles to another version; serving it as stored"
+        );
+        set.version = version.to_owned();
+    }
+    Ok(set)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

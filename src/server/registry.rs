@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use crate::flow::{Compiled, FlowSet, FlowSources, ProjectError, compile_paths};
+use crate::flow::{Compiled, FlowSet, ProjectError, compile_paths};
 use crate::store::Store;
 
 /// How many versions compiled here stay in memory for calls that started on them.
@@ -172,9 +172,10 @@ impl FlowRegistry {
             }
         };
         let (prompts_dir, wanted) = (self.prompts_dir.clone(), version.to_owned());
-        let compiled =
-            tokio::task::spawn_blocking(move || compile_bundle(&bundle, &prompts_dir, &wanted))
-                .await;
+        let compiled = tokio::task::spawn_blocking(move || {
+            crate::flow::sources::compile_bundle(&bundle, &prompts_dir, &wanted)
+        })
+        .await;
         let set = match compiled {
             Ok(Ok(set)) => Arc::new(set),
             Ok(Err(e)) => {
@@ -308,36 +309,7 @@ async fn keep(store: Arc<dyn Store>, set: &FlowSet) {
     }
 }
 
-/// Compiles a stored bundle; it is the version it is stored under.
-fn compile_bundle(
-    bundle: &[u8],
-    prompts_dir: &std::path::Path,
-    version: &str,
-) -> Result<FlowSet, String> {
-    let sources = FlowSources::from_bundle(bundle).map_err(|e| e.to_string())?;
-    let Compiled { flows, diagnostics } = sources.compile(prompts_dir);
-    let Some(mut set) = flows else {
-        let rendered = diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .map(|d| d.to_string())
-            .collect::<Vec<_>>()
-            .join("\n");
-        return Err(rendered);
-    };
-    if set.version != version {
-        // Only a change in how versions are hashed does this: calls on it still
-        // name it by the version it was kept under.
-        tracing::warn!(
-            version,
-            compiled = set.version,
-            "a stored flow version compiles to another version; serving it as stored"
-        );
-        set.version = version.to_owned();
-    }
-    Ok(set)
-}
-
+/// A flow set with no flows.
 fn empty_set() -> FlowSet {
     FlowSet {
         version: String::new(),

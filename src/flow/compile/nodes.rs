@@ -252,6 +252,41 @@ impl FlowCompiler<'_> {
                 None
             }
         });
+        let sensitive = i.sensitive.unwrap_or(luhn);
+        let nps = match i.scale.as_deref() {
+            None => false,
+            Some("nps") if digits.max < 2 => {
+                self.error(
+                    Code::InvalidValue,
+                    "an NPS answer goes up to 10, which takes two digits",
+                    self.src.value_at(&p("scale")),
+                    "needs up to 2 digits",
+                    Some("take 1 or 2 digits: `min_digits: 1, max_digits: 2`".into()),
+                );
+                true
+            }
+            Some("nps") if sensitive => {
+                self.error(
+                    Code::InvalidValue,
+                    "a sensitive input's answers are never reported, so it cannot be scored",
+                    self.src.value_at(&p("scale")),
+                    "sensitive input",
+                    Some("drop `scale` or `sensitive`".into()),
+                );
+                false
+            }
+            Some("nps") => true,
+            Some(other) => {
+                self.error(
+                    Code::InvalidValue,
+                    format!("unknown scale `{other}`"),
+                    self.src.value_at(&p("scale")),
+                    "not a scale",
+                    did_you_mean(other, ["nps"]).or_else(|| Some("the scale is `nps`".into())),
+                );
+                false
+            }
+        };
         let retry = self.retry(
             name,
             "input",
@@ -269,7 +304,8 @@ impl FlowCompiler<'_> {
             finish_on,
             luhn,
             pattern,
-            sensitive: i.sensitive.unwrap_or(luhn),
+            sensitive,
+            nps,
             next: self.target(&i.next, &p("next")),
             retry,
         })
