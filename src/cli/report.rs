@@ -51,6 +51,22 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
+/// Opens a store to read calls from; a SQLite file that is not there is an error, not a
+/// new empty database.
+pub(super) fn open_for_reading(
+    url: &str,
+) -> Result<std::sync::Arc<dyn crate::store::Store>, crate::store::StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && path != ":memory:"
+        && !std::path::Path::new(path).exists()
+    {
+        return Err(crate::store::StoreError::Database(format!(
+            "no database file at {path} (give the store `serve` used with --store or PHONETREE_STORE)"
+        )));
+    }
+    crate::store::open_store(url)
+}
+
 pub(super) fn report(args: &ReportArgs) -> ExitCode {
     let runtime = match runtime() {
         Ok(rt) => rt,
@@ -58,7 +74,7 @@ pub(super) fn report(args: &ReportArgs) -> ExitCode {
     };
     let bar = progress_bar("reading calls");
     let built = runtime.block_on(async {
-        let store = crate::store::open_store(&args.range.store)?;
+        let store = open_for_reading(&args.range.store)?;
         let mut catalog = FlowCatalog::new(
             store.clone(),
             args.project.flows.clone(),
@@ -125,13 +141,27 @@ pub fn render_text(r: &Report) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let flow = r.range.flow.as_deref().unwrap_or("all flows");
-    let _ = writeln!(
-        out,
-        "phonetree report: {flow}, calls started {} to {}",
-        r.range.since.format("%Y-%m-%d %H:%M"),
-        r.range.until.format("%Y-%m-%d %H:%M UTC")
-    );
+    let open_start = r.range.since == DateTime::<Utc>::UNIX_EPOCH;
+    let open_end = r.range.until.format("%Y").to_string() == "9999";
+    let when = match (open_start, open_end) {
+        (true, true) => "every call".to_owned(),
+        (false, true) => format!("calls since {}", r.range.since.format("%Y-%m-%d %H:%M UTC")),
+        (true, false) => format!(
+            "calls before {}",
+            r.range.until.format("%Y-%m-%d %H:%M UTC")
+        ),
+        (false, false) => format!(
+            "calls from {} to {}",
+            r.range.since.format("%Y-%m-%d %H:%M"),
+            r.range.until.format("%Y-%m-%d %H:%M UTC")
+        ),
+    };
+    let _ = writeln!(out, "phonetree report: {flow}, {when}");
     let _ = writeln!(out);
+    if r.calls == 0 {
+        let _ = writeln!(out, "no calls");
+        return out;
+    }
     let _ = writeln!(
         out,
         "calls {}   in progress {}   containment {}   zero-out {} ({})",

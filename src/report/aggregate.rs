@@ -211,13 +211,17 @@ impl ReportBuilder {
                 _ => {}
             }
         }
-        let ended = call.ended_at;
-        if let (Some((key, since)), Some(end)) = (visit, ended.or(call.outcome.map(|_| last_at))) {
+        // A call's end is its last event (the status callback's `call_ended`), or the row's
+        // end when that is later; a call in progress has none.
+        let end = call
+            .outcome
+            .map(|_| call.ended_at.map_or(last_at, |e| e.max(last_at)));
+        if let (Some((key, since)), Some(end)) = (visit, end) {
             self.visit_ended(&key, since, end);
         }
-        if call.outcome.is_some() {
-            let end = handoff.or(ended).unwrap_or(last_at);
-            self.ivr_ms.push(millis(call.started_at, end));
+        if let Some(end) = end {
+            self.ivr_ms
+                .push(millis(call.started_at, handoff.unwrap_or(end)));
         }
         if zeroed_out {
             self.zero_outs += 1;
@@ -494,4 +498,282 @@ pub async fn build_report(
     }
     progress(builder.calls());
     Ok(builder.finish(catalog.warnings().to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::EventValue;
+    use crate::flow::compile_sources;
+    use crate::flow::parse::SourceFile;
+    use chrono::{DateTime, Duration, Utc};
+
+    fn t0() -> DateTime<Utc> {
+        "2026-11-24T15:00:00Z".parse().unwrap()
+    }
+
+    fn range() -> ReportRange {
+        ReportRange {
+            flow: None,
+            since: DateTime::<Utc>::UNIX_EPOCH,
+            until: t0() + Duration::days(1),
+        }
+    }
+
+    /// A survey flow compiled from text: a menu rating and an NPS input.
+    fn survey_set() -> Arc<FlowSet> {
+        let prompts = tempfile::tempdir().unwrap();
+        std::fs::write(prompts.path().join("en.yaml"), "q: \"Rate us.\"\n").unwrap();
+        let yaml = r#"
+languages: [en]
+start: rate
+nodes:
+  rate:
+    menu: { prompt: q, store: csat, options: { "1": nps, "5": nps, "0": agent } }
+  nps:
+    input: { prompt: q, store: recommend, min_digits: 1, max_digits: 2, scale: nps, next: bye }
+  agent:
+    transfer: { to: "+14155550100" }
+  bye:
+    hangup: { prompt: q }
+"#;
+        let compiled = compile_sources(
+            vec![SourceFile::new("flows/survey.yaml", yaml)],
+            prompts.path(),
+        );
+        Arc::new(
+            compiled
+                .flows
+                .unwrap_or_else(|| panic!("compiles: {:?}", compiled.diagnostics)),
+        )
+    }
+
+    struct CallLog {
+        sid: String,
+        version: String,
+        at: DateTime<Utc>,
+        events: Vec<LogEvent>,
+    }
+
+    impl CallLog {
+        fn new(n: usize, version: &str) -> CallLog {
+            CallLog {
+                sid: format!("CA{n:032x}"),
+                version: version.to_owned(),
+                at: t0() + Duration::minutes(n as i64),
+                events: Vec::new(),
+            }
+        }
+        fn ev(
+            mut self,
+            secs: i64,
+            node: Option<&str>,
+            kind: EventKind,
+            value: Option<EventValue>,
+        ) -> CallLog {
+            self.events.push(LogEvent {
+                call_sid: self.sid.clone(),
+                seq: self.events.len() as u32 + 1,
+                at: self.at + Duration::seconds(secs),
+                flow: "survey".into(),
+                version: self.version.clone(),
+                node: node.map(str::to_owned),
+                kind,
+                value,
+                attempt: 1,
+            });
+            self
+        }
+        fn entered(self, secs: i64, node: &str) -> CallLog {
+            self.ev(secs, Some(node), EventKind::Entered, None)
+        }
+        fn answer(self, secs: i64, node: &str, name: &str, value: &str) -> CallLog {
+            self.ev(
+                secs,
+                Some(node),
+                EventKind::Answer,
+                Some(EventValue::Answer {
+                    name: name.into(),
+                    value: value.into(),
+                }),
+            )
+        }
+        fn record(&self, outcome: Option<Outcome>) -> CallRecord {
+            CallRecord {
+                call_sid: self.sid.clone(),
+                flow: "survey".into(),
+                flow_version: self.version.clone(),
+                from_number: "+15550100000".into(),
+                to_number: "+15550100001".into(),
+                language: "en".into(),
+                started_at: self.at,
+                ended_at: outcome.map(|_| self.events.last().map_or(self.at, |e| e.at)),
+                outcome,
+                last_node: None,
+            }
+        }
+    }
+
+    #[test]
+    fn spreads_are_the_median_and_the_nearest_rank_p90() {
+        assert_eq!(spread(&mut []), Spread::default());
+        assert_eq!(
+            spread(&mut [7000]),
+            Spread {
+                median: 7.0,
+                p90: 7.0
+            }
+        );
+        assert_eq!(
+            spread(&mut [4000, 1000]),
+            Spread {
+                median: 2.5,
+                p90: 4.0
+            }
+        );
+        let mut ten: Vec<u32> = (1..=10).rev().map(|s| s * 1000).collect();
+        assert_eq!(
+            spread(&mut ten),
+            Spread {
+                median: 5.5,
+                p90: 9.0
+            }
+        );
+        let mut eleven: Vec<u32> = (1..=11).map(|s| s * 1000).collect();
+        assert_eq!(
+            spread(&mut eleven),
+            Spread {
+                median: 6.0,
+                p90: 10.0
+            }
+        );
+    }
+
+    #[test]
+    fn nps_is_scored_for_inputs_marked_so_and_zero_outs_follow_the_operator_key() {
+        let set = survey_set();
+        let sets = HashMap::from([(set.version.clone(), Some(set.clone()))]);
+        let mut b = ReportBuilder::new(range());
+        // Ten callers: answers 0..=9 and 10 to the NPS question, one zeroes out.
+        let scores = ["10", "9", "9", "8", "7", "6", "3", "0", "10", "10"];
+        for (n, score) in scores.iter().enumerate() {
+            let log = CallLog::new(n, &set.version)
+                .entered(0, "rate")
+                .ev(
+                    2,
+                    Some("rate"),
+                    EventKind::Key,
+                    Some(EventValue::Key("5".into())),
+                )
+                .answer(2, "rate", "csat", "5")
+                .entered(2, "nps")
+                .ev(
+                    5,
+                    Some("nps"),
+                    EventKind::Input,
+                    Some(EventValue::Digits((*score).into())),
+                )
+                .answer(5, "nps", "recommend", score)
+                .entered(5, "bye")
+                .ev(6, None, EventKind::CallEnded, None);
+            b.add_call(&log.record(Some(Outcome::SelfService)), &log.events, &sets);
+        }
+        let log = CallLog::new(10, &set.version)
+            .entered(0, "rate")
+            .ev(
+                1,
+                Some("rate"),
+                EventKind::Key,
+                Some(EventValue::Key("0".into())),
+            )
+            .entered(1, "agent")
+            .ev(1, Some("agent"), EventKind::TransferStarted, None);
+        b.add_call(&log.record(Some(Outcome::Transferred)), &log.events, &sets);
+        // A call still going has no outcome, no end and no time in the IVR yet.
+        let log = CallLog::new(11, &set.version).entered(0, "rate");
+        b.add_call(&log.record(None), &log.events, &sets);
+
+        let r = b.finish(vec![]);
+        assert_eq!(r.calls, 12);
+        assert_eq!(r.in_progress, 1);
+        assert_eq!(r.zero_outs, 1);
+        let stats = &r.answer_stats["recommend"];
+        assert_eq!(stats.responses, 10);
+        assert_eq!(stats.mean, Some(72.0 / 10.0));
+        // 5 promoters (9, 9, 10, 10, 10), 2 passives (7, 8), 3 detractors (6, 3, 0).
+        assert_eq!(
+            stats.nps,
+            Some(Nps {
+                promoters: 5,
+                passives: 2,
+                detractors: 3,
+                score: 20.0
+            })
+        );
+        assert_eq!(
+            r.answer_stats["csat"].nps, None,
+            "a menu's answer is not an NPS"
+        );
+        assert_eq!(r.answers["csat"], BTreeMap::from([("5".to_owned(), 10)]));
+        // 11 ended calls: ten of 6 s, the transfer handed off at 1 s.
+        assert_eq!(
+            r.ivr_seconds,
+            Spread {
+                median: 6.0,
+                p90: 6.0
+            }
+        );
+        assert_eq!(r.nodes["rate"].entered, 12);
+        assert_eq!(r.nodes["rate"].kind.as_deref(), Some("menu"));
+        assert_eq!(r.nodes["agent"].kind.as_deref(), Some("transfer"));
+        // The call in progress is still at `rate`: its visit has not ended.
+        assert_eq!(r.nodes["rate"].median_seconds, 2.0);
+    }
+
+    #[test]
+    fn identifiers_are_counted_but_not_distributed() {
+        let mut b = ReportBuilder::new(range());
+        for n in 0..=MAX_ANSWER_VALUES {
+            let log = CallLog::new(n, "v1")
+                .entered(0, "account")
+                .answer(1, "account", "account", &format!("{n:06}"))
+                .answer(1, "account", "plan", "gold");
+            b.add_call(
+                &log.record(Some(Outcome::SelfService)),
+                &log.events,
+                &HashMap::new(),
+            );
+        }
+        let r = b.finish(vec!["flow version v1 is not kept".into()]);
+        assert!(!r.answers.contains_key("account"));
+        assert_eq!(r.answers["plan"]["gold"], MAX_ANSWER_VALUES as u64 + 1);
+        let account = &r.answer_stats["account"];
+        assert!(account.too_many_values);
+        assert_eq!(account.responses, MAX_ANSWER_VALUES as u64 + 1);
+        assert_eq!(account.mean, None);
+        // With the flow version unknown, kinds are unknown, and nothing fails.
+        assert_eq!(r.nodes["account"].kind, None);
+        assert_eq!(r.warnings.len(), 1);
+    }
+
+    #[test]
+    fn nodes_of_several_flows_are_named_with_their_flow() {
+        let mut b = ReportBuilder::new(range());
+        let mut log = CallLog::new(0, "v1").entered(0, "main");
+        log.events.push(LogEvent {
+            flow: "billing".into(),
+            ..log.events[0].clone()
+        });
+        log.events[1].seq = 2;
+        b.add_call(
+            &log.record(Some(Outcome::SelfService)),
+            &log.events,
+            &HashMap::new(),
+        );
+        let r = b.finish(vec![]);
+        let ids: Vec<&String> = r.nodes.keys().collect();
+        assert_eq!(ids, ["billing/main", "survey/main"]);
+        assert_eq!(r.transitions[0].from, "call");
+        assert_eq!(r.paths[0].path, "main -> main");
+    }
 }

@@ -221,6 +221,23 @@ impl TestServer {
         public_url: Option<&str>,
         store_url: Option<&str>,
     ) -> TestServer {
+        let clock: phonetree::server::Clock = Arc::new(move || now);
+        TestServer::start_with_clock(
+            dir, flows, prompts, clock, auth_token, public_url, store_url,
+        )
+        .await
+    }
+
+    /// [`TestServer::start_with_store`] telling the time by `clock` (a test moves it).
+    pub async fn start_with_clock(
+        dir: tempfile::TempDir,
+        flows: PathBuf,
+        prompts: PathBuf,
+        clock: phonetree::server::Clock,
+        auth_token: Option<&str>,
+        public_url: Option<&str>,
+        store_url: Option<&str>,
+    ) -> TestServer {
         let registry = FlowRegistry::load(flows, prompts)
             .unwrap_or_else(|e| panic!("flows must compile: {e}"));
         let store_url = store_url.map_or_else(
@@ -235,7 +252,7 @@ impl TestServer {
         let options = ServerOptions {
             public_url: public_url.map_or_else(|| base.clone(), str::to_owned),
             auth_token: auth_token.map(str::to_owned),
-            clock: Arc::new(move || now),
+            clock,
             timeouts: Default::default(),
         };
         let registry = Arc::new(registry.with_store(store.clone()).await);
@@ -435,6 +452,17 @@ impl Call {
             ],
         )
         .await
+    }
+
+    /// The caller leaves the queue of the last `<Enqueue>` with `result` (`bridged`, `hangup`...).
+    pub async fn queue_result(&mut self, result: &str) -> Element {
+        let e = self
+            .last
+            .find("Enqueue")
+            .unwrap_or_else(|| panic!("no <Enqueue> in {:?}", self.last));
+        let url = e.attr("action").expect("Enqueue action").to_owned();
+        self.post(&url, &[("QueueResult", result), ("QueueTime", "60")])
+            .await
     }
 
     /// The status callback: the call is over.
