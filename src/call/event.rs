@@ -380,6 +380,8 @@ pub enum EventValue {
     },
     /// The way a branch took (`entered` of a branch): `open`, `closed`, `when 1`, `else`.
     Branch(String),
+    /// The way a split sent the caller (`entered` of a split): the way's target.
+    Way(String),
     /// Why something failed (`lookup_error`, `fault`).
     Reason(String),
     /// The step budget the call spent (`budget_exhausted`).
@@ -411,6 +413,7 @@ impl fmt::Display for EventValue {
             EventValue::Key(s)
             | EventValue::Digits(s)
             | EventValue::Branch(s)
+            | EventValue::Way(s)
             | EventValue::Reason(s)
             | EventValue::Target(s)
             | EventValue::Queue(s)

@@ -167,6 +167,21 @@ impl Run<'_> {
                 );
                 Some(hit.map_or_else(|| otherwise.clone(), |i| arms[i].1.clone()))
             }
+            NodeKind::Split(split) => {
+                let hash = split_hash(&flow.id, &n.name, &self.s.caller, &self.s.call_sid);
+                let Some(way) = split.way(hash) else {
+                    // Every weight 0: `check` refuses it, so no compiled flow gets here.
+                    self.log(Some(node), EventKind::Entered, None, 1);
+                    return Some(Target::Hangup);
+                };
+                self.log(
+                    Some(node),
+                    EventKind::Entered,
+                    Some(EventValue::Way(way.name.clone())),
+                    1,
+                );
+                Some(way.target.clone())
+            }
             NodeKind::Lookup(l) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
                 let url = match crate::call::vars::render_url_template(&l.url, &self.s) {
@@ -291,5 +306,86 @@ impl Run<'_> {
             }
             Condition::CallerIn(numbers) => numbers.contains(&self.s.caller),
         }
+    }
+}
+
+/// The number a split reduces onto its ways: the first 8 bytes of SHA-256 over the flow,
+/// the node and the caller's number, so the same caller takes the same way at the same
+/// split on every call, on every server and version. A caller with no number (withheld,
+/// `anonymous`) is split by the call instead.
+pub(crate) fn split_hash(flow: &str, node: &str, caller: &str, call_sid: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let who = if caller.chars().any(|c| c.is_ascii_digit()) {
+        caller
+    } else {
+        call_sid
+    };
+    let digest = Sha256::new()
+        .chain_update(flow.as_bytes())
+        .chain_update([0])
+        .chain_update(node.as_bytes())
+        .chain_update([0])
+        .chain_update(who.as_bytes())
+        .finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_hash;
+    use crate::flow::{SplitNode, SplitWay, Target};
+
+    fn ab(a: u32, b: u32) -> SplitNode {
+        let way = |weight, name: &str| SplitWay {
+            weight,
+            target: Target::Hangup,
+            name: name.into(),
+        };
+        SplitNode {
+            ways: vec![way(a, "a"), way(b, "b"), way(0, "off")],
+        }
+    }
+
+    #[test]
+    fn the_hash_is_pinned_so_callers_keep_their_way_across_releases() {
+        // Changing these numbers moves callers to the other way of every running test.
+        assert_eq!(
+            split_hash("acme", "greeting", "+15550100000", "CA1"),
+            split_hash("acme", "greeting", "+15550100000", "CA2"),
+        );
+        assert_eq!(
+            split_hash("acme", "greeting", "+15550100000", "CA1"),
+            // Python: int.from_bytes(sha256(b"acme\0greeting\0+15550100000").digest()[:8], "big")
+            0x39ab_3899_6724_2008_u64,
+        );
+        assert_ne!(
+            split_hash("acme", "greeting", "anonymous", "CA1"),
+            split_hash("acme", "greeting", "anonymous", "CA2"),
+        );
+        // The node is part of it: two splits in one flow are independent.
+        assert_ne!(
+            split_hash("acme", "greeting", "+15550100000", "CA1"),
+            split_hash("acme", "farewell", "+15550100000", "CA1"),
+        );
+    }
+
+    #[test]
+    fn ways_take_their_weight_of_the_hashes() {
+        let split = ab(70, 30);
+        assert_eq!(split.way(0).map(|w| w.name.as_str()), Some("a"));
+        assert_eq!(split.way(69).map(|w| w.name.as_str()), Some("a"));
+        assert_eq!(split.way(70).map(|w| w.name.as_str()), Some("b"));
+        assert_eq!(split.way(99).map(|w| w.name.as_str()), Some("b"));
+        assert_eq!(split.way(100).map(|w| w.name.as_str()), Some("a"));
+        let a = (0..10_000u32)
+            .map(|n| split_hash("f", "n", &format!("+1555{n:07}"), ""))
+            .filter(|&h| split.way(h).is_some_and(|w| w.name == "a"))
+            .count();
+        assert!((6_800..=7_200).contains(&a), "{a} of 10,000");
+        assert!(ab(0, 0).way(5).is_none());
+        assert_eq!(split.percent(0), 70.0);
+        assert_eq!(split.percent(2), 0.0);
     }
 }

@@ -170,6 +170,8 @@ pub enum NodeKind {
     Voicemail(VoicemailNode),
     /// Route without asking.
     Branch(BranchNode),
+    /// Send each caller one way by weight, the same way every time.
+    Split(SplitNode),
     /// Set variables.
     Set(SetNode),
     /// Ask an HTTP service.
@@ -189,6 +191,7 @@ impl NodeKind {
             NodeKind::Queue(_) => "queue",
             NodeKind::Voicemail(_) => "voicemail",
             NodeKind::Branch(_) => "branch",
+            NodeKind::Split(_) => "split",
             NodeKind::Set(_) => "set",
             NodeKind::Lookup(_) => "lookup",
             NodeKind::Hangup(_) => "hangup",
@@ -398,6 +401,53 @@ pub enum BranchNode {
     },
 }
 
+/// `split`.
+#[derive(Debug)]
+pub struct SplitNode {
+    /// The ways, in file order.
+    pub ways: Vec<SplitWay>,
+}
+
+/// One way of a split.
+#[derive(Debug)]
+pub struct SplitWay {
+    /// Its weight; a caller goes this way with probability weight / sum of weights.
+    pub weight: u32,
+    /// Where it leads.
+    pub target: Target,
+    /// The variant's name: the target as written.
+    pub name: String,
+}
+
+impl SplitNode {
+    /// The way a caller whose hash is `hash` takes: the ways laid end to end by weight, and
+    /// `hash` reduced onto them. `None` only when every weight is 0 (refused by `check`).
+    pub fn way(&self, hash: u64) -> Option<&SplitWay> {
+        let total: u64 = self.ways.iter().map(|w| u64::from(w.weight)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut point = hash % total;
+        for way in &self.ways {
+            let weight = u64::from(way.weight);
+            if point < weight {
+                return Some(way);
+            }
+            point -= weight;
+        }
+        None
+    }
+
+    /// A way's share of callers, in percent.
+    pub fn percent(&self, index: usize) -> f64 {
+        let total: u64 = self.ways.iter().map(|w| u64::from(w.weight)).sum();
+        match self.ways.get(index) {
+            Some(w) if total > 0 => 100.0 * f64::from(w.weight) / total as f64,
+            _ => 0.0,
+        }
+    }
+}
+
 /// A branch condition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Condition {
@@ -589,6 +639,8 @@ pub enum EdgeLabel {
     When(usize),
     /// No `when` arm held.
     Else,
+    /// The n-th way of a split.
+    Way(usize),
     /// A lookup failed.
     LookupError,
 }
@@ -604,6 +656,7 @@ impl EdgeLabel {
                 | EdgeLabel::Closed
                 | EdgeLabel::When(_)
                 | EdgeLabel::Else
+                | EdgeLabel::Way(_)
                 | EdgeLabel::LookupError
         )
     }
@@ -625,6 +678,7 @@ impl std::fmt::Display for EdgeLabel {
             EdgeLabel::Closed => f.write_str("closed"),
             EdgeLabel::When(i) => write!(f, "when #{}", i + 1),
             EdgeLabel::Else => f.write_str("else"),
+            EdgeLabel::Way(i) => write!(f, "way #{}", i + 1),
             EdgeLabel::LookupError => f.write_str("error"),
         }
     }
@@ -674,6 +728,12 @@ impl Flow {
                 out.push((EdgeLabel::Else, otherwise));
                 out
             }
+            NodeKind::Split(s) => s
+                .ways
+                .iter()
+                .enumerate()
+                .map(|(i, w)| (EdgeLabel::Way(i), &w.target))
+                .collect(),
             NodeKind::Set(s) => vec![(EdgeLabel::Next, &s.next)],
             NodeKind::Lookup(l) => vec![
                 (EdgeLabel::Next, &l.next),

@@ -100,6 +100,8 @@ pub enum RawNode {
     Voicemail(RawVoicemail),
     /// Routes without asking the caller.
     Branch(RawBranch),
+    /// Sends each caller one of several ways by weight, the same way every time they call.
+    Split(RawSplit),
     /// Sets variables.
     Set(RawSet),
     /// Asks an external HTTP service and keeps its JSON answer.
@@ -109,7 +111,7 @@ pub enum RawNode {
 }
 
 /// Node kinds, in the order the schema and error hints list them.
-pub const NODE_KINDS: [&str; 10] = [
+pub const NODE_KINDS: [&str; 11] = [
     "menu",
     "input",
     "message",
@@ -117,6 +119,7 @@ pub const NODE_KINDS: [&str; 10] = [
     "queue",
     "voicemail",
     "branch",
+    "split",
     "set",
     "lookup",
     "hangup",
@@ -133,6 +136,7 @@ impl RawNode {
             RawNode::Queue(_) => "queue",
             RawNode::Voicemail(_) => "voicemail",
             RawNode::Branch(_) => "branch",
+            RawNode::Split(_) => "split",
             RawNode::Set(_) => "set",
             RawNode::Lookup(_) => "lookup",
             RawNode::Hangup(_) => "hangup",
@@ -151,7 +155,7 @@ impl<'de> Deserialize<'de> for RawNode {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawNode, A::Error> {
                 let Some(kind) = map.next_key::<String>()? else {
                     return Err(de::Error::custom(
-                        "a node needs a kind: one of menu, input, message, transfer, queue, voicemail, branch, set, lookup, hangup",
+                        "a node needs a kind: one of menu, input, message, transfer, queue, voicemail, branch, split, set, lookup, hangup",
                     ));
                 };
                 let node = match kind.as_str() {
@@ -162,6 +166,7 @@ impl<'de> Deserialize<'de> for RawNode {
                     "queue" => RawNode::Queue(map.next_value()?),
                     "voicemail" => RawNode::Voicemail(map.next_value()?),
                     "branch" => RawNode::Branch(map.next_value()?),
+                    "split" => RawNode::Split(map.next_value()?),
                     "set" => RawNode::Set(map.next_value()?),
                     "lookup" => RawNode::Lookup(map.next_value()?),
                     "hangup" => {
@@ -317,6 +322,25 @@ pub struct RawBranch {
     /// Target when no condition holds.
     #[serde(rename = "else")]
     pub otherwise: Option<String>,
+}
+
+/// `split`: an A/B test. Each caller goes one of the ways, chosen by weight from a stable
+/// hash of their number and the node, so a caller who calls again goes the same way.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSplit {
+    /// The ways, each with its weight: `[{ weight: 70, goto: menu_a }, { weight: 30, goto: menu_b }]`.
+    pub ways: Vec<RawWay>,
+}
+
+/// One way of a split.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawWay {
+    /// Its share, relative to the other ways' weights (0 turns it off).
+    pub weight: u32,
+    /// Where callers sent this way go; it names the variant in the call log and the report.
+    pub goto: String,
 }
 
 /// One `when` entry of a branch.

@@ -61,6 +61,9 @@ pub struct ReportBuilder {
     paths: HashMap<String, u64>,
     answers: BTreeMap<String, AnswerTally>,
     ivr_ms: Vec<u32>,
+    /// The same figures per way of each split, for the calls a split sent that way; `None`
+    /// in a variant's own builder (a variant is not split again).
+    variants: Option<HashMap<(NodeKey, String), ReportBuilder>>,
 }
 
 impl ReportBuilder {
@@ -79,6 +82,7 @@ impl ReportBuilder {
             paths: HashMap::new(),
             answers: BTreeMap::new(),
             ivr_ms: Vec::new(),
+            variants: Some(HashMap::new()),
         }
     }
 
@@ -125,6 +129,7 @@ impl ReportBuilder {
         let mut handoff = None;
         let mut zeroed_out = false;
         let mut last_at = call.started_at;
+        let mut ways: Vec<(NodeKey, String)> = Vec::new();
         for ev in events {
             last_at = last_at.max(ev.at);
             let set = sets.get(&ev.version).and_then(Option::as_ref);
@@ -136,6 +141,12 @@ impl ReportBuilder {
                     let key = (self.intern(&ev.flow), self.intern(name));
                     let kind =
                         flow.and_then(|f| f.node_by_name(name).map(|n| f.node(n).kind.name()));
+                    if let (Some(EventValue::Way(way)), Some(_)) = (&ev.value, &self.variants) {
+                        let variant = (key.clone(), way.clone());
+                        if !ways.contains(&variant) {
+                            ways.push(variant);
+                        }
+                    }
                     let tally = self.nodes.entry(key.clone()).or_default();
                     tally.entered += 1;
                     tally.kind = tally.kind.or(kind);
@@ -228,6 +239,17 @@ impl ReportBuilder {
         }
         if !path.is_empty() {
             *self.paths.entry(path).or_default() += 1;
+        }
+        if let Some(variants) = &mut self.variants {
+            for variant in ways {
+                variants
+                    .entry(variant)
+                    .or_insert_with(|| ReportBuilder {
+                        variants: None,
+                        ..ReportBuilder::new(self.range.clone())
+                    })
+                    .add_call(call, events, sets);
+            }
         }
     }
 
@@ -332,6 +354,13 @@ impl ReportBuilder {
             .filter(|(_, t)| t.dropped == 0)
             .map(|(var, t)| (var, t.values))
             .collect();
+        let mut variants: BTreeMap<String, BTreeMap<String, Report>> = BTreeMap::new();
+        for ((node, way), builder) in self.variants.into_iter().flatten() {
+            variants
+                .entry(name(&node))
+                .or_default()
+                .insert(way, builder.finish(Vec::new()));
+        }
         let o = self.outcomes;
         let mut ivr = self.ivr_ms;
         Report {
@@ -357,6 +386,7 @@ impl ReportBuilder {
             answers,
             answer_stats,
             ivr_seconds: spread(&mut ivr),
+            variants,
             warnings,
         }
     }

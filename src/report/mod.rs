@@ -59,6 +59,9 @@ pub struct Report {
     pub answer_stats: BTreeMap<String, AnswerStats>,
     /// Seconds from a call's start to its hand-off to a person (transfer or queue) or its end.
     pub ivr_seconds: Spread,
+    /// Where a flow has an A/B split: split node -> way (its target) -> the same figures
+    /// over the calls the split sent that way (their own `variants` empty).
+    pub variants: BTreeMap<String, BTreeMap<String, Report>>,
     /// Flow versions whose definitions could not be had (their figures that need the flow,
     /// such as zero-outs and node kinds, are missing).
     pub warnings: Vec<String>,

@@ -158,7 +158,7 @@ fn pseudo_vertex(pseudo: &mut Vec<Vertex>, label: &str, shape: Shape) -> String 
 fn shape(kind: &NodeKind) -> Shape {
     match kind {
         NodeKind::Menu(_) | NodeKind::Input(_) => Shape::Wait,
-        NodeKind::Branch(_) => Shape::Decision,
+        NodeKind::Branch(_) | NodeKind::Split(_) => Shape::Decision,
         NodeKind::Transfer(_) | NodeKind::Queue(_) | NodeKind::Voicemail(_) => Shape::Handoff,
         NodeKind::Message(_) | NodeKind::Set(_) => Shape::Step,
         NodeKind::Lookup(_) => Shape::Data,
@@ -177,6 +177,7 @@ fn describe(kind: &NodeKind) -> Vec<String> {
         NodeKind::Voicemail(v) => v.prompt.as_ref().map(|p| p.summary.clone()),
         NodeKind::Branch(BranchNode::Hours { name, .. }) => Some(format!("hours: {name}")),
         NodeKind::Branch(BranchNode::When { .. }) => Some("when".into()),
+        NodeKind::Split(s) => Some(format!("{} ways", s.ways.len())),
         NodeKind::Set(s) => Some(list(s.vars.iter().map(|(k, _)| k.as_str()), 4)),
         NodeKind::Lookup(l) => {
             let method = match l.method {
@@ -248,10 +249,21 @@ fn edge_text(kind: &NodeKind, label: EdgeLabel) -> String {
     match (kind, label) {
         (NodeKind::Lookup(_), EdgeLabel::Next) => "ok".into(),
         (_, EdgeLabel::Next) => String::new(),
+        (NodeKind::Split(s), EdgeLabel::Way(i)) => percent(s.percent(i)),
         (NodeKind::Branch(BranchNode::When { arms, .. }), EdgeLabel::When(i)) => arms
             .get(i)
             .map_or_else(|| label.to_string(), |(c, _)| condition(c)),
         _ => label.to_string(),
+    }
+}
+
+/// A split way's share: `70%`, `33.3%`.
+fn percent(p: f64) -> String {
+    let rounded = (p * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}%")
+    } else {
+        format!("{rounded:.1}%")
     }
 }
 

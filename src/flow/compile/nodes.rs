@@ -127,6 +127,7 @@ impl FlowCompiler<'_> {
                 })
             }
             RawNode::Branch(b) => self.branch(name, b),
+            RawNode::Split(s) => self.split(name, s),
             RawNode::Set(s) => {
                 let vars = self.assignments(&s.vars, &p("vars"));
                 NodeKind::Set(SetNode {
@@ -309,6 +310,46 @@ impl FlowCompiler<'_> {
             next: self.target(&i.next, &p("next")),
             retry,
         })
+    }
+
+    pub(super) fn split(&mut self, name: &str, s: &RawSplit) -> NodeKind {
+        let mut ways: Vec<SplitWay> = Vec::with_capacity(s.ways.len());
+        for (i, w) in s.ways.iter().enumerate() {
+            let idx = i.to_string();
+            let path = ["nodes", name, "split", "ways", &idx, "goto"];
+            if ways.iter().any(|seen| seen.name == w.goto) {
+                self.error(
+                    Code::InvalidValue,
+                    format!("two ways of split `{name}` go to `{}`", w.goto),
+                    self.src.value_at(&path),
+                    "already a way",
+                    Some("one way per target: add their weights together".into()),
+                );
+            }
+            ways.push(SplitWay {
+                weight: w.weight,
+                target: self.target(&w.goto, &path),
+                name: w.goto.clone(),
+            });
+        }
+        if ways.len() < 2 || ways.iter().all(|w| w.weight == 0) {
+            let message = if ways.len() < 2 {
+                format!("split `{name}` needs at least two ways")
+            } else {
+                format!("every way of split `{name}` has weight 0")
+            };
+            self.error(
+                Code::InvalidValue,
+                message,
+                self.src.key_at(&["nodes", name, "split", "ways"]),
+                "no choice to make",
+                Some(
+                    "e.g. `ways: [{ weight: 50, goto: menu_a }, { weight: 50, goto: menu_b }]`"
+                        .into(),
+                ),
+            );
+        }
+        NodeKind::Split(SplitNode { ways })
     }
 
     pub(super) fn branch(&mut self, name: &str, b: &RawBranch) -> NodeKind {
