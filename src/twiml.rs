@@ -144,6 +144,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
         }
         Verb::Dial {
             target,
+            send_digits,
             caller_id,
             timeout_secs,
             action,
@@ -164,8 +165,11 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
                     DialTarget::Sip(s) => ("Sip", s.as_str()),
                     DialTarget::Client(c) => ("Client", c.as_str()),
                 };
-                w.create_element(noun)
-                    .write_text_content(BytesText::new(&clean(value)))?;
+                let mut el = w.create_element(noun);
+                if let (DialTarget::Number(_), Some(keys)) = (target, send_digits) {
+                    el = el.with_attribute(("sendDigits", clean(keys).as_str()));
+                }
+                el.write_text_content(BytesText::new(&clean(value)))?;
                 Ok(())
             })?;
         }

@@ -48,7 +48,7 @@ fn mermaid_shows_every_node_and_merged_edges() {
     assert!(out.contains("  entry --> n0\n"), "{out}");
     assert!(out.contains(" -->|\"1, 2, 3, 4, 5\"| "), "{out}");
     assert!(out.contains("  n2 -->|\"*\"| n2\n"), "{out}");
-    assert!(out.contains("-->|\"no-answer\"|"), "{out}");
+    assert!(out.contains("-->|\"no-answer, busy, failed\"|"), "{out}");
     assert_eq!(out.matches("invalid/timeout x3").count(), 4, "{out}");
     // The default format is Mermaid.
     let (code, default, err) = phonetree(&["graph", "acme"]);

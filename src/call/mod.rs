@@ -64,6 +64,8 @@ pub enum Verb {
     Dial {
         /// Who.
         target: crate::flow::DialTarget,
+        /// Keys sent once a number answers (`sendDigits`).
+        send_digits: Option<String>,
         /// Caller id shown.
         caller_id: Option<String>,
         /// Ring seconds.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::call::event::{
-    CallEvent, CallStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome, QueueResult,
+    CallEvent, CallStatus, DialStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome,
+    QueueResult,
 };
 use crate::call::session::{At, CallSession};
 use crate::call::vars::render_template;
@@ -346,11 +347,14 @@ impl Run<'_> {
                     Some(EventValue::DialStatus(*status)),
                     at.attempt,
                 );
-                if status.connected() {
-                    self.s.set_outcome(Outcome::Transferred);
-                    self.go(Some(at.node), &t.next);
-                } else {
-                    self.go(Some(at.node), &t.on_no_answer);
+                match status {
+                    s if s.connected() => {
+                        self.s.set_outcome(Outcome::Transferred);
+                        self.go(Some(at.node), &t.next);
+                    }
+                    DialStatus::Busy => self.go(Some(at.node), &t.on_busy),
+                    DialStatus::Failed => self.go(Some(at.node), &t.on_failed),
+                    _ => self.go(Some(at.node), &t.on_no_answer),
                 }
             }
             CallEvent::Recorded {

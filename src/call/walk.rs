@@ -1,10 +1,13 @@
 //! Moving through the flow: entering nodes until one waits for the caller, faults.
 
 use crate::call::event::{EventKind, EventValue, Outcome};
-use crate::call::step::{Run, whole_seconds};
+use crate::call::step::{Run, mask, whole_seconds};
 use crate::call::{At, LookupRequest, Resume, Verb};
 use crate::flow::hours::is_open;
-use crate::flow::{BranchNode, Condition, LookupMethod, NodeId, NodeKind, Prompt, Target};
+use crate::flow::{
+    BranchNode, Condition, DialSpec, DialTarget, LookupMethod, NodeId, NodeKind, Prompt, Target,
+    is_send_digits,
+};
 
 impl Run<'_> {
     pub(super) fn fault(&mut self, at: At, reason: &str) {
@@ -221,17 +224,41 @@ impl Run<'_> {
             }
             NodeKind::Transfer(t) => {
                 self.log(Some(node), EventKind::Entered, None, 1);
-                let target = t.to.to_string();
+                let (target, digits) = match self.dial_of(t) {
+                    Ok(dial) => dial,
+                    Err(reason) => {
+                        // Nothing to dial: the call goes where a failed dial goes.
+                        self.log(
+                            Some(node),
+                            EventKind::Fault,
+                            Some(EventValue::Reason(reason)),
+                            1,
+                        );
+                        self.log(
+                            Some(node),
+                            EventKind::TransferResult,
+                            Some(EventValue::DialStatus(crate::call::DialStatus::Failed)),
+                            1,
+                        );
+                        return Some(t.on_failed.clone());
+                    }
+                };
+                let shown = if self.derived_from_sensitive(&t.to) {
+                    mask(&target.to_string())
+                } else {
+                    target.to_string()
+                };
                 self.log(
                     Some(node),
                     EventKind::TransferStarted,
-                    Some(EventValue::Target(target)),
+                    Some(EventValue::Target(shown)),
                     1,
                 );
                 self.play(t.prompt.as_ref());
                 self.s.set_visit(self.s.seq);
                 self.verbs.push(Verb::Dial {
-                    target: t.to.clone(),
+                    target,
+                    send_digits: digits,
                     caller_id: t.caller_id.clone(),
                     timeout_secs: whole_seconds(t.timeout),
                     action: self.cont(Resume::Dial, node, 1),
@@ -306,6 +333,60 @@ impl Run<'_> {
             }
             Condition::CallerIn(numbers) => numbers.contains(&self.s.caller),
         }
+    }
+}
+
+impl Run<'_> {
+    /// What a transfer dials for this call, and the keys sent once a number answers; why
+    /// not, when `to` or `send_digits` does not expand to something dialable.
+    fn dial_of(
+        &self,
+        t: &crate::flow::TransferNode,
+    ) -> Result<(crate::flow::DialTarget, Option<String>), String> {
+        let target = match &t.to {
+            DialSpec::Fixed(target) => target.clone(),
+            DialSpec::Template(template) => {
+                let (text, missing) = crate::call::vars::render_template(template, &self.s);
+                if let Some(var) = missing.first() {
+                    return Err(format!("transfer: `{{{var}}}` is not set, nothing to dial"));
+                }
+                DialTarget::parse(&text).ok_or_else(|| {
+                    let shown = if self.derived_from_sensitive(&t.to) {
+                        mask(&text)
+                    } else {
+                        text.clone()
+                    };
+                    format!("transfer: `{shown}` is not a number or address")
+                })?
+            }
+        };
+        let digits = match &t.send_digits {
+            None => None,
+            Some(template) => {
+                let (text, missing) = crate::call::vars::render_template(template, &self.s);
+                if let Some(var) = missing.first() {
+                    return Err(format!("transfer: `{{{var}}}` is not set, no keys to send"));
+                }
+                if !is_send_digits(&text) {
+                    return Err(
+                        "transfer: `send_digits` expands to something other than keys".into(),
+                    );
+                }
+                Some(text)
+            }
+        };
+        Ok((target, digits))
+    }
+
+    /// True when a dial template uses a sensitive variable: what it dials is masked in the log.
+    fn derived_from_sensitive(&self, to: &DialSpec) -> bool {
+        let DialSpec::Template(template) = to else {
+            return false;
+        };
+        template.vars().any(|v| {
+            let root = v.split('.').next().unwrap_or(v);
+            self.s.sensitive.iter().any(|s| s == root)
+        })
     }
 }
 

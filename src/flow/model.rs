@@ -317,8 +317,10 @@ pub struct MessageNode {
 /// `transfer`.
 #[derive(Debug)]
 pub struct TransferNode {
-    /// Number, `sip:` or `client:` address.
-    pub to: DialTarget,
+    /// Number, `sip:` or `client:` address, fixed or expanded per call.
+    pub to: DialSpec,
+    /// Keys dialed once a number answers.
+    pub send_digits: Option<Template>,
     /// Caller id.
     pub caller_id: Option<String>,
     /// Ring time.
@@ -327,8 +329,39 @@ pub struct TransferNode {
     pub prompt: Option<Prompt>,
     /// After a completed call.
     pub next: Target,
-    /// On busy, no answer, failure.
+    /// When nobody answers (or the dial is cancelled).
     pub on_no_answer: Target,
+    /// When the line is busy.
+    pub on_busy: Target,
+    /// When the call cannot be placed or `to` expands to nothing dialable.
+    pub on_failed: Target,
+}
+
+/// What a transfer dials: known when the flow compiles, or a template expanded per call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DialSpec {
+    /// Always the same.
+    Fixed(DialTarget),
+    /// Expanded from the call's variables, then checked ([`DialTarget::parse`]).
+    Template(Template),
+}
+
+impl std::fmt::Display for DialSpec {
+    /// The target, or the template as written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DialSpec::Fixed(t) => t.fmt(f),
+            DialSpec::Template(t) => f.write_str(&t.source()),
+        }
+    }
+}
+
+/// True for `sendDigits` Twilio accepts: digits, `*`, `#` and `w`, at most 32 of them.
+pub fn is_send_digits(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '*' | '#' | 'w'))
 }
 
 /// What a transfer dials.
@@ -340,6 +373,47 @@ pub enum DialTarget {
     Sip(String),
     /// Client identity (without `client:`).
     Client(String),
+}
+
+impl DialTarget {
+    /// Reads a dialable address: an E.164 number (`+14155550100`), `sip:user@host[:port]`
+    /// (user and host of URI-safe characters, no parameters or spaces) or `client:name`.
+    pub fn parse(text: &str) -> Option<DialTarget> {
+        fn user_ok(s: &str) -> bool {
+            !s.is_empty()
+                && s.chars().all(|c| {
+                    c.is_ascii_alphanumeric()
+                        || matches!(c, '.' | '_' | '~' | '-' | '+' | '*' | '#')
+                })
+        }
+        fn host_ok(s: &str) -> bool {
+            let (host, port) = match s.rsplit_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (s, None),
+            };
+            !host.is_empty()
+                && !host.starts_with(['.', '-'])
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'))
+                && port.is_none_or(|p| {
+                    !p.is_empty() && p.len() <= 5 && p.chars().all(|c| c.is_ascii_digit())
+                })
+        }
+        if let Some(sip) = text.strip_prefix("sip:") {
+            let (user, host) = sip.split_once('@')?;
+            return (user_ok(user) && host_ok(host)).then(|| DialTarget::Sip(text.to_owned()));
+        }
+        if let Some(client) = text.strip_prefix("client:") {
+            return (!client.is_empty()
+                && client.len() <= 256
+                && client
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| DialTarget::Client(client.to_owned()));
+        }
+        crate::flow::compile::is_e164(text).then(|| DialTarget::Number(text.to_owned()))
+    }
 }
 
 impl std::fmt::Display for DialTarget {
@@ -623,8 +697,12 @@ pub enum EdgeLabel {
     Next,
     /// A transferred call that completed.
     Completed,
-    /// A transfer that was busy, not answered or failed.
+    /// A transfer nobody answered.
     NoAnswer,
+    /// A transfer to a busy line.
+    Busy,
+    /// A transfer that could not be placed.
+    DialFailed,
     /// The caller left a queue without an agent.
     LeftQueue,
     /// The caller could not be queued.
@@ -671,6 +749,8 @@ impl std::fmt::Display for EdgeLabel {
             EdgeLabel::Next => f.write_str("next"),
             EdgeLabel::Completed => f.write_str("completed"),
             EdgeLabel::NoAnswer => f.write_str("no-answer"),
+            EdgeLabel::Busy => f.write_str("busy"),
+            EdgeLabel::DialFailed => f.write_str("failed"),
             EdgeLabel::LeftQueue => f.write_str("left queue"),
             EdgeLabel::QueueError => f.write_str("queue full/error"),
             EdgeLabel::Recorded => f.write_str("recorded"),
@@ -710,6 +790,8 @@ impl Flow {
             NodeKind::Transfer(t) => vec![
                 (EdgeLabel::Completed, &t.next),
                 (EdgeLabel::NoAnswer, &t.on_no_answer),
+                (EdgeLabel::Busy, &t.on_busy),
+                (EdgeLabel::DialFailed, &t.on_failed),
             ],
             NodeKind::Queue(q) => vec![
                 (EdgeLabel::LeftQueue, &q.next),
@@ -751,5 +833,46 @@ impl Flow {
             Target::Repeat => Some(from),
             Target::Back | Target::Hangup | Target::Flow { .. } => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DialTarget, is_send_digits};
+
+    #[test]
+    fn dialable_addresses_are_numbers_sip_uris_and_clients() {
+        let number = DialTarget::Number("+14155550100".into());
+        assert_eq!(DialTarget::parse("+14155550100"), Some(number));
+        assert_eq!(
+            DialTarget::parse("sip:1234@pbx.example.com:5060"),
+            Some(DialTarget::Sip("sip:1234@pbx.example.com:5060".into()))
+        );
+        assert_eq!(
+            DialTarget::parse("client:alice_1"),
+            Some(DialTarget::Client("alice_1".into()))
+        );
+        for bad in [
+            "",
+            "14155550100",
+            "+1 415 555 0100",
+            "sip:@pbx.example.com",
+            "sip:1234@",
+            "sip:1234",
+            "sip:12 34@pbx",
+            "sip:1234@pbx;transport=tcp",
+            "sip:a@b@c",
+            "sip:1234@pbx:",
+            "sip:1234@-pbx",
+            "client:",
+            "client:a b",
+            "the front desk",
+        ] {
+            assert_eq!(DialTarget::parse(bad), None, "{bad:?}");
+        }
+        assert!(is_send_digits("ww1234#"));
+        assert!(!is_send_digits(""));
+        assert!(!is_send_digits("12a"));
+        assert!(!is_send_digits(&"1".repeat(33)));
     }
 }

@@ -264,8 +264,11 @@ pub struct RawMessage {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawTransfer {
-    /// `+1...`, `sip:...` or `client:...`.
+    /// `+1...`, `sip:...` or `client:...`; may hold variables: `"sip:{ext}@pbx.example.com"`.
     pub to: String,
+    /// Keys dialed once the callee answers (a number's extension), e.g. `"ww{ext}"`: digits,
+    /// `*`, `#` and `w` (half a second's wait); may hold variables.
+    pub send_digits: Option<String>,
     /// Caller id shown to the callee.
     pub caller_id: Option<String>,
     /// How long to ring.
@@ -274,8 +277,13 @@ pub struct RawTransfer {
     pub prompt: Option<RawPrompt>,
     /// Where the caller goes after a completed call (default: hang up).
     pub next: Option<String>,
-    /// Where the caller goes on busy, no answer or failure (default: `on_fail`).
+    /// Where the caller goes when nobody answers (default: `on_fail`).
     pub on_no_answer: Option<String>,
+    /// Where the caller goes when the line is busy (default: `on_no_answer`).
+    pub on_busy: Option<String>,
+    /// Where the caller goes when the call cannot be placed, or `to` does not expand to
+    /// something dialable (default: `on_no_answer`).
+    pub on_failed: Option<String>,
 }
 
 /// `queue`: wait in a named queue.

@@ -486,7 +486,10 @@ mod tests {
         assert!(closed[0].contains("|\"closed\"|"), "{closed:?}");
         let no_answer = edges_between(&m, &n("operator"), &n("voicemail"));
         assert_eq!(no_answer.len(), 1);
-        assert!(no_answer[0].contains("|\"no-answer\"|"), "{no_answer:?}");
+        assert!(
+            no_answer[0].contains("|\"no-answer, busy, failed\"|"),
+            "{no_answer:?}"
+        );
         for from in ["language", "account", "survey"] {
             let fail = edges_between(&m, &n(from), &n("operator"));
             assert_eq!(fail.len(), 1, "{from}");

@@ -51,7 +51,11 @@ impl FlowCompiler<'_> {
                 next: self.opt_target(m.next.as_ref(), &p("next"), Target::Hangup),
             }),
             RawNode::Transfer(t) => {
-                let to = self.dial_target(&t.to, &p("to"));
+                let to = self.dial_spec(&t.to, &p("to"));
+                let send_digits = t
+                    .send_digits
+                    .as_ref()
+                    .map(|d| self.send_digits(d, &to, &p("send_digits")));
                 if let Some(cid) = &t.caller_id
                     && !is_e164(cid)
                 {
@@ -72,17 +76,29 @@ impl FlowCompiler<'_> {
                     ),
                     None => Duration::from_secs(30),
                 };
+                let on_no_answer = self.opt_target(
+                    t.on_no_answer.as_ref(),
+                    &p("on_no_answer"),
+                    defaults.on_fail.clone(),
+                );
                 NodeKind::Transfer(TransferNode {
                     to,
+                    send_digits,
                     caller_id: t.caller_id.clone(),
                     timeout,
                     prompt: t.prompt.as_ref().map(|pr| self.prompt(pr, &p("prompt"))),
                     next: self.opt_target(t.next.as_ref(), &p("next"), Target::Hangup),
-                    on_no_answer: self.opt_target(
-                        t.on_no_answer.as_ref(),
-                        &p("on_no_answer"),
-                        defaults.on_fail.clone(),
+                    on_busy: self.opt_target(
+                        t.on_busy.as_ref(),
+                        &p("on_busy"),
+                        on_no_answer.clone(),
                     ),
+                    on_failed: self.opt_target(
+                        t.on_failed.as_ref(),
+                        &p("on_failed"),
+                        on_no_answer.clone(),
+                    ),
+                    on_no_answer,
                 })
             }
             RawNode::Queue(q) => {

@@ -253,17 +253,82 @@ impl FlowCompiler<'_> {
         }
     }
 
+    /// A transfer's `to`: a fixed address, or a template whose variables exist and whose
+    /// shape, with a sample value in each, is dialable.
+    pub(super) fn dial_spec(&mut self, to: &str, path: P) -> DialSpec {
+        if !to.contains('{') {
+            return DialSpec::Fixed(self.dial_target(to, path));
+        }
+        let template = self.template(to, path);
+        let sample: String = template
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => t.as_str(),
+                _ => "5550100",
+            })
+            .collect();
+        let single_value = template.segments.len() == 1
+            && !matches!(template.segments.first(), Some(Segment::Text(_)));
+        if !single_value && DialTarget::parse(&sample).is_none() {
+            self.error(
+                Code::InvalidValue,
+                format!("`{to}` does not expand to a number or address"),
+                self.src.value_at(path),
+                "not dialable with any value",
+                Some(
+                    "write `sip:{ext}@pbx.example.com`, `+1415555{ext}`, or a number in `to` with `send_digits: \"{ext}\"`"
+                        .into(),
+                ),
+            );
+        }
+        DialSpec::Template(template)
+    }
+
+    /// `send_digits`: keys a number's answerer gets; only a number takes them.
+    pub(super) fn send_digits(&mut self, text: &str, to: &DialSpec, path: P) -> Template {
+        let template = self.template(text, path);
+        let sample: String = template
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => t.as_str(),
+                _ => "1",
+            })
+            .collect();
+        if !is_send_digits(&sample) {
+            self.error(
+                Code::InvalidValue,
+                format!("`{text}` is not keys to dial"),
+                self.src.value_at(path),
+                "digits, *, # and w only",
+                Some("e.g. `send_digits: \"ww{ext}#\"` (w waits half a second)".into()),
+            );
+        }
+        let to_number = match to {
+            DialSpec::Fixed(DialTarget::Number(_)) => true,
+            DialSpec::Fixed(_) => false,
+            DialSpec::Template(t) => {
+                !t.source().starts_with("sip:") && !t.source().starts_with("client:")
+            }
+        };
+        if !to_number {
+            self.error(
+                Code::InvalidValue,
+                "`send_digits` goes with a phone number".to_owned(),
+                self.src.value_at(path),
+                "the target is a SIP or client address",
+                Some(
+                    "put the extension in the address instead: `sip:{ext}@pbx.example.com`".into(),
+                ),
+            );
+        }
+        template
+    }
+
     pub(super) fn dial_target(&mut self, to: &str, path: P) -> DialTarget {
-        if let Some(sip) = to.strip_prefix("sip:") {
-            if sip.contains('@') {
-                return DialTarget::Sip(to.to_owned());
-            }
-        } else if let Some(client) = to.strip_prefix("client:") {
-            if !client.is_empty() {
-                return DialTarget::Client(client.to_owned());
-            }
-        } else if is_e164(to) {
-            return DialTarget::Number(to.to_owned());
+        if let Some(target) = DialTarget::parse(to) {
+            return target;
         }
         self.error(
             Code::InvalidValue,
