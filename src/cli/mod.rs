@@ -16,11 +16,17 @@ mod prune;
 mod report;
 mod serve;
 mod tools;
+// call-path analytics: one call's journey, the log as rows
+mod export;
+mod trace;
 
 use prune::prune;
 use report::report;
 use serve::serve;
 use tools::{graph, run_scenarios, simulate};
+// call-path analytics
+pub use export::ExportArgs;
+pub use trace::{TraceArgs, TraceFormat};
 
 /// phonetree: an IVR engine for phone menus described in YAML.
 #[derive(Debug, Parser)]
@@ -51,6 +57,10 @@ pub enum Command {
     /// Remove everything about calls that started before a date (call logs, sessions),
     /// then the flow versions no remaining call is on.
     Prune(PruneArgs),
+    /// One caller's journey in order: nodes, prompts heard, keys, retries, how it ended.
+    Trace(TraceArgs),
+    /// Write the call log as CSV or JSON Lines, one row per event.
+    Export(ExportArgs),
 }
 
 /// `phonetree prune`.
@@ -286,6 +296,8 @@ pub fn main() -> ExitCode {
         Command::Test(args) => run_scenarios(&args),
         Command::Prune(args) => prune(&args),
         Command::Report(args) => report(&args),
+        Command::Trace(args) => trace::trace(&args),
+        Command::Export(args) => export::export(&args),
         Command::Schema => {
             let text = serde_json::to_string_pretty(&flow::json_schema()).unwrap_or_default();
             println!("{text}");

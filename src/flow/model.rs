@@ -592,6 +592,9 @@ pub struct Prompt {
     pub by_language: Vec<Vec<PromptPart>>,
     /// What the admin wrote, in short (`main_menu`, `hold.wav`, `"Hello…"`), for diagrams and traces.
     pub summary: String,
+    /// Each item of the prompt in short, in order (a prompt id, a recording, `pause 1s` or
+    /// a quoted text): what `summary` joins.
+    pub items: Vec<String>,
 }
 
 impl Prompt {

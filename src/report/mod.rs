@@ -1,4 +1,6 @@
-//! Analytics over the call log: what `phonetree report` prints (text, JSON, HTML).
+//! Analytics over the call log: what `phonetree report` prints (text, JSON, HTML), one
+//! call's journey (`phonetree trace`, [`trace`]) and the log as rows for other tools
+//! (`phonetree export`, [`export`]).
 //!
 //! A report is built in one pass over the store's range reads ([`Store::calls_in`] and
 //! [`Store::events_in`], both in call order): each call's events are folded into running
@@ -16,11 +18,15 @@ use serde::{Deserialize, Serialize};
 
 mod aggregate;
 mod catalog;
+pub mod export;
 mod html;
+pub mod trace;
 
 pub use aggregate::{MAX_ANSWER_VALUES, ReportBuilder, TOP_PATHS, build_report};
 pub use catalog::FlowCatalog;
+pub use export::{ExportError, ExportFormat, Exported, export_events};
 pub use html::render_html;
+pub use trace::{Trace, TraceError, build_trace};
 
 /// The figures of `phonetree report`. Field names are stable: the JSON report is this
 /// struct, documented in the README.

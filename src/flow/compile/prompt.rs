@@ -55,15 +55,11 @@ impl FlowCompiler<'_> {
                 self.report_missing_prompt(item, &missing, &ipath);
             }
         }
-        let summary = raw
-            .items()
-            .iter()
-            .map(summarize_item)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let items: Vec<String> = raw.items().iter().map(summarize_item).collect();
         Prompt {
             by_language,
-            summary,
+            summary: items.join(", "),
+            items,
         }
     }
 
