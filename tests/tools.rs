@@ -286,7 +286,7 @@ fn test_accepts_scenario_files_outside_the_flows_directory() {
     let (code, out, err) = phonetree(&["test", &file], None);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        out.contains("with 1 `dial` and 0 `voicemail` entries unused"),
+        out.contains("the call ended (queue) with 1 `dial` entry unused"),
         "{out}"
     );
     assert!(out.lines().any(|l| l == "0 passed, 1 failed"), "{out}");

@@ -161,6 +161,7 @@ fn twiml_of_every_node_kind() {
         &queue.session,
         &CallEvent::Hold {
             at: at(&set, "queue", 1, queue.session.visit()),
+            wait: Default::default(),
         },
         now(),
     );

@@ -46,11 +46,22 @@ pub enum CallEvent {
         at: At,
         /// How the caller left.
         result: QueueResult,
+        /// Seconds the caller waited (`QueueTime`), when reported.
+        waited_secs: Option<u32>,
     },
     /// The provider fetches hold music for a queue.
     Hold {
         /// The queue node.
         at: At,
+        /// Where the caller stands in the queue.
+        wait: QueueWait,
+    },
+    /// The caller pressed keys while waiting in a queue.
+    HoldKey {
+        /// The queue node.
+        at: At,
+        /// The keys.
+        digits: String,
     },
     /// A lookup the previous step asked for has finished.
     LookupResult {
@@ -166,6 +177,19 @@ impl CallStatus {
             CallStatus::Canceled => "canceled",
         }
     }
+}
+
+/// A waiting caller's place in a queue, from the hold request (each `None` when not sent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueWait {
+    /// Position, 1 for the next caller to be answered (`QueuePosition`).
+    pub position: Option<u32>,
+    /// Callers in the queue (`CurrentQueueSize`).
+    pub size: Option<u32>,
+    /// Seconds this caller has waited (`QueueTime`).
+    pub waited_secs: Option<u32>,
+    /// Average seconds callers wait in this queue (`AvgQueueTime`).
+    pub avg_wait_secs: Option<u32>,
 }
 
 /// How a caller left a queue (`QueueResult` of the `<Enqueue action>` request).

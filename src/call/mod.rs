@@ -15,7 +15,7 @@ mod walk;
 
 pub use event::{
     CallEvent, CallStatus, DialStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome,
-    QueueResult,
+    QueueResult, QueueWait,
 };
 pub use session::{At, CallSession, CallState};
 pub use step::{LookupRequest, Step, start_call, step};
@@ -197,6 +197,8 @@ pub enum Resume {
     Queue,
     /// `<Enqueue waitUrl>`: hold music.
     Hold,
+    /// The `<Gather action>` of a hold answer: keys pressed while waiting.
+    HoldKey,
 }
 
 impl Resume {
@@ -209,6 +211,7 @@ impl Resume {
             Resume::Record => "record",
             Resume::Queue => "queue",
             Resume::Hold => "hold",
+            Resume::HoldKey => "hold-key",
         }
     }
 
@@ -221,6 +224,7 @@ impl Resume {
             Resume::Record,
             Resume::Queue,
             Resume::Hold,
+            Resume::HoldKey,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)

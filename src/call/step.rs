@@ -236,7 +236,7 @@ impl Run<'_> {
                     self.s.set_outcome(Outcome::Voicemail);
                 }
             }
-            CallEvent::QueueLeft { at, result } if self.node_at(*at).is_some() => {
+            CallEvent::QueueLeft { at, result, .. } if self.node_at(*at).is_some() => {
                 self.log(
                     Some(at.node),
                     EventKind::QueueLeft,
@@ -299,7 +299,8 @@ impl Run<'_> {
             | CallEvent::Silence { at }
             | CallEvent::DialResult { at, .. }
             | CallEvent::Recorded { at, .. }
-            | CallEvent::QueueLeft { at, .. } => Some(*at),
+            | CallEvent::QueueLeft { at, .. }
+            | CallEvent::HoldKey { at, .. } => Some(*at),
             _ => None,
         };
         if let Some(at) = position.filter(|at| !self.is_current(*at)) {
@@ -385,7 +386,11 @@ impl Run<'_> {
                 }
                 self.go(Some(at.node), &v.next);
             }
-            CallEvent::QueueLeft { at, result } => {
+            CallEvent::QueueLeft {
+                at,
+                result,
+                waited_secs,
+            } => {
                 let flow = self.flow.clone();
                 let Some(NodeKind::Queue(q)) = self.node_at(*at).map(|n| &flow.node(n).kind) else {
                     return self.fault(*at, "queue result for a node that does not queue");
@@ -396,26 +401,56 @@ impl Run<'_> {
                     Some(EventValue::QueueResult(*result)),
                     at.attempt,
                 );
+                // A hold answer's <Leave/> came from the longest wait or the leave key:
+                // which one, the time waited tells.
+                let timed_out = q
+                    .max_wait
+                    .zip(*waited_secs)
+                    .is_some_and(|(max, waited)| u64::from(waited) >= max.as_secs());
                 match result {
                     QueueResult::Hangup => self.verbs.push(Verb::Hangup),
                     r if r.failed() => {
                         self.failing = true;
                         self.go(Some(at.node), &q.on_error)
                     }
+                    QueueResult::Leave if timed_out => self.go(Some(at.node), &q.on_timeout),
+                    QueueResult::Leave if q.leave_key.is_some() => {
+                        self.go(Some(at.node), &q.on_leave)
+                    }
                     _ => self.go(Some(at.node), &q.next),
                 }
             }
-            CallEvent::Hold { at } => {
+            CallEvent::HoldKey { at, digits } => {
+                let flow = self.flow.clone();
+                let Some(NodeKind::Queue(q)) = self.node_at(*at).map(|n| &flow.node(n).kind) else {
+                    self.verbs.push(Verb::Leave);
+                    return;
+                };
+                let key = digits.chars().next();
+                if key.is_some() && key == q.leave_key {
+                    self.log(
+                        Some(at.node),
+                        EventKind::Key,
+                        Some(EventValue::Key(digits.chars().take(1).collect())),
+                        at.attempt,
+                    );
+                    self.verbs.push(Verb::Leave);
+                } else {
+                    // Another key: back to the hold answer.
+                    let hold = self.cont(Resume::Hold, at.node, at.attempt);
+                    self.verbs.push(Verb::Redirect(hold));
+                }
+            }
+            CallEvent::Hold { at, wait } => {
                 let flow = self.flow.clone();
                 // Hold music is fetched over and over while the caller waits; it is not logged,
                 // and it never moves the call: a wait the flow cannot place (a node that is no
                 // queue with hold music, an ended call) takes the caller out of the queue, so the
                 // queue's own callback carries the call on.
                 match self.node_at(*at).map(|n| &flow.node(n).kind) {
-                    Some(NodeKind::Queue(q)) if !self.s.is_ended() => match &q.hold {
-                        Some(hold) => self.verbs = self.prompt_verbs(hold),
-                        None => self.verbs.push(Verb::Pause { seconds: 10 }),
-                    },
+                    Some(NodeKind::Queue(q)) if !self.s.is_ended() => {
+                        self.verbs = self.hold_answer(*at, q, wait)
+                    }
                     _ => self.verbs.push(Verb::Leave),
                 }
             }
@@ -474,6 +509,60 @@ impl Run<'_> {
                 );
                 self.s.close(outcome);
             }
+        }
+    }
+
+    /// What a waiting caller hears until the provider asks again: `<Leave/>` once they have
+    /// waited `max_wait`; else the announcement (with the queue's figures) and the hold
+    /// prompt, inside a one-key `<Gather>` when the queue has a leave key.
+    fn hold_answer(
+        &mut self,
+        at: At,
+        q: &crate::flow::QueueNode,
+        wait: &crate::call::QueueWait,
+    ) -> Vec<Verb> {
+        if q.max_wait
+            .zip(wait.waited_secs)
+            .is_some_and(|(max, waited)| u64::from(waited) >= max.as_secs())
+        {
+            return vec![Verb::Leave];
+        }
+        // The figures live for this answer only: a hold answer is never kept.
+        for (name, value) in [
+            ("queue_position", wait.position),
+            ("queue_size", wait.size),
+            ("queue_waited", wait.waited_secs),
+            ("queue_avg_wait", wait.avg_wait_secs),
+        ] {
+            match value {
+                Some(v) => {
+                    self.s
+                        .vars
+                        .insert(name.to_owned(), serde_json::Value::String(v.to_string()));
+                }
+                None => {
+                    self.s.vars.remove(name);
+                }
+            }
+        }
+        let mut heard = Vec::new();
+        // Without the provider's figures there is nothing to announce.
+        if let (Some(announce), Some(_)) = (&q.announce, wait.position) {
+            heard.extend(self.prompt_verbs(announce));
+        }
+        match &q.hold {
+            Some(hold) => heard.extend(self.prompt_verbs(hold)),
+            None => heard.push(Verb::Pause { seconds: 10 }),
+        }
+        match q.leave_key {
+            Some(_) => vec![Verb::Gather {
+                prompt: heard,
+                num_digits: Some(1),
+                finish_on_key: None,
+                timeout_secs: 1,
+                action: self.cont(Resume::HoldKey, at.node, at.attempt),
+            }],
+            None => heard,
         }
     }
 

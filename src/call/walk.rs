@@ -277,7 +277,7 @@ impl Run<'_> {
                 self.s.set_visit(self.s.seq);
                 self.verbs.push(Verb::Enqueue {
                     name: q.name.clone(),
-                    wait: q.hold.as_ref().map(|_| self.cont(Resume::Hold, node, 1)),
+                    wait: q.answers_hold().then(|| self.cont(Resume::Hold, node, 1)),
                     action: self.cont(Resume::Queue, node, 1),
                 });
                 None

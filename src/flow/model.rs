@@ -346,6 +346,25 @@ pub enum DialSpec {
     Template(Template),
 }
 
+impl QueueNode {
+    /// True when the caller's wait needs phonetree's hold answer (hold audio, an
+    /// announcement, a leave key or a longest wait), not the provider's default music.
+    pub fn answers_hold(&self) -> bool {
+        self.hold.is_some()
+            || self.announce.is_some()
+            || self.leave_key.is_some()
+            || self.max_wait.is_some()
+    }
+}
+
+/// The variables an announcement may name, from the provider's hold request.
+pub const QUEUE_VARS: [&str; 4] = [
+    "queue_position",
+    "queue_size",
+    "queue_waited",
+    "queue_avg_wait",
+];
+
 impl std::fmt::Display for DialSpec {
     /// The target, or the template as written.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -433,6 +452,16 @@ pub struct QueueNode {
     pub name: String,
     /// Hold prompt, looped.
     pub hold: Option<Prompt>,
+    /// Said before each play of the hold prompt, with the queue's figures as variables.
+    pub announce: Option<Prompt>,
+    /// Longest wait before `on_timeout`.
+    pub max_wait: Option<Duration>,
+    /// After `max_wait`.
+    pub on_timeout: Target,
+    /// Key that leaves the queue.
+    pub leave_key: Option<char>,
+    /// After the leave key.
+    pub on_leave: Target,
     /// After leaving the queue without an agent.
     pub next: Target,
     /// When the caller could not be queued (queue full, provider error).
@@ -710,6 +739,10 @@ pub enum EdgeLabel {
     LeftQueue,
     /// The caller could not be queued.
     QueueError,
+    /// The caller waited `max_wait`.
+    QueueTimeout,
+    /// The caller pressed the queue's leave key.
+    LeaveKey(char),
     /// A voicemail was recorded.
     Recorded,
     /// Hours branch, open.
@@ -756,6 +789,8 @@ impl std::fmt::Display for EdgeLabel {
             EdgeLabel::DialFailed => f.write_str("failed"),
             EdgeLabel::LeftQueue => f.write_str("left queue"),
             EdgeLabel::QueueError => f.write_str("queue full/error"),
+            EdgeLabel::QueueTimeout => f.write_str("waited too long"),
+            EdgeLabel::LeaveKey(k) => write!(f, "{k} (leave queue)"),
             EdgeLabel::Recorded => f.write_str("recorded"),
             EdgeLabel::Open => f.write_str("open"),
             EdgeLabel::Closed => f.write_str("closed"),
@@ -796,10 +831,19 @@ impl Flow {
                 (EdgeLabel::Busy, &t.on_busy),
                 (EdgeLabel::DialFailed, &t.on_failed),
             ],
-            NodeKind::Queue(q) => vec![
-                (EdgeLabel::LeftQueue, &q.next),
-                (EdgeLabel::QueueError, &q.on_error),
-            ],
+            NodeKind::Queue(q) => {
+                let mut out = vec![
+                    (EdgeLabel::LeftQueue, &q.next),
+                    (EdgeLabel::QueueError, &q.on_error),
+                ];
+                if q.max_wait.is_some() {
+                    out.push((EdgeLabel::QueueTimeout, &q.on_timeout));
+                }
+                if let Some(k) = q.leave_key {
+                    out.push((EdgeLabel::LeaveKey(k), &q.on_leave));
+                }
+                out
+            }
             NodeKind::Voicemail(v) => vec![(EdgeLabel::Recorded, &v.next)],
             NodeKind::Branch(BranchNode::Hours { open, closed, .. }) => {
                 vec![(EdgeLabel::Open, open), (EdgeLabel::Closed, closed)]

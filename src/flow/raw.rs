@@ -294,6 +294,19 @@ pub struct RawQueue {
     pub name: String,
     /// Prompt looped while waiting.
     pub hold: Option<RawPrompt>,
+    /// Said before each play of the hold prompt; may name `queue_position`, `queue_size`,
+    /// `queue_waited` and `queue_avg_wait` (seconds): "You are number {queue_position} in line."
+    pub announce: Option<RawPrompt>,
+    /// Longest wait: once the caller has waited this long they leave the queue for
+    /// `on_timeout` (checked each time the hold prompt ends).
+    pub max_wait: Option<RawDuration>,
+    /// Where the caller goes after `max_wait` (default: `next`).
+    pub on_timeout: Option<String>,
+    /// A key that takes the caller out of the queue while they wait (offered during the
+    /// announcement and the hold prompt).
+    pub leave_key: Option<String>,
+    /// Where the caller goes after pressing `leave_key` (default: `next`).
+    pub on_leave: Option<String>,
     /// Where the caller goes on leaving the queue without an agent (default: hang up).
     pub next: Option<String>,
     /// Where the caller goes when the queue is full or the provider cannot queue them
@@ -666,6 +679,11 @@ pub struct RawScenario {
     /// Seconds recorded at each voicemail reached, in order; a voicemail with none left ends the scenario.
     #[serde(default)]
     pub voicemail: Vec<u32>,
+    /// How the caller leaves each queue reached, in order: `bridged` (an agent took the
+    /// call), `hangup`, `leave-key` (pressed the queue's leave key), `timeout` (waited
+    /// `max_wait`), `queue-full` or `error`; a queue with none left ends the scenario.
+    #[serde(default)]
+    pub queue: Vec<String>,
     /// Canned answers of lookup nodes, by node id.
     #[serde(default, deserialize_with = "unique_keys")]
     pub lookups: IndexMap<String, RawLookupMock>,

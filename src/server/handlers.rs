@@ -221,7 +221,17 @@ async fn decide_resume(
         };
         return Decision::Reply(xml(StatusCode::OK, state.render(&verbs)));
     }
-    let answer = state.run_event(&set, &session, &event, budget).await;
+    let mut answer = state.run_event(&set, &session, &event, budget).await;
+    if resume == Resume::HoldKey {
+        // Keys pressed during hold music are answered inside the wait: only what a wait
+        // answer may hold.
+        answer.verbs.retain(Verb::allowed_while_waiting);
+        if answer.events.is_empty() {
+            // A key that is not the leave key changes nothing, and is not kept: the
+            // next key at the same wait is a new request, not a retry of this one.
+            return Decision::Reply(xml(StatusCode::OK, state.render(&answer.verbs)));
+        }
+    }
     Decision::Commit {
         set,
         answer: Box::new(answer),
@@ -259,6 +269,8 @@ async fn rebuild_session(
 
 /// What a continuation callback reports, placed in the flow.
 fn callback_event(hook: &Webhook, flow: &Flow, c: &Continuation) -> CallEvent {
+    // A count the provider sends (seconds, a position); anything else is as if not sent.
+    let seconds = |name: &str| hook.param(name).and_then(|v| v.trim().parse::<u32>().ok());
     if c.flow != flow.id {
         return CallEvent::Stale {
             reason: format!(
@@ -301,8 +313,21 @@ fn callback_event(hook: &Webhook, flow: &Flow, c: &Continuation) -> CallEvent {
         Resume::Queue => CallEvent::QueueLeft {
             at,
             result: QueueResult::parse(hook.param("QueueResult").unwrap_or("leave")),
+            waited_secs: seconds("QueueTime"),
         },
-        Resume::Hold => CallEvent::Hold { at },
+        Resume::Hold => CallEvent::Hold {
+            at,
+            wait: crate::call::QueueWait {
+                position: seconds("QueuePosition"),
+                size: seconds("CurrentQueueSize"),
+                waited_secs: seconds("QueueTime"),
+                avg_wait_secs: seconds("AvgQueueTime"),
+            },
+        },
+        Resume::HoldKey => CallEvent::HoldKey {
+            at,
+            digits: hook.param("Digits").unwrap_or("").to_owned(),
+        },
     }
 }
 

@@ -115,6 +115,18 @@ impl<'a> CallDriver<'a> {
         self.absorb(next)
     }
 
+    /// What a caller waiting in the queue at `at` hears with `wait` as the provider
+    /// reports it (the hold answer); the call does not move.
+    pub fn hold(&self, at: At, wait: crate::call::QueueWait) -> Vec<Verb> {
+        step(
+            self.set,
+            &self.session,
+            &CallEvent::Hold { at, wait },
+            self.now,
+        )
+        .verbs
+    }
+
     /// The caller hangs up now.
     pub fn hang_up(&mut self) -> Turn {
         self.send(&CallEvent::Status {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use crate::call::{CallEvent, DialStatus, LookupOutcome, lookup_var};
+use crate::call::{CallEvent, DialStatus, LookupOutcome, QueueResult, lookup_var};
 use crate::flow::parse::{parse_scenarios, read_source};
 use crate::flow::raw::RawScenario;
 use crate::flow::{Diagnostic, Flow, FlowSet};
@@ -155,6 +155,7 @@ fn run(
     let mut keys: VecDeque<String> = sc.keys.iter().map(|k| k.0.clone()).collect();
     let mut dials: VecDeque<&String> = sc.dial.iter().collect();
     let mut recordings: VecDeque<u32> = sc.voicemail.iter().copied().collect();
+    let mut queues: VecDeque<&String> = sc.queue.iter().collect();
     let caller = sc.caller.as_deref().unwrap_or(DEFAULT_CALLER);
     let called = flow.numbers.first().cloned().unwrap_or_default();
     let (mut driver, mut turn) =
@@ -169,7 +170,58 @@ fn run(
         }
         match turn.waiting.clone() {
             Waiting::Ended => break End::Hangup,
-            Waiting::Queue { .. } => break End::Queue,
+            Waiting::Queue { at, .. } => {
+                let queue = driver
+                    .flow()
+                    .map(|f| f.node(at.node))
+                    .and_then(|n| match &n.kind {
+                        crate::flow::NodeKind::Queue(q) => {
+                            Some((q.leave_key, q.max_wait, q.answers_hold()))
+                        }
+                        _ => None,
+                    });
+                let (leave_key, max_wait, answers_hold) = queue.unwrap_or((None, None, false));
+                if answers_hold {
+                    // The caller hears the hold answer once, first in line.
+                    let first_in_line = crate::call::QueueWait {
+                        position: Some(1),
+                        size: Some(1),
+                        waited_secs: Some(0),
+                        avg_wait_secs: Some(0),
+                    };
+                    heard.extend(transcript(&driver.hold(at, first_in_line)));
+                }
+                let Some(how) = queues.pop_front() else {
+                    break End::Queue;
+                };
+                let (result, waited) = match how.as_str() {
+                    "bridged" => (QueueResult::Bridged, Some(60)),
+                    "hangup" => (QueueResult::Hangup, Some(60)),
+                    "queue-full" => (QueueResult::QueueFull, Some(0)),
+                    "error" => (QueueResult::Error, Some(0)),
+                    "leave-key" if leave_key.is_some() => (QueueResult::Leave, Some(0)),
+                    "timeout" => match max_wait {
+                        Some(max) => (
+                            QueueResult::Leave,
+                            Some(u32::try_from(max.as_secs()).unwrap_or(u32::MAX)),
+                        ),
+                        None => return Err("`queue: timeout` at a queue without `max_wait`".into()),
+                    },
+                    "leave-key" => {
+                        return Err("`queue: leave-key` at a queue without `leave_key`".into());
+                    }
+                    other => {
+                        return Err(format!(
+                            "`queue: {other}` is not a way to leave a queue (bridged, hangup, leave-key, timeout, queue-full, error)"
+                        ));
+                    }
+                };
+                turn = driver.send(&CallEvent::QueueLeft {
+                    at,
+                    result,
+                    waited_secs: waited,
+                });
+            }
             Waiting::Keys { at, .. } => match keys.pop_front() {
                 None => {
                     driver.hang_up();
@@ -252,12 +304,22 @@ fn run(
             ));
         }
     }
-    if !dials.is_empty() || !recordings.is_empty() {
+    let unused: Vec<String> = [
+        ("dial", dials.len()),
+        ("voicemail", recordings.len()),
+        ("queue", queues.len()),
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .map(|(what, n)| format!("{n} `{what}`"))
+    .collect();
+    if !unused.is_empty() {
+        let total = dials.len() + recordings.len() + queues.len();
         return Err(format!(
-            "the call ended ({}) with {} `dial` and {} `voicemail` entries unused",
+            "the call ended ({}) with {} {} unused",
             end.as_str(),
-            dials.len(),
-            recordings.len()
+            unused.join(" and "),
+            if total == 1 { "entry" } else { "entries" }
         ));
     }
     if !keys.is_empty() {

@@ -111,10 +111,56 @@ impl FlowCompiler<'_> {
                         None,
                     );
                 }
+                let next = self.opt_target(q.next.as_ref(), &p("next"), Target::Hangup);
+                // The announcement alone may name the queue's figures.
+                let added: Vec<&str> = QUEUE_VARS
+                    .into_iter()
+                    .filter(|v| self.known_vars.insert((*v).to_owned()))
+                    .collect();
+                let announce = q.announce.as_ref().map(|a| self.prompt(a, &p("announce")));
+                for v in added {
+                    self.known_vars.remove(v);
+                }
+                let max_wait = q.max_wait.as_ref().map(|d| {
+                    self.duration(
+                        d,
+                        &p("max_wait"),
+                        Duration::from_secs(10),
+                        Duration::from_secs(4 * 3600),
+                    )
+                });
+                if q.on_timeout.is_some() && max_wait.is_none() {
+                    self.error(
+                        Code::MissingField,
+                        "`on_timeout` needs `max_wait`",
+                        self.src.key_at(&p("on_timeout")),
+                        "never taken",
+                        Some("add `max_wait: 5m`".into()),
+                    );
+                }
+                let leave_key = self.key_char(q.leave_key.as_deref(), &p("leave_key"));
+                if q.on_leave.is_some() && q.leave_key.is_none() {
+                    self.error(
+                        Code::MissingField,
+                        "`on_leave` needs `leave_key`",
+                        self.src.key_at(&p("on_leave")),
+                        "never taken",
+                        Some("add `leave_key: \"1\"`".into()),
+                    );
+                }
                 NodeKind::Queue(QueueNode {
                     name: q.name.clone(),
                     hold: q.hold.as_ref().map(|h| self.prompt(h, &p("hold"))),
-                    next: self.opt_target(q.next.as_ref(), &p("next"), Target::Hangup),
+                    announce,
+                    max_wait,
+                    on_timeout: self.opt_target(
+                        q.on_timeout.as_ref(),
+                        &p("on_timeout"),
+                        next.clone(),
+                    ),
+                    leave_key,
+                    on_leave: self.opt_target(q.on_leave.as_ref(), &p("on_leave"), next.clone()),
+                    next,
                     on_error: self.opt_target(
                         q.on_error.as_ref(),
                         &p("on_error"),
