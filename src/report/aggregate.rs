@@ -61,6 +61,8 @@ pub struct ReportBuilder {
     paths: HashMap<String, u64>,
     answers: BTreeMap<String, AnswerTally>,
     ivr_ms: Vec<u32>,
+    /// Start and flow version of the latest call.
+    newest: Option<(chrono::DateTime<chrono::Utc>, String)>,
 }
 
 impl ReportBuilder {
@@ -79,6 +81,7 @@ impl ReportBuilder {
             paths: HashMap::new(),
             answers: BTreeMap::new(),
             ivr_ms: Vec::new(),
+            newest: None,
         }
     }
 
@@ -105,6 +108,13 @@ impl ReportBuilder {
         sets: &HashMap<String, Option<Arc<FlowSet>>>,
     ) {
         self.calls += 1;
+        if self
+            .newest
+            .as_ref()
+            .is_none_or(|(at, _)| call.started_at >= *at)
+        {
+            self.newest = Some((call.started_at, call.flow_version.clone()));
+        }
         *self
             .per_day
             .entry(call.started_at.format("%Y-%m-%d").to_string())
@@ -353,6 +363,7 @@ impl ReportBuilder {
             answers,
             answer_stats,
             ivr_seconds: spread(&mut ivr),
+            newest_version: self.newest.map(|(_, version)| version),
             warnings,
         }
     }

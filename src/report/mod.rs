@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 mod aggregate;
 mod catalog;
+mod flow_svg;
 mod html;
+mod layout;
 
 pub use aggregate::{MAX_ANSWER_VALUES, ReportBuilder, TOP_PATHS, build_report};
 pub use catalog::FlowCatalog;
@@ -59,6 +61,10 @@ pub struct Report {
     pub answer_stats: BTreeMap<String, AnswerStats>,
     /// Seconds from a call's start to its hand-off to a person (transfer or queue) or its end.
     pub ivr_seconds: Spread,
+    /// The flow set version of the latest call in the range (its `flow_version`): the
+    /// newest set the calls ran on; `None` without calls.
+    #[serde(default)]
+    pub newest_version: Option<String>,
     /// Flow versions whose definitions could not be had (their figures that need the flow,
     /// such as zero-outs and node kinds, are missing).
     pub warnings: Vec<String>,
