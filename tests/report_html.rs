@@ -248,6 +248,39 @@ async fn the_html_report_stands_alone_and_draws_the_flow_with_its_traffic() {
     // The survey's answers: one 3, one 5, mean 4.
     assert!(html.contains("<h3>csat</h3><p class=\"meta\">2 responses · mean 4.00</p>"));
 
+    // Without a flows directory that compiles, the flow is drawn from the version the
+    // store keeps for the latest call.
+    let elsewhere = dir.path().join("from-store.html");
+    let (code, _out, err) = run_phonetree(
+        &[
+            "report",
+            "--store",
+            &store_url,
+            "--flows",
+            dir.path().join("no-flows").to_str().expect("path"),
+            "--prompts",
+            prompts.to_str().expect("path"),
+            "--format",
+            "html",
+            "-o",
+            elsewhere.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let from_store = std::fs::read_to_string(&elsewhere).expect("the page");
+    assert_eq!(from_store.matches("<svg class=\"flow\"").count(), 1);
+    let version = html
+        .split("flows drawn from version ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the page names the version drawn");
+    assert!(
+        from_store.contains(&format!("flows drawn from version {version}<")),
+        "the same version, from the store"
+    );
+    assert!(from_store.contains("<tspan class=\"count\">7 calls</tspan>"));
+
     let Some(png) = screenshot(&page, dir.path()) else {
         println!("SKIPPED: /usr/bin/chromium is not installed; the page was not rendered");
         return;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use super::layout::{self, Anchor, EdgeSpec, NodeSize, Rect, RouteKind};
+use super::layout::{self, Anchor, EdgeSpec, NodeSize, Rect};
 use super::{NodeFigures, Report};
 use crate::flow::Flow;
 use crate::tools::graph::{Diagram, Shape, Vertex, diagram};
@@ -127,6 +127,19 @@ struct Face<'a> {
     figures: Option<&'a NodeFigures>,
 }
 
+/// A vertex's description on one line: its label lines after the id, a wrapped list
+/// joined back, other lines after ` · `, cut to [`MAX_DETAIL`] characters.
+fn detail(lines: &[String]) -> Option<String> {
+    let mut out = String::new();
+    for line in lines.iter().skip(1) {
+        if !out.is_empty() {
+            out.push_str(if out.ends_with(',') { " " } else { " · " });
+        }
+        out.push_str(line);
+    }
+    (!out.is_empty()).then(|| cut(&out, MAX_DETAIL))
+}
+
 /// Shape geometry: the room at the top and bottom edges' ends, and at mid height.
 fn insets(shape: Shape, h: f64) -> (f64, f64) {
     match shape {
@@ -141,6 +154,29 @@ fn insets(shape: Shape, h: f64) -> (f64, f64) {
 
 /// The flow's diagram with the report's traffic, as an `<svg>` element.
 pub(super) fn flow_svg(flow: &Flow, report: &Report, keys: NodeKeys) -> String {
+    let Arranged {
+        d,
+        faces,
+        edges,
+        specs,
+        placed,
+        labels,
+    } = arrange(flow, report, keys);
+    render(flow, &d, &faces, &edges, &specs, &placed, &labels)
+}
+
+/// Everything placed, before it is written out.
+struct Arranged<'a> {
+    d: Diagram,
+    faces: Vec<Face<'a>>,
+    edges: Vec<DrawnEdge>,
+    specs: Vec<EdgeSpec>,
+    placed: layout::Layout,
+    labels: Vec<Option<PlacedLabel>>,
+}
+
+/// Lays out the diagram of `flow` with the report's traffic, and places the labels.
+fn arrange<'a>(flow: &Flow, report: &'a Report, keys: NodeKeys) -> Arranged<'a> {
     let d = diagram(flow);
     let key_of = |v: &Vertex| -> Option<String> {
         if let Some(id) = v.node {
@@ -155,7 +191,7 @@ pub(super) fn flow_svg(flow: &Flow, report: &Report, keys: NodeKeys) -> String {
         .zip(&vertex_keys)
         .map(|(v, key)| Face {
             title: v.lines.first().cloned().unwrap_or_default(),
-            detail: v.lines.get(1).map(|l| cut(l, MAX_DETAIL)),
+            detail: detail(&v.lines),
             figures: match v.shape {
                 Shape::Entry | Shape::External | Shape::Terminal | Shape::Back
                     if v.node.is_none() =>
@@ -284,6 +320,26 @@ pub(super) fn flow_svg(flow: &Flow, report: &Report, keys: NodeKeys) -> String {
         });
     }
 
+    Arranged {
+        d,
+        faces,
+        edges,
+        specs,
+        placed,
+        labels,
+    }
+}
+
+/// The arranged picture as an `<svg>` element.
+fn render(
+    flow: &Flow,
+    d: &Diagram,
+    faces: &[Face],
+    edges: &[DrawnEdge],
+    specs: &[EdgeSpec],
+    placed: &layout::Layout,
+    labels: &[Option<PlacedLabel>],
+) -> String {
     // The picture's extent: the layout and every label.
     let (mut x0, mut y0, mut x1, mut y1) = (0.0f64, 0.0f64, placed.width, placed.height);
     for PlacedLabel { rect: r, .. } in labels.iter().flatten() {
@@ -351,7 +407,6 @@ pub(super) fn flow_svg(flow: &Flow, report: &Report, keys: NodeKeys) -> String {
             base.x - nx * half,
             base.y - ny * half,
         );
-        debug_assert!(route.kind != RouteKind::Down || dir.y > 0.0);
     }
     svg.push_str("</g><g class=\"nodes\">");
     for (i, v) in d.vertices.iter().enumerate() {
@@ -751,4 +806,165 @@ fn node_svg(svg: &mut String, v: &Vertex, face: &Face, b: &Rect) {
         );
     }
     svg.push_str("</g>");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::report::{OutcomeRates, Outcomes, ReportRange, Spread, Transition};
+
+    /// The shipped flow with traffic on every edge between its nodes.
+    fn acme_report(flow: &Flow) -> Report {
+        let d = diagram(flow);
+        let name = |id: &str| -> Option<String> {
+            if id == "entry" {
+                return Some("call".into());
+            }
+            d.vertices
+                .iter()
+                .find(|v| v.id == id)
+                .and_then(|v| v.node)
+                .map(|n| flow.node(n).name.clone())
+        };
+        let transitions: Vec<Transition> = d
+            .edges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| {
+                Some(Transition {
+                    from: name(&e.from)?,
+                    to: name(&e.to)?,
+                    count: (i as u64 * 37) % 120 + 1,
+                })
+            })
+            .collect();
+        let nodes = flow
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let entered = 40 + i as u64 * 11;
+                let abandoned = i as u64 % 4;
+                (
+                    n.name.clone(),
+                    NodeFigures {
+                        flow: flow.id.clone(),
+                        kind: Some(n.kind.name().into()),
+                        entered,
+                        keys: BTreeMap::new(),
+                        invalid: 0,
+                        no_input: 0,
+                        invalid_rate: 0.0,
+                        no_input_rate: 0.0,
+                        retries_exhausted: 0,
+                        abandoned,
+                        abandoned_rate: abandoned as f64 / entered as f64,
+                        median_seconds: 1.0,
+                    },
+                )
+            })
+            .collect();
+        Report {
+            range: ReportRange {
+                flow: Some(flow.id.clone()),
+                since: chrono::DateTime::UNIX_EPOCH,
+                until: chrono::DateTime::UNIX_EPOCH,
+            },
+            calls: 100,
+            calls_per_day: BTreeMap::new(),
+            outcomes: Outcomes::default(),
+            outcome_rates: OutcomeRates::default(),
+            in_progress: 0,
+            containment_rate: 0.0,
+            zero_out_rate: 0.0,
+            zero_outs: 0,
+            nodes,
+            transitions,
+            paths: vec![],
+            answers: BTreeMap::new(),
+            answer_stats: BTreeMap::new(),
+            ivr_seconds: Spread::default(),
+            newest_version: None,
+            warnings: vec![],
+        }
+    }
+
+    fn acme() -> std::sync::Arc<Flow> {
+        let compiled = crate::flow::compile_paths(&[PathBuf::from("flows")], Path::new("prompts"))
+            .expect("read");
+        compiled
+            .flows
+            .and_then(|set| set.get("acme").cloned())
+            .expect("acme compiles")
+    }
+
+    #[test]
+    fn the_shipped_flow_lays_out_without_overlaps() {
+        let flow = acme();
+        let report = acme_report(&flow);
+        let keys = NodeKeys::of(&report);
+        let a = arrange(&flow, &report, keys);
+        assert_eq!(a.placed.boxes.len(), a.d.vertices.len());
+        for (i, p) in a.placed.boxes.iter().enumerate() {
+            for (j, q) in a.placed.boxes.iter().enumerate().skip(i + 1) {
+                assert!(
+                    !p.overlaps(q),
+                    "{} overlaps {}",
+                    a.d.vertices[i].id,
+                    a.d.vertices[j].id
+                );
+            }
+        }
+        // Every edge of the diagram is drawn, with its traffic where it has any.
+        assert_eq!(
+            a.edges.iter().filter(|e| e.in_diagram).count(),
+            a.d.edges.len()
+        );
+        for (e, route) in a.edges.iter().zip(&a.placed.routes) {
+            assert!(!route.segments.is_empty());
+            if let Traffic::Calls(n) = e.traffic {
+                assert!(n > 0, "every edge between nodes has traffic here");
+            }
+        }
+        let heaviest = a.specs.iter().map(|s| s.thickness).fold(0.0, f64::max);
+        assert!((heaviest - MAX_STROKE).abs() < 1e-9, "{heaviest}");
+        // Labels sit on no box and on no other label.
+        let placed: Vec<&Rect> = a.labels.iter().flatten().map(|l| &l.rect).collect();
+        assert!(
+            placed.len() >= a.d.edges.len() - 2,
+            "nearly every edge is labelled"
+        );
+        for (i, l) in placed.iter().enumerate() {
+            for b in &a.placed.boxes {
+                assert!(!l.overlaps(b), "label {l:?} on box {b:?}");
+            }
+            for m in placed.iter().skip(i + 1) {
+                assert!(!l.overlaps(m), "label {l:?} on label {m:?}");
+            }
+        }
+        // The same report gives the same picture.
+        assert_eq!(
+            flow_svg(&flow, &report, keys),
+            flow_svg(&flow, &report, keys)
+        );
+    }
+
+    #[test]
+    fn text_is_measured_wider_for_bold_and_wide_scripts() {
+        assert!(text_width("main_menu", 13.0, true) > text_width("main_menu", 13.0, false));
+        assert!(text_width("안녕", 12.0, false) > text_width("ab", 12.0, false));
+        assert_eq!(cut("abcdef", 4), "abc…");
+        assert_eq!(
+            detail(&[
+                "n".into(),
+                "menu · a, b,".into(),
+                "c".into(),
+                "hours".into()
+            ]),
+            Some("menu · a, b, c · hours".into())
+        );
+    }
 }

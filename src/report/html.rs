@@ -349,7 +349,15 @@ fn flows(out: &mut String, r: &Report, set: Option<&FlowSet>) {
         })
         .collect();
     if drawn.is_empty() {
-        out.push_str("<section><h2>Flow</h2><p class=\"note\">No flow to draw: the calls' flows are not in the newest flow set.</p></section>");
+        let why = if r.nodes.is_empty() {
+            "no call entered a node"
+        } else {
+            "the calls' flows are not in the newest flow set"
+        };
+        let _ = write!(
+            out,
+            "<section><h2>Flow</h2><p class=\"note\">No flow to draw: {why}.</p></section>"
+        );
         return;
     }
     for flow in drawn {
@@ -784,6 +792,33 @@ mod tests {
         // Nothing fetched from elsewhere.
         assert!(!html.contains("http://") && !html.contains("https://"));
         assert_eq!(html, render_page(&r, Some(&set)), "deterministic");
+    }
+
+    #[test]
+    fn a_report_without_calls_is_a_page_too() {
+        let mut r = report(BTreeMap::new(), vec![]);
+        r.calls = 0;
+        r.calls_per_day.clear();
+        r.outcomes = Outcomes::default();
+        r.outcome_rates = OutcomeRates::default();
+        r.containment_rate = 0.0;
+        let html = render_page(&r, None);
+        assert!(html.contains("<div class=\"k\">calls</div><div class=\"v\">0</div>"));
+        assert!(html.contains("No flow to draw"), "{html}");
+        assert!(!html.contains("<h2>Nodes</h2>") && !html.contains("<h2>Calls per day</h2>"));
+        assert!(html.ends_with("</html>\n"));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let set = compile(
+            dir.path(),
+            "languages: [en]\nstart: done\nnodes:\n  done:\n    hangup: {}\n",
+        );
+        r.range.flow = Some("main".into());
+        let html = render_page(&r, Some(&set));
+        assert!(
+            html.contains("<svg class=\"flow\""),
+            "the flow asked for, without traffic"
+        );
+        assert!(html.contains(">no calls</text>"), "{html}");
     }
 
     #[test]

@@ -888,7 +888,7 @@ fn place_rows(
                     let mut total = 0.0;
                     for &o in &near {
                         let w = if is_pass(item) && is_pass(o) {
-                            4.0
+                            12.0
                         } else {
                             1.0
                         };
