@@ -450,11 +450,23 @@ pub(crate) fn layout(nodes: &[NodeSize], edges: &[EdgeSpec]) -> Layout {
         };
         let mut segments: Vec<[Point; 4]> = Vec::new();
         let mut spots: Vec<(Point, Anchor)> = Vec::new();
-        let mut from = pt(bottom_port[first], boxes[e.from].y + boxes[e.from].h - 2.0);
+        // Straight down out of a box shorter than its layer, and straight into one, so
+        // the curves stay between the layers.
+        let source = &boxes[e.from];
+        let mut from = pt(bottom_port[first], source.y + source.h - 2.0);
+        let band_bottom = band_top[layer[e.from]] + band_height[layer[e.from]];
+        if source.y + source.h < band_bottom {
+            let below = pt(from.x, band_bottom);
+            segments.push([from, from, below, below]);
+            from = below;
+        }
+        let target = &boxes[e.to];
+        let arrow_base = pt(top_port[last_link], target.y - alen);
+        let band_entry = band_top[layer[e.to]];
         for (step, &k) in chain.iter().enumerate() {
             let last = step + 1 == chain.len();
             let to = if last {
-                pt(top_port[k], boxes[e.to].y - alen)
+                pt(arrow_base.x, arrow_base.y.min(band_entry))
             } else {
                 let l = item_layer[links[k].lower];
                 pt(x[links[k].lower], band_top[l])
@@ -470,6 +482,8 @@ pub(crate) fn layout(nodes: &[NodeSize], edges: &[EdgeSpec]) -> Layout {
                 let below = pt(to.x, band_top[l] + band_height[l]);
                 segments.push([to, to, below, below]);
                 from = below;
+            } else if to.y < arrow_base.y {
+                segments.push([to, to, arrow_base, arrow_base]);
             }
         }
         routes.push(Route {
@@ -1146,6 +1160,50 @@ mod tests {
         let l = layout(&nodes, &edges);
         let (a, b) = (l.routes[0].segments[0][0].x, l.routes[1].segments[0][0].x);
         assert!((a - b).abs() >= 10.0, "{a} {b}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_graph_lays_out_without_overlaps_and_with_every_edge(
+            sizes in proptest::collection::vec((40.0f64..260.0, 24.0f64..90.0), 1..18),
+            pairs in proptest::collection::vec((0usize..18, 0usize..18, 1.0f64..14.0), 0..40),
+        ) {
+            let nodes: Vec<NodeSize> = sizes.iter().map(|&(w, h)| size(w, h)).collect();
+            let n = nodes.len();
+            let mut edges: Vec<EdgeSpec> = Vec::new();
+            for &(a, b, t) in &pairs {
+                let (from, to) = (a % n, b % n);
+                if !edges.iter().any(|e| e.from == from && e.to == to) {
+                    edges.push(edge(from, to, t));
+                }
+            }
+            let l = layout(&nodes, &edges);
+            for (i, a) in l.boxes.iter().enumerate() {
+                for b in l.boxes.iter().skip(i + 1) {
+                    proptest::prop_assert!(!a.overlaps(b), "{a:?} overlaps {b:?}");
+                }
+            }
+            proptest::prop_assert_eq!(l.routes.len(), edges.len());
+            for (e, r) in edges.iter().zip(&l.routes) {
+                proptest::prop_assert!(!r.segments.is_empty(), "{:?} not drawn", e);
+                for s in &r.segments {
+                    for k in 0..=16 {
+                        let p = bezier(s, f64::from(k) / 16.0);
+                        proptest::prop_assert!(p.x.is_finite() && p.y.is_finite());
+                        for (v, b) in l.boxes.iter().enumerate() {
+                            let inside = p.x > b.x + 1.0
+                                && p.x < b.x + b.w - 1.0
+                                && p.y > b.y + 1.0
+                                && p.y < b.y + b.h - 1.0;
+                            proptest::prop_assert!(
+                                v == e.from || v == e.to || !inside,
+                                "{:?} passes through box {} at {:?}", e, v, p
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
