@@ -154,15 +154,7 @@ fn insets(shape: Shape, h: f64) -> (f64, f64) {
 
 /// The flow's diagram with the report's traffic, as an `<svg>` element.
 pub(super) fn flow_svg(flow: &Flow, report: &Report, keys: NodeKeys) -> String {
-    let Arranged {
-        d,
-        faces,
-        edges,
-        specs,
-        placed,
-        labels,
-    } = arrange(flow, report, keys);
-    render(flow, &d, &faces, &edges, &specs, &placed, &labels)
+    render(flow, &arrange(flow, report, keys))
 }
 
 /// Everything placed, before it is written out.
@@ -192,14 +184,8 @@ fn arrange<'a>(flow: &Flow, report: &'a Report, keys: NodeKeys) -> Arranged<'a> 
         .map(|(v, key)| Face {
             title: v.lines.first().cloned().unwrap_or_default(),
             detail: detail(&v.lines),
-            figures: match v.shape {
-                Shape::Entry | Shape::External | Shape::Terminal | Shape::Back
-                    if v.node.is_none() =>
-                {
-                    None
-                }
-                _ => key.as_ref().and_then(|k| report.nodes.get(k)),
-            },
+            // Only the flow's own nodes show figures.
+            figures: v.node.and(key.as_ref()).and_then(|k| report.nodes.get(k)),
         })
         .collect();
     let edges = drawn_edges(&d, &vertex_keys, report);
@@ -331,15 +317,15 @@ fn arrange<'a>(flow: &Flow, report: &'a Report, keys: NodeKeys) -> Arranged<'a> 
 }
 
 /// The arranged picture as an `<svg>` element.
-fn render(
-    flow: &Flow,
-    d: &Diagram,
-    faces: &[Face],
-    edges: &[DrawnEdge],
-    specs: &[EdgeSpec],
-    placed: &layout::Layout,
-    labels: &[Option<PlacedLabel>],
-) -> String {
+fn render(flow: &Flow, arranged: &Arranged) -> String {
+    let Arranged {
+        d,
+        faces,
+        edges,
+        specs,
+        placed,
+        labels,
+    } = arranged;
     // The picture's extent: the layout and every label.
     let (mut x0, mut y0, mut x1, mut y1) = (0.0f64, 0.0f64, placed.width, placed.height);
     for PlacedLabel { rect: r, .. } in labels.iter().flatten() {
