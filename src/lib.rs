@@ -14,9 +14,9 @@
 //!   CallSid); the handlers; settling a webhook (its time budget, conflicts, a
 //!   failing store); the flow registry (versions kept in the store, reload on save
 //!   and SIGHUP); session expiry.
-//! - [`report`]: analytics over the call log (`phonetree report`): one streamed pass
-//!   over the store's range reads into outcomes, per-node figures, paths and answers;
-//!   text, JSON and HTML.
+//! - [`report`]: analytics over the call log in one streamed pass (`phonetree
+//!   report`): text, JSON, and a self-contained HTML page that lays out the flow's
+//!   diagram (from [`tools`]) with its traffic.
 //! - [`tools`]: `simulate`, scenario tests and diagrams; they drive [`call`]
 //!   in process, without HTTP.
 //! - [`store`]: the [`store::Store`] trait for sessions, the call log and flow

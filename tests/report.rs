@@ -260,6 +260,11 @@ fn check_mix_report(r: &Value) {
         r["answer_stats"]["csat"],
         json!({ "responses": 15, "too_many_values": false, "mean": 65.0 / 15.0, "nps": null })
     );
+    // An account number is counted, but it is no score: no mean.
+    assert_eq!(
+        r["answer_stats"]["account"],
+        json!({ "responses": 5, "too_many_values": false, "mean": null, "nps": null })
+    );
 
     // In the IVR until the queue or the transfer (8 s), the end (voicemail 39 s, self
     // service 37 s) or the hang-up (4 s): 10 x 4, 20 x 8, 5 x 37, 10 x 39.

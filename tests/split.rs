@@ -144,6 +144,35 @@ async fn a_split_holds_its_weights_keeps_each_caller_on_one_way_and_is_reported_
     assert_eq!(ways["menu_a"]["nodes"]["menu_b"], serde_json::Value::Null);
     assert_eq!(ways["menu_b"]["nodes"]["menu_b"]["entered"], b_calls as u64);
     assert_eq!(ways["menu_a"]["variants"], serde_json::json!({}));
+
+    // The text and HTML reports put the ways side by side.
+    let common = [
+        "--store",
+        server.store_url.as_str(),
+        "--flows",
+        flows.to_str().expect("path"),
+        "--prompts",
+        prompts.to_str().expect("path"),
+    ];
+    let (code, text, stderr) = run_phonetree(&[&["report"][..], &common].concat(), None);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(text.contains("split greeting"), "{text}");
+    assert!(
+        text.contains(&format!("  menu_a               calls {a_calls:>7}")),
+        "{text}"
+    );
+    let page = server.dir.path().join("report.html");
+    let page_arg = page.to_str().expect("path");
+    let (code, _, stderr) = run_phonetree(
+        &[&["report", "--format", "html", "-o", page_arg][..], &common].concat(),
+        None,
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let html = std::fs::read_to_string(&page).expect("page");
+    assert!(html.contains("<h2>Split greeting</h2>"), "split section");
+    assert!(html.contains(&format!(
+        "<tr><td>menu_b</td><td class=\"n\">{b_calls}</td>"
+    )));
     server.stop().await;
 }
 

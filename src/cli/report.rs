@@ -230,6 +230,21 @@ pub fn render_text(r: &Report) -> String {
             n.median_seconds,
         );
     }
+    for (node, ways) in &r.variants {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "split {node}");
+        for (way, v) in ways {
+            let _ = writeln!(
+                out,
+                "  {way:<20} calls {:>7}   containment {:>6}   zero-out {:>6}   abandoned {:>6}   IVR median {:.1} s",
+                v.calls,
+                pct(v.containment_rate),
+                pct(v.zero_out_rate),
+                pct(v.outcome_rates.abandoned),
+                v.ivr_seconds.median
+            );
+        }
+    }
     if !r.paths.is_empty() {
         let _ = writeln!(out);
         let _ = writeln!(out, "top paths");

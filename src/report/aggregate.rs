@@ -64,6 +64,8 @@ pub struct ReportBuilder {
     /// The same figures per way of each split, for the calls a split sent that way; `None`
     /// in a variant's own builder (a variant is not split again).
     variants: Option<HashMap<(NodeKey, String), ReportBuilder>>,
+    /// Start and flow version of the latest call.
+    newest: Option<(chrono::DateTime<chrono::Utc>, String)>,
 }
 
 impl ReportBuilder {
@@ -83,6 +85,7 @@ impl ReportBuilder {
             answers: BTreeMap::new(),
             ivr_ms: Vec::new(),
             variants: Some(HashMap::new()),
+            newest: None,
         }
     }
 
@@ -109,6 +112,13 @@ impl ReportBuilder {
         sets: &HashMap<String, Option<Arc<FlowSet>>>,
     ) {
         self.calls += 1;
+        if self
+            .newest
+            .as_ref()
+            .is_none_or(|(at, _)| call.started_at >= *at)
+        {
+            self.newest = Some((call.started_at, call.flow_version.clone()));
+        }
         *self
             .per_day
             .entry(call.started_at.format("%Y-%m-%d").to_string())
@@ -387,6 +397,7 @@ impl ReportBuilder {
             answer_stats,
             ivr_seconds: spread(&mut ivr),
             variants,
+            newest_version: self.newest.map(|(_, version)| version),
             warnings,
         }
     }
@@ -423,18 +434,26 @@ fn answer_stats(t: &AnswerTally) -> AnswerStats {
         };
     }
     let responses: u64 = t.values.values().sum();
+    // A mean is a score's: every answer a whole number from 0 to 100 (1-5, 0-10, 0-100).
+    let scores = t
+        .values
+        .keys()
+        .all(|v| v.parse::<u32>().is_ok_and(|x| x <= 100) && !v.starts_with('+'));
     let (mut sum, mut numeric) = (0.0, 0u64);
     let (mut promoters, mut passives, mut detractors) = (0, 0, 0);
     for (value, &n) in &t.values {
-        let Ok(x) = value.parse::<f64>() else {
+        let Ok(x) = value.parse::<u32>() else {
             continue;
         };
-        sum += x * n as f64;
+        if !scores {
+            continue;
+        }
+        sum += f64::from(x) * n as f64;
         numeric += n;
-        match value.parse::<u32>() {
-            Ok(9 | 10) => promoters += n,
-            Ok(7 | 8) => passives += n,
-            Ok(0..=6) => detractors += n,
+        match x {
+            9 | 10 => promoters += n,
+            7 | 8 => passives += n,
+            0..=6 => detractors += n,
             _ => {}
         }
     }

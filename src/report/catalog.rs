@@ -94,6 +94,15 @@ impl FlowCatalog {
         }
     }
 
+    /// The set of `version` if [`FlowCatalog::version`] has already read it (the flows
+    /// directory's set counts as read).
+    pub fn loaded(&self, version: &str) -> Option<Arc<FlowSet>> {
+        match self.by_version.get(version) {
+            Some(found) => found.clone(),
+            None => self.current.clone().filter(|c| c.version == version),
+        }
+    }
+
     /// Versions that could not be had, and why.
     pub fn warnings(&self) -> &[String] {
         &self.warnings

@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 mod aggregate;
 mod catalog;
 pub mod export;
+mod flow_svg;
 mod html;
+mod layout;
 pub mod trace;
 
 pub use aggregate::{MAX_ANSWER_VALUES, ReportBuilder, TOP_PATHS, build_report};
@@ -68,6 +70,10 @@ pub struct Report {
     /// Where a flow has an A/B split: split node -> way (its target) -> the same figures
     /// over the calls the split sent that way (their own `variants` empty).
     pub variants: BTreeMap<String, BTreeMap<String, Report>>,
+    /// The flow set version of the latest call in the range (its `flow_version`): the
+    /// newest set the calls ran on; `None` without calls.
+    #[serde(default)]
+    pub newest_version: Option<String>,
     /// Flow versions whose definitions could not be had (their figures that need the flow,
     /// such as zero-outs and node kinds, are missing).
     pub warnings: Vec<String>,

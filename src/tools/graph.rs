@@ -4,7 +4,8 @@
 //! every node with its id, kind and prompt, edges labelled by what makes a call
 //! follow them (parallel edges merged), and small pseudo-nodes for `hangup`,
 //! `back` and nodes of other flows. Output order follows the file, so it can be
-//! snapshotted.
+//! snapshotted. The model both draw from ([`diagram`]) is also what the HTML report
+//! lays out.
 
 use std::fmt::Write as _;
 
@@ -19,7 +20,7 @@ const MAX_LINES: usize = 3;
 
 /// How a vertex is drawn; each format maps it to a shape of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
+pub(crate) enum Shape {
     /// The incoming call.
     Entry,
     /// Waits for keys: menus and inputs.
@@ -40,23 +41,34 @@ enum Shape {
     External,
 }
 
+/// One box of the diagram.
 #[derive(Debug)]
-struct Vertex {
-    id: String,
-    lines: Vec<String>,
-    shape: Shape,
+pub(crate) struct Vertex {
+    /// Unique within the diagram: `entry`, `n3` (node 3), `hangup`, `back`, `ext0`.
+    pub(crate) id: String,
+    /// The label: the node's id, then what it is and does.
+    pub(crate) lines: Vec<String>,
+    pub(crate) shape: Shape,
+    /// The flow's node this vertex draws; `None` for the entry and pseudo-nodes.
+    pub(crate) node: Option<NodeId>,
+    /// For a node of another flow: that flow and node.
+    pub(crate) elsewhere: Option<(String, String)>,
 }
 
+/// One arrow: every way from one vertex to another, merged.
 #[derive(Debug)]
-struct Edge {
-    from: String,
-    to: String,
-    labels: Vec<String>,
+pub(crate) struct Edge {
+    /// [`Vertex::id`] of the source.
+    pub(crate) from: String,
+    /// [`Vertex::id`] of the target.
+    pub(crate) to: String,
+    /// What makes a call follow it (a key, an outcome), one per merged way; may be empty.
+    pub(crate) labels: Vec<String>,
 }
 
 impl Edge {
     /// The labels escaped and joined by `, `, or one a line when one has a comma of its own.
-    fn label(&self, escape: fn(&str) -> String, line_break: &str) -> String {
+    pub(crate) fn label(&self, escape: fn(&str) -> String, line_break: &str) -> String {
         let parts: Vec<&String> = self.labels.iter().filter(|l| !l.is_empty()).collect();
         let sep = if parts.iter().any(|l| l.contains(',')) {
             line_break
@@ -68,11 +80,17 @@ impl Edge {
     }
 }
 
-/// The picture both formats draw.
+/// The picture both formats draw (and the HTML report lays out): vertices in file order,
+/// then pseudo-nodes; edges by source, each (from, to) pair once.
 #[derive(Debug, Default)]
-struct Diagram {
-    vertices: Vec<Vertex>,
-    edges: Vec<Edge>,
+pub(crate) struct Diagram {
+    pub(crate) vertices: Vec<Vertex>,
+    pub(crate) edges: Vec<Edge>,
+}
+
+/// The diagram of `flow`.
+pub(crate) fn diagram(flow: &Flow) -> Diagram {
+    Diagram::of(flow)
 }
 
 impl Diagram {
@@ -82,6 +100,8 @@ impl Diagram {
             id: "entry".into(),
             lines: vec!["call".into()],
             shape: Shape::Entry,
+            node: None,
+            elsewhere: None,
         });
         let start = node_id(flow.start);
         d.edges.push(Edge {
@@ -92,23 +112,28 @@ impl Diagram {
         let mut pseudo: Vec<Vertex> = Vec::new();
         for (i, node) in flow.nodes.iter().enumerate() {
             let from = format!("n{i}");
+            let Ok(raw) = u32::try_from(i) else { break };
             d.vertices.push(Vertex {
                 id: from.clone(),
                 lines: [vec![short(&node.name)], describe(&node.kind)].concat(),
                 shape: shape(&node.kind),
+                node: Some(NodeId(raw)),
+                elsewhere: None,
             });
-            let Ok(raw) = u32::try_from(i) else { break };
             let mut out: Vec<Edge> = Vec::new();
             for (label, target) in flow.edges(NodeId(raw)) {
                 let to = match target {
                     Target::Node(n) => node_id(*n),
                     Target::Start => start.clone(),
                     Target::Repeat => from.clone(),
-                    Target::Back => pseudo_vertex(&mut pseudo, "previous menu", Shape::Back),
-                    Target::Hangup => pseudo_vertex(&mut pseudo, "hangup", Shape::Terminal),
-                    Target::Flow { flow, node } => {
-                        pseudo_vertex(&mut pseudo, &format!("{flow}:{node}"), Shape::External)
-                    }
+                    Target::Back => pseudo_vertex(&mut pseudo, "previous menu", Shape::Back, None),
+                    Target::Hangup => pseudo_vertex(&mut pseudo, "hangup", Shape::Terminal, None),
+                    Target::Flow { flow, node } => pseudo_vertex(
+                        &mut pseudo,
+                        &format!("{flow}:{node}"),
+                        Shape::External,
+                        Some((flow.clone(), node.clone())),
+                    ),
                 };
                 let text = edge_text(&node.kind, label);
                 match out.iter_mut().find(|e| e.to == to) {
@@ -131,8 +156,14 @@ fn node_id(id: NodeId) -> String {
     format!("n{}", id.index())
 }
 
-/// The id of the pseudo-node with this label, added on first use.
-fn pseudo_vertex(pseudo: &mut Vec<Vertex>, label: &str, shape: Shape) -> String {
+/// The id of the pseudo-node with this label, added on first use; `elsewhere` is the
+/// other flow's node it stands for.
+fn pseudo_vertex(
+    pseudo: &mut Vec<Vertex>,
+    label: &str,
+    shape: Shape,
+    elsewhere: Option<(String, String)>,
+) -> String {
     if let Some(v) = pseudo
         .iter()
         .find(|v| v.shape == shape && v.lines.first().map(String::as_str) == Some(label))
@@ -151,6 +182,8 @@ fn pseudo_vertex(pseudo: &mut Vec<Vertex>, label: &str, shape: Shape) -> String 
         id: id.clone(),
         lines: vec![short(label)],
         shape,
+        node: None,
+        elsewhere,
     });
     id
 }
