@@ -6,6 +6,7 @@
 //! request for the caller of `step` to perform. The server, `simulate` and
 //! `phonetree test` all drive this one function.
 
+mod closures;
 mod event;
 mod keys;
 mod session;
@@ -13,12 +14,13 @@ mod step;
 mod vars;
 mod walk;
 
+pub use closures::{Closures, FlowClosure};
 pub use event::{
     CallEvent, CallStatus, DialStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome,
     QueueResult, QueueWait,
 };
 pub use session::{At, CallSession, CallState};
-pub use step::{LookupRequest, Step, start_call, step};
+pub use step::{LookupRequest, Step, start_call, step, step_with};
 pub use vars::{URL_COMPONENT, UnsafeUrlValue, lookup_var, render_template, render_url_template};
 
 /// What phonetree asks the provider to do, independent of TwiML.

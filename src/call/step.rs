@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::call::closures::Closures;
 use crate::call::event::{
     CallEvent, CallStatus, DialStatus, EventKind, EventValue, LogEvent, LookupOutcome, Outcome,
     QueueResult,
@@ -65,6 +66,18 @@ pub fn start_call(
 
 /// Advances a call by one event. Pure: no I/O, `now` is the only clock.
 pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: DateTime<Utc>) -> Step {
+    step_with(flows, session, event, now, &Closures::default())
+}
+
+/// [`step`] with the flows an admin closed: an `hours` branch of a closed flow goes its
+/// closed way.
+pub fn step_with(
+    flows: &FlowSet,
+    session: &CallSession,
+    event: &CallEvent,
+    now: DateTime<Utc>,
+    closures: &Closures,
+) -> Step {
     let Some(flow) = flows.get(&session.flow).cloned() else {
         // The flow is gone from this set; nothing sensible can be played.
         let mut s = session.clone();
@@ -89,6 +102,7 @@ pub fn step(flows: &FlowSet, session: &CallSession, event: &CallEvent, now: Date
         warnings: Vec::new(),
         lookup: None,
         now,
+        closures,
         failing: false,
         same_visit: false,
     };
@@ -110,6 +124,8 @@ pub(super) struct Run<'a> {
     pub(super) warnings: Vec<String>,
     pub(super) lookup: Option<LookupRequest>,
     pub(super) now: DateTime<Utc>,
+    /// Flows an admin closed.
+    pub(super) closures: &'a Closures,
     /// The caller is on the way to `on_fail`: a hang-up now means the flow failed them.
     pub(super) failing: bool,
     /// Re-asking after a stale callback: keep the current visit token.

@@ -148,6 +148,26 @@ impl Run<'_> {
                 closed,
                 ..
             }) => {
+                if let Some(closure) = self.closures.closed(&flow.id, self.now) {
+                    // An admin closed the flow: the closed way, after the message if any.
+                    self.log(
+                        Some(node),
+                        EventKind::Entered,
+                        Some(EventValue::Branch("closed by switch".to_owned())),
+                        1,
+                    );
+                    let message = closure.message.as_deref().and_then(|id| {
+                        flow.closed_messages
+                            .iter()
+                            .find(|(m, _)| m == id)
+                            .map(|(_, p)| p.clone())
+                    });
+                    if let Some(prompt) = message {
+                        let verbs = self.prompt_verbs(&prompt);
+                        self.verbs.extend(verbs);
+                    }
+                    return Some(closed.clone());
+                }
                 let is = is_open(schedule, self.now);
                 self.log(
                     Some(node),

@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::flow;
 
+mod closure;
 mod prune;
 mod report;
 mod serve;
@@ -52,6 +53,10 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Run the flows' `*.test.yaml` scenarios.
     Test(TestArgs),
+    /// Close a flow until a time: its `hours` branches go their closed way on every server.
+    Close(CloseArgs),
+    /// Open a flow closed with `phonetree close`.
+    Open(OpenArgs),
     /// Analytics over the recorded calls: outcomes, drop-off per node, paths, survey answers.
     Report(ReportArgs),
     /// Remove everything about calls that started before a date (call logs, sessions),
@@ -76,6 +81,36 @@ pub struct PruneArgs {
     /// Where flows and prompts live: the version they compile to is kept, as it is being served.
     #[command(flatten)]
     pub project: ProjectArgs,
+}
+
+/// `phonetree close`.
+#[derive(Debug, clap::Args)]
+pub struct CloseArgs {
+    /// The flow to close.
+    pub flow: String,
+    /// Until when: an RFC 3339 date-time (2026-12-24T18:00:00-05:00) or a duration from now
+    /// (`2h`, `90m`).
+    #[arg(long, value_parser = closure::until_arg)]
+    pub until: closure::Until,
+    /// A prompt id of the flow's `defaults.closed_messages`, played on the closed way.
+    #[arg(long)]
+    pub message: Option<String>,
+    /// The store the servers share.
+    #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
+    pub store: String,
+    /// Where flows and prompts live: the flow and the message are checked against them.
+    #[command(flatten)]
+    pub project: ProjectArgs,
+}
+
+/// `phonetree open`.
+#[derive(Debug, clap::Args)]
+pub struct OpenArgs {
+    /// The flow to open.
+    pub flow: String,
+    /// The store the servers share.
+    #[arg(long, env = "PHONETREE_STORE", default_value = "sqlite://phonetree.db")]
+    pub store: String,
 }
 
 /// Which calls a command reads: a store, a flow, a time range.
@@ -296,6 +331,8 @@ pub fn main() -> ExitCode {
         Command::Test(args) => run_scenarios(&args),
         Command::Prune(args) => prune(&args),
         Command::Report(args) => report(&args),
+        Command::Close(args) => closure::close(&args),
+        Command::Open(args) => closure::open(&args),
         Command::Trace(args) => trace::trace(&args),
         Command::Export(args) => export::export(&args),
         Command::Schema => {

@@ -87,6 +87,14 @@ pub(super) fn report(args: &ReportArgs) -> ExitCode {
             &mut |n| bar.set_position(n),
         )
         .await?;
+        let now = chrono::Utc::now();
+        let mut report = report;
+        report.closed = store
+            .closures()
+            .await?
+            .into_iter()
+            .filter(|c| now < c.until)
+            .collect();
         Ok::<_, crate::store::StoreError>((report, catalog))
     });
     bar.finish_and_clear();
@@ -158,6 +166,21 @@ pub fn render_text(r: &Report) -> String {
     };
     let _ = writeln!(out, "phonetree report: {flow}, {when}");
     let _ = writeln!(out);
+    for c in &r.closed {
+        let _ = writeln!(
+            out,
+            "closed: {} until {}{}",
+            c.flow,
+            c.until.format("%Y-%m-%d %H:%M UTC"),
+            c.message
+                .as_deref()
+                .map(|m| format!(" (message {m})"))
+                .unwrap_or_default()
+        );
+    }
+    if !r.closed.is_empty() {
+        let _ = writeln!(out);
+    }
     if r.calls == 0 {
         let _ = writeln!(out, "no calls");
         return out;

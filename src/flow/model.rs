@@ -99,6 +99,8 @@ pub struct Flow {
     pub on_fail: Target,
     /// Said before `on_fail` after an internal fault; `None` for the built-in English apology.
     pub apology: Option<Prompt>,
+    /// What `phonetree close --message ID` may play while an admin has the flow closed, by id.
+    pub closed_messages: Vec<(String, Prompt)>,
 }
 
 impl Flow {

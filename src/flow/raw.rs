@@ -59,6 +59,10 @@ pub struct RawDefaults {
     pub no_input: Option<RawPrompt>,
     /// Said before a caller is sent to `on_fail` after an internal fault (default: an English apology).
     pub apology: Option<RawPrompt>,
+    /// Prompt ids `phonetree close FLOW --message ID` may play to callers while an admin has
+    /// the flow closed (besides any prompt id a node of the flow plays on its own).
+    #[serde(default)]
+    pub closed_messages: Vec<String>,
     /// Where a caller goes when retries run out.
     pub on_fail: Option<String>,
     /// Keys every menu accepts unless it defines the same key.

@@ -397,6 +397,7 @@ impl ReportBuilder {
             answer_stats,
             ivr_seconds: spread(&mut ivr),
             variants,
+            closed: Vec::new(),
             newest_version: self.newest.map(|(_, version)| version),
             warnings,
         }

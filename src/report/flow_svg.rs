@@ -875,6 +875,7 @@ mod tests {
             ivr_seconds: Spread::default(),
             newest_version: None,
             variants: BTreeMap::new(),
+            closed: Vec::new(),
             warnings: vec![],
         }
     }

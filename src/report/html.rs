@@ -172,6 +172,22 @@ fn render_page(report: &Report, set: Option<&FlowSet>) -> String {
         let _ = write!(out, " · flows drawn from version {}", esc(&set.version));
     }
     out.push_str("</p></header>");
+    if !report.closed.is_empty() {
+        out.push_str("<section class=\"warnings\"><h2>Closed now</h2><ul>");
+        for c in &report.closed {
+            let _ = write!(
+                out,
+                "<li>{} is closed until {}{}</li>",
+                esc(&c.flow),
+                esc(&c.until.format("%Y-%m-%d %H:%M UTC").to_string()),
+                c.message
+                    .as_deref()
+                    .map(|m| format!(", callers hear <code>{}</code>", esc(m)))
+                    .unwrap_or_default()
+            );
+        }
+        out.push_str("</ul></section>");
+    }
     if !report.warnings.is_empty() {
         out.push_str("<section class=\"warnings\"><h2>Warnings</h2><ul>");
         for w in &report.warnings {
@@ -651,6 +667,7 @@ mod tests {
             ivr_seconds: Spread::default(),
             newest_version: None,
             variants: BTreeMap::new(),
+            closed: Vec::new(),
             warnings: vec![],
         }
     }

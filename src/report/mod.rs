@@ -74,6 +74,9 @@ pub struct Report {
     /// newest set the calls ran on; `None` without calls.
     #[serde(default)]
     pub newest_version: Option<String>,
+    /// Flows an admin has closed (`phonetree close`) at the time of the report.
+    #[serde(default)]
+    pub closed: Vec<crate::call::FlowClosure>,
     /// Flow versions whose definitions could not be had (their figures that need the flow,
     /// such as zero-outs and node kinds, are missing).
     pub warnings: Vec<String>,

@@ -12,7 +12,7 @@ use tracing::{Instrument, info_span, warn};
 
 use crate::call::{
     At, CallEvent, CallSession, CallStatus, Continuation, DialStatus, QueueResult, Resume, Verb,
-    start_call, step,
+    step, step_with,
 };
 use crate::flow::{Flow, FlowSet};
 use crate::server::AppState;
@@ -81,7 +81,9 @@ async fn decide_voice(
         return Decision::Reply(xml(StatusCode::OK, apology_twiml()));
     };
     tracing::Span::current().record("flow", flow.id.as_str());
-    let first = start_call(&set, &flow, call_sid.as_str(), from, to, state.now());
+    let now = state.now();
+    let session = CallSession::new(call_sid.as_str(), &flow, &set.version, from, to, now);
+    let first = step_with(&set, &session, &CallEvent::Start, now, &state.closures());
     let answer = state.drive(&set, first, budget).await;
     if let Some(node) = answer.session.node() {
         tracing::Span::current().record("node", node);
@@ -475,7 +477,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let set = state.inner.registry.current();
     let store = state.inner.store.check().await;
+    let now = state.now();
+    let closed: Vec<serde_json::Value> = state
+        .closures()
+        .all()
+        .filter(|c| now < c.until)
+        .map(|c| serde_json::json!({ "flow": c.flow, "until": c.until, "message": c.message }))
+        .collect();
     let body = serde_json::json!({
+        "closed": closed,
         "status": if store.is_ok() { "ok" } else { "failing" },
         "version": set.version,
         "flows": set.flows.keys().collect::<Vec<_>>(),

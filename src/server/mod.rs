@@ -90,7 +90,12 @@ struct Shared {
     options: ServerOptions,
     lookups: crate::lookup::LookupClient,
     metrics: metrics::Metrics,
+    /// Flows an admin closed, as last read from the store.
+    closures: std::sync::RwLock<Arc<crate::call::Closures>>,
 }
+
+/// How often a server reads the flows admins closed (`phonetree close`) from the store.
+pub const CLOSURE_REFRESH: Duration = Duration::from_secs(1);
 
 impl AppState {
     /// Builds the shared state.
@@ -106,6 +111,7 @@ impl AppState {
                 options,
                 lookups: crate::lookup::LookupClient::new(),
                 metrics: metrics::Metrics::default(),
+                closures: Default::default(),
             }),
         }
     }
@@ -118,6 +124,32 @@ impl AppState {
     /// The server's settings.
     pub fn options(&self) -> &ServerOptions {
         &self.inner.options
+    }
+
+    /// The flows admins closed, as last read from the store.
+    pub fn closures(&self) -> Arc<crate::call::Closures> {
+        self.inner
+            .closures
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the closures from the store; on failure the last ones read stay.
+    pub async fn refresh_closures(&self) {
+        match self.inner.store.closures().await {
+            Ok(rows) => {
+                let closures = Arc::new(crate::call::Closures::new(rows));
+                *self
+                    .inner
+                    .closures
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner()) = closures;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "reading closed flows failed; keeping the last read")
+            }
+        }
     }
 
     /// Counts one occurrence in `/metrics`.
@@ -151,6 +183,20 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let timeouts = state.inner.options.timeouts;
     let body_read = timeouts.body_read;
+    // Closures are read before the first call is answered, then every CLOSURE_REFRESH.
+    state.refresh_closures().await;
+    let refresher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(CLOSURE_REFRESH);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                state.refresh_closures().await;
+            }
+        })
+    };
+    let _stop_refreshing = AbortOnDrop(refresher);
     let service = hyper_util::service::TowerToHyperService::new(
         tower_http::map_request_body::MapRequestBody::new(
             router(state),
@@ -279,5 +325,14 @@ impl http_body::Body for DeadlineBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use tracing::warn;
 
-use crate::call::{CallEvent, CallSession, LogEvent, Step, Verb, step};
+use crate::call::{CallEvent, CallSession, LogEvent, Step, Verb, step_with};
 use crate::flow::FlowSet;
 use crate::lookup::WEBHOOK_LOOKUP_BUDGET;
 use crate::server::AppState;
@@ -83,7 +83,7 @@ impl AppState {
                 at: req.at,
                 outcome,
             };
-            let next = step(set, &current.session, &event, self.now());
+            let next = step_with(set, &current.session, &event, self.now(), &self.closures());
             log_warnings(&next.warnings);
             verbs.extend(next.verbs);
             events.extend(next.events);
@@ -110,7 +110,7 @@ impl AppState {
         event: &CallEvent,
         budget: Budget,
     ) -> Answer {
-        let next = step(set, session, event, self.now());
+        let next = step_with(set, session, event, self.now(), &self.closures());
         self.drive(set, next, budget).await
     }
 

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 
-use crate::call::{CallSession, LogEvent, Outcome};
+use crate::call::{CallSession, FlowClosure, LogEvent, Outcome};
 
 pub mod postgres;
 mod rows;
@@ -152,6 +152,13 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// The source files of a flow set version, as kept by [`Store::put_flow_version`].
     async fn flow_version(&self, version: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Closes a flow until a time (replacing any closure it had); every server sharing the
+    /// store sees it.
+    async fn close_flow(&self, closure: &FlowClosure) -> Result<(), StoreError>;
+    /// Opens a closed flow again; `false` when it was not closed.
+    async fn open_flow(&self, flow: &str) -> Result<bool, StoreError>;
+    /// Every closure kept, by flow (ones whose time has passed included).
+    async fn closures(&self) -> Result<Vec<FlowClosure>, StoreError>;
     /// Forgets the sessions and stored answers of calls that ended before `ended_before`
     /// (their call log stays); returns how many calls.
     async fn expire_sessions(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError>;

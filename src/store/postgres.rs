@@ -26,7 +26,7 @@ use super::{
     CallRange, CallRecord, CommitOutcome, Pruned, RowStream, Store, StoreError, WebhookCommit,
     schema, until_error,
 };
-use crate::call::{CallSession, EventKind, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, FlowClosure, LogEvent, Outcome};
 
 /// Connections kept open when the URL does not say `pool_size`.
 pub const DEFAULT_POOL_SIZE: usize = 16;
@@ -689,6 +689,57 @@ impl Store for PostgresStore {
             .map_err(db)?
             .map(|row| row.try_get(0).map_err(db))
             .transpose()
+    }
+
+    async fn close_flow(&self, closure: &FlowClosure) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO flow_closures (flow, until, message, closed_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (flow) DO UPDATE SET until = excluded.until, message = excluded.message,
+                 closed_at = excluded.closed_at",
+                &[
+                    &closure.flow,
+                    &ts(closure.until),
+                    &closure.message,
+                    &ts(closure.closed_at),
+                ],
+            )
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    async fn open_flow(&self, flow: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let n = client
+            .execute("DELETE FROM flow_closures WHERE flow = $1", &[&flow])
+            .await
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    async fn closures(&self) -> Result<Vec<FlowClosure>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT flow, until, message, closed_at FROM flow_closures ORDER BY flow",
+                &[],
+            )
+            .await
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                let until: String = r.try_get(1).map_err(db)?;
+                let closed_at: String = r.try_get(3).map_err(db)?;
+                Ok(FlowClosure {
+                    flow: r.try_get(0).map_err(db)?,
+                    until: parse_ts(&until)?,
+                    message: r.try_get(2).map_err(db)?,
+                    closed_at: parse_ts(&closed_at)?,
+                })
+            })
+            .collect()
     }
 
     async fn expire_sessions(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {

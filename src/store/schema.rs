@@ -112,7 +112,17 @@ UPDATE call_events SET value = (CASE kind
 WHERE value IS NOT NULL;
 ",
     },
+    Migration {
+        version: 5,
+        summary: "flows an admin closed until a time (`phonetree close`)",
+        sqlite: V5,
+        postgres: V5,
+    },
 ];
+
+const V5: &str = "
+CREATE TABLE IF NOT EXISTS flow_closures (flow TEXT PRIMARY KEY, until TEXT NOT NULL, message TEXT, closed_at TEXT NOT NULL);
+";
 
 /// The schema version this build writes.
 pub fn latest() -> i64 {

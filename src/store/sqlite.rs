@@ -23,7 +23,7 @@ use super::rows::{
 use super::{
     CallRange, CallRecord, CommitOutcome, RowStream, Store, StoreError, WebhookCommit, schema,
 };
-use crate::call::{CallSession, EventKind, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, FlowClosure, LogEvent, Outcome};
 
 /// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
 const MAX_BATCH: usize = 256;
@@ -634,6 +634,64 @@ impl Store for SqliteStore {
                 .query_row([&version], |r| r.get(0))
                 .optional()
                 .map_err(db)
+        })
+        .await
+    }
+
+    async fn close_flow(&self, closure: &FlowClosure) -> Result<(), StoreError> {
+        let c = closure.clone();
+        self.write_aside(move |tx| {
+            tx.execute(
+                "INSERT INTO flow_closures (flow, until, message, closed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (flow) DO UPDATE SET until = excluded.until, message = excluded.message,
+                 closed_at = excluded.closed_at",
+                params![c.flow, ts(c.until), c.message, ts(c.closed_at)],
+            )
+            .map_err(db)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn open_flow(&self, flow: &str) -> Result<bool, StoreError> {
+        let flow = flow.to_owned();
+        self.write_aside(move |tx| {
+            let n = tx
+                .execute("DELETE FROM flow_closures WHERE flow = ?1", [&flow])
+                .map_err(db)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn closures(&self) -> Result<Vec<FlowClosure>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT flow, until, message, closed_at FROM flow_closures ORDER BY flow",
+                )
+                .map_err(db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                })
+                .map_err(db)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (flow, until, message, closed_at) = row.map_err(db)?;
+                out.push(FlowClosure {
+                    flow,
+                    until: parse_ts(&until)?,
+                    message,
+                    closed_at: parse_ts(&closed_at)?,
+                });
+            }
+            Ok(out)
         })
         .await
     }

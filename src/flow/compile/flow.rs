@@ -115,6 +115,7 @@ impl<'a> FlowCompiler<'a> {
             max_steps: defaults.max_steps,
             on_fail: defaults.on_fail.clone(),
             apology: defaults.apology.clone(),
+            closed_messages: defaults.closed_messages.clone(),
         })
     }
 
@@ -274,6 +275,19 @@ impl<'a> FlowCompiler<'a> {
             .apology
             .as_ref()
             .map(|p| self.prompt(p, &["defaults", "apology"]));
+        let closed_messages = d
+            .closed_messages
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let idx = i.to_string();
+                let prompt = self.prompt(
+                    &RawPrompt::One(RawPromptItem::Id(id.clone())),
+                    &["defaults", "closed_messages", &idx],
+                );
+                (id.clone(), prompt)
+            })
+            .collect();
         let on_fail = match &d.on_fail {
             Some(t) => self.target(t, &["defaults", "on_fail"]),
             None => Target::Hangup,
@@ -299,6 +313,7 @@ impl<'a> FlowCompiler<'a> {
             invalid,
             no_input,
             apology,
+            closed_messages,
             on_fail,
             options,
             max_steps,

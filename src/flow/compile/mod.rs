@@ -352,6 +352,7 @@ struct Defaults {
     invalid: Option<Prompt>,
     no_input: Option<Prompt>,
     apology: Option<Prompt>,
+    closed_messages: Vec<(String, Prompt)>,
     on_fail: Target,
     options: Vec<MenuOption>,
     max_steps: u32,
