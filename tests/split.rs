@@ -215,3 +215,79 @@ fn graph_draws_a_split_with_each_way_share() {
     assert!(dot.contains("label=\"70%\""), "{dot}");
     assert!(dot.contains("label=\"30%\""), "{dot}");
 }
+
+#[test]
+fn simulate_and_scenarios_follow_the_callers_way() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flows = dir.path().join("flows");
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&flows).expect("mkdir");
+    std::fs::create_dir_all(&prompts).expect("mkdir");
+    std::fs::write(flows.join("ab.yaml"), FLOW).expect("write");
+    std::fs::write(prompts.join("en.yaml"), PROMPTS).expect("write");
+    // Which way each of two callers takes, from the pinned hash of the flow, node and number.
+    let way_of = |caller: &str| {
+        let (code, out, err) = run_phonetree(
+            &[
+                "simulate",
+                "ab",
+                "--keys",
+                "2",
+                "--caller",
+                caller,
+                "--flows",
+                flows.to_str().expect("path"),
+                "--prompts",
+                prompts.to_str().expect("path"),
+            ],
+            None,
+        );
+        assert_eq!(code, 0, "{err}");
+        if out.contains("Welcome to Acme") {
+            "menu_a"
+        } else {
+            assert!(out.contains("Sales 1, goodbye 2."), "{out}");
+            "menu_b"
+        }
+    };
+    let callers: Vec<String> = (0..20).map(|n| format!("+1555{n:07}")).collect();
+    let ways: Vec<&str> = callers.iter().map(|c| way_of(c)).collect();
+    assert!(
+        ways.contains(&"menu_a") && ways.contains(&"menu_b"),
+        "{ways:?}"
+    );
+    // The same caller, again: the same way.
+    assert_eq!(way_of(&callers[0]), ways[0]);
+
+    // A scenario names the caller to test one way.
+    let a = callers[ways
+        .iter()
+        .position(|w| *w == "menu_a")
+        .expect("a caller of way a")]
+    .clone();
+    let b = callers[ways
+        .iter()
+        .position(|w| *w == "menu_b")
+        .expect("a caller of way b")]
+    .clone();
+    std::fs::write(
+        flows.join("ab.test.yaml"),
+        format!(
+            "- name: way a\n  caller: \"{a}\"\n  keys: [\"2\"]\n  expect: {{ path: [greeting, menu_a, bye] }}\n\
+             - name: way b\n  caller: \"{b}\"\n  keys: [\"2\"]\n  expect: {{ path: [greeting, menu_b, bye] }}\n"
+        ),
+    )
+    .expect("write");
+    let (code, out, err) = run_phonetree(
+        &[
+            "test",
+            "--flows",
+            flows.to_str().expect("path"),
+            "--prompts",
+            prompts.to_str().expect("path"),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("2 passed"), "{out}");
+}
