@@ -407,6 +407,14 @@ impl DialTarget {
                         || matches!(c, '.' | '_' | '~' | '-' | '+' | '*' | '#')
                 })
         }
+        // `;transport=tls` parameters and `?X-Header=value` headers after the host, as
+        // Twilio's <Sip> takes them.
+        fn tail_ok(s: &str) -> bool {
+            s.chars().all(|c| {
+                c.is_ascii_alphanumeric()
+                    || matches!(c, ';' | '?' | '=' | '&' | '.' | '_' | '~' | '%' | '+' | '-')
+            })
+        }
         fn host_ok(s: &str) -> bool {
             let (host, port) = match s.rsplit_once(':') {
                 Some((h, p)) => (h, Some(p)),
@@ -422,8 +430,10 @@ impl DialTarget {
                 })
         }
         if let Some(sip) = text.strip_prefix("sip:") {
-            let (user, host) = sip.split_once('@')?;
-            return (user_ok(user) && host_ok(host)).then(|| DialTarget::Sip(text.to_owned()));
+            let (user, rest) = sip.split_once('@')?;
+            let (host, tail) = rest.split_at(rest.find([';', '?']).unwrap_or(rest.len()));
+            return (user_ok(user) && host_ok(host) && tail_ok(tail))
+                .then(|| DialTarget::Sip(text.to_owned()));
         }
         if let Some(client) = text.strip_prefix("client:") {
             return (!client.is_empty()
@@ -898,6 +908,12 @@ mod tests {
             Some(DialTarget::Sip("sip:1234@pbx.example.com:5060".into()))
         );
         assert_eq!(
+            DialTarget::parse("sip:agent@pbx.example.com;transport=tls?x=1&y=2"),
+            Some(DialTarget::Sip(
+                "sip:agent@pbx.example.com;transport=tls?x=1&y=2".into()
+            ))
+        );
+        assert_eq!(
             DialTarget::parse("client:alice_1"),
             Some(DialTarget::Client("alice_1".into()))
         );
@@ -909,7 +925,8 @@ mod tests {
             "sip:1234@",
             "sip:1234",
             "sip:12 34@pbx",
-            "sip:1234@pbx;transport=tcp",
+            "sip:1234@pbx;transport=tcp x",
+            "sip:1234@pbx?X-A=<b>",
             "sip:a@b@c",
             "sip:1234@pbx:",
             "sip:1234@-pbx",
