@@ -141,17 +141,17 @@ async fn the_hold_answer_speaks_the_position_offers_the_leave_key_and_enforces_t
     let bare = post(&call, &wait_url, &[]).await;
     assert_eq!(bare.says(), ["Please hold."]);
 
-    // Another key goes back to the hold answer; the leave key leaves the queue.
+    // Another key ends this round of the wait (Twilio fetches the hold answer again, with
+    // fresh figures); the leave key leaves the queue.
     let other = post(&call, &key_url, &[("Digits", "5")]).await;
-    only_wait_verbs(&other);
-    let back = other.find("Redirect").expect("back to hold");
-    assert!(back.text.contains("/twilio/hold"), "{}", back.text);
+    assert!(other.children.is_empty(), "{other:?}");
     let leave = post(&call, &key_url, &[("Digits", "1")]).await;
     assert_eq!(leave.verbs(), ["Leave"], "{leave:?}");
+    // Pressed late in a long hold prompt: past max_wait, but the caller chose to leave.
     let after = post(
         &call,
         &action,
-        &[("QueueResult", "leave"), ("QueueTime", "40")],
+        &[("QueueResult", "leave"), ("QueueTime", "130")],
     )
     .await;
     assert!(
@@ -205,6 +205,24 @@ async fn the_hold_answer_speaks_the_position_offers_the_leave_key_and_enforces_t
         "{}",
         after.said()
     );
+
+    // A <Leave/> nobody asked for (a wait phonetree could not place) goes `next`, not
+    // `on_leave`.
+    let mut call = server.call("left without a key");
+    let t = call.start().await;
+    let action = t
+        .find("Enqueue")
+        .and_then(|e| e.attr("action"))
+        .expect("action")
+        .to_owned();
+    let after = post(
+        &call,
+        &action,
+        &[("QueueResult", "leave"), ("QueueTime", "15")],
+    )
+    .await;
+    assert!(after.said().contains("Goodbye."), "{}", after.said());
+    assert!(!after.said().contains("call you back"), "{}", after.said());
 
     // An agent answers: the caller goes `next` when the agent's call ends.
     let mut call = server.call("bridged");

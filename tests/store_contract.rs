@@ -148,6 +148,7 @@ fn session(sid: &str, node: Option<&str>, seq: u32) -> CallSession {
         steps: 3,
         started_at: t("2026-11-24T15:00:00.000Z"),
         seq,
+        pressed_leave_key: false,
     }
 }
 

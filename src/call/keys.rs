@@ -71,7 +71,8 @@ impl Run<'_> {
                 let valid = entered.chars().all(|c| c.is_ascii_digit())
                     && (i.digits.min..=i.digits.max).contains(&count)
                     && (!i.luhn || luhn(entered))
-                    && i.pattern.as_ref().is_none_or(|p| p.is_match(entered));
+                    && i.pattern.as_ref().is_none_or(|p| p.is_match(entered))
+                    && (!i.nps || entered.parse::<u32>().is_ok_and(|n| n <= 10));
                 if !valid {
                     return self.retry(
                         node,

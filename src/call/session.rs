@@ -50,6 +50,10 @@ pub struct CallSession {
     pub started_at: DateTime<Utc>,
     /// Sequence number of the last logged event.
     pub seq: u32,
+    /// The caller pressed the leave key of the queue they wait in: its `<Leave/>` goes
+    /// `on_leave`. Cleared on entering a node.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pressed_leave_key: bool,
 }
 
 impl CallSession {
@@ -80,6 +84,7 @@ impl CallSession {
             steps: 0,
             started_at: now,
             seq: 0,
+            pressed_leave_key: false,
         }
     }
 }
@@ -179,6 +184,7 @@ impl CallSession {
 
     /// Puts the call in `node` at `attempt`, keeping the visit token, budget and outcome so far.
     pub fn enter_node(&mut self, name: &str, at_attempt: u32) {
+        self.pressed_leave_key = false;
         match &mut self.state {
             CallState::Active { node, attempt, .. } => {
                 name.clone_into(node);
@@ -267,6 +273,8 @@ struct StoredSession {
     started_at: DateTime<Utc>,
     seq: u32,
     #[serde(default)]
+    pressed_leave_key: bool,
+    #[serde(default)]
     node: Option<String>,
     #[serde(default)]
     attempt: u32,
@@ -309,6 +317,7 @@ impl From<StoredSession> for CallSession {
             steps: s.steps,
             started_at: s.started_at,
             seq: s.seq,
+            pressed_leave_key: s.pressed_leave_key,
         }
     }
 }
@@ -443,6 +452,7 @@ mod tests {
             steps: 0,
             started_at: DateTime::<Utc>::MIN_UTC,
             seq: 0,
+            pressed_leave_key: false,
         };
         let action = Continuation {
             resume: Resume::Gather,
@@ -509,6 +519,7 @@ mod tests {
             steps: 0,
             started_at: DateTime::<Utc>::MIN_UTC,
             seq: 0,
+            pressed_leave_key: false,
         };
         let stored = serde_json::to_string(&s.redacted()).unwrap();
         assert!(!stored.contains("4111111111111111"), "{stored}");

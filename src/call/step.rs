@@ -417,8 +417,9 @@ impl Run<'_> {
                     Some(EventValue::QueueResult(*result)),
                     at.attempt,
                 );
-                // A hold answer's <Leave/> came from the longest wait or the leave key:
-                // which one, the time waited tells.
+                // A <Leave/> came from the leave key (the session says so), from the longest
+                // wait (the time waited says so), or from a wait phonetree could not place.
+                let pressed_key = self.s.pressed_leave_key;
                 let timed_out = q
                     .max_wait
                     .zip(*waited_secs)
@@ -429,10 +430,8 @@ impl Run<'_> {
                         self.failing = true;
                         self.go(Some(at.node), &q.on_error)
                     }
+                    QueueResult::Leave if pressed_key => self.go(Some(at.node), &q.on_leave),
                     QueueResult::Leave if timed_out => self.go(Some(at.node), &q.on_timeout),
-                    QueueResult::Leave if q.leave_key.is_some() => {
-                        self.go(Some(at.node), &q.on_leave)
-                    }
                     _ => self.go(Some(at.node), &q.next),
                 }
             }
@@ -450,12 +449,11 @@ impl Run<'_> {
                         Some(EventValue::Key(digits.chars().take(1).collect())),
                         at.attempt,
                     );
+                    self.s.pressed_leave_key = true;
                     self.verbs.push(Verb::Leave);
-                } else {
-                    // Another key: back to the hold answer.
-                    let hold = self.cont(Resume::Hold, at.node, at.attempt);
-                    self.verbs.push(Verb::Redirect(hold));
                 }
+                // Another key: an empty answer ends this round of the wait, and the provider
+                // fetches the hold answer again, with fresh figures.
             }
             CallEvent::Hold { at, wait } => {
                 let flow = self.flow.clone();
@@ -646,6 +644,54 @@ mod tests {
         assert!(luhn("79927398713"));
         assert!(!luhn("4111111111111112"));
         assert!(!luhn("0"));
+    }
+
+    #[test]
+    fn an_nps_answer_is_0_to_10() {
+        let prompts = tempfile::tempdir().unwrap();
+        std::fs::write(prompts.path().join("en.yaml"), "q: \"How likely?\"\n").unwrap();
+        let yaml = "languages: [en]\nstart: nps\nnodes:\n  nps:\n    input: { prompt: q, store: score, min_digits: 1, max_digits: 2, scale: nps, next: bye }\n  bye:\n    hangup: { prompt: q }\n";
+        let compiled = crate::flow::compile_sources(
+            vec![crate::flow::parse::SourceFile::new("flows/nps.yaml", yaml)],
+            prompts.path(),
+        );
+        let set = compiled.flows.expect("compiles");
+        let flow = set.get("nps").expect("flow").clone();
+        let now: DateTime<Utc> = "2026-11-24T15:00:00Z".parse().unwrap();
+        let first = start_call(&set, &flow, "CA1", "+15550100000", "+15550100001", now);
+        let at = At {
+            node: flow.node_by_name("nps").expect("node"),
+            attempt: 1,
+            visit: first.session.visit(),
+        };
+        for (digits, accepted) in [
+            ("0", true),
+            ("10", true),
+            ("7", true),
+            ("11", false),
+            ("42", false),
+        ] {
+            let next = step(
+                &set,
+                &first.session,
+                &CallEvent::Digits {
+                    at,
+                    digits: digits.into(),
+                },
+                now,
+            );
+            let kinds: Vec<EventKind> = next.events.iter().map(|e| e.kind).collect();
+            assert_eq!(
+                kinds.contains(&EventKind::Answer),
+                accepted,
+                "{digits}: {kinds:?}"
+            );
+            assert_eq!(
+                kinds.contains(&EventKind::Invalid),
+                !accepted,
+                "{digits}: {kinds:?}"
+            );
+        }
     }
 
     #[test]

@@ -146,6 +146,7 @@ mod tests {
             steps: 0,
             started_at: chrono::DateTime::<chrono::Utc>::MIN_UTC,
             seq: 0,
+            pressed_leave_key: false,
         };
         s.vars
             .insert("acct".into(), serde_json::json!({"id": "a b&c=d"}));

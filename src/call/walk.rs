@@ -363,6 +363,13 @@ impl Run<'_> {
         &self,
         t: &crate::flow::TransferNode,
     ) -> Result<(crate::flow::DialTarget, Option<String>), String> {
+        let sensitive = self.derived_from_sensitive(&t.to)
+            || t.send_digits
+                .as_ref()
+                .is_some_and(|d| self.derived_from_sensitive(&DialSpec::Template(d.clone())));
+        if sensitive {
+            return Err("transfer: a sensitive value is never dialed".into());
+        }
         let target = match &t.to {
             DialSpec::Fixed(target) => target.clone(),
             DialSpec::Template(template) => {
@@ -395,6 +402,11 @@ impl Run<'_> {
                 Some(text)
             }
         };
+        if digits.is_some() && !matches!(target, DialTarget::Number(_)) {
+            return Err(format!(
+                "transfer: keys to send, but `{target}` is not a phone number"
+            ));
+        }
         Ok((target, digits))
     }
 
@@ -410,13 +422,23 @@ impl Run<'_> {
     }
 }
 
+/// What Twilio sends as `From` when the caller's number is withheld: the keypad spellings
+/// of ANONYMOUS, RESTRICTED, BLOCKED, UNAVAILABLE and UNKNOWN, shared by every such caller.
+const WITHHELD: [&str; 5] = [
+    "+266696687",
+    "+7378742833",
+    "+2562533",
+    "+8656696",
+    "+86282452253",
+];
+
 /// The number a split reduces onto its ways: the first 8 bytes of SHA-256 over the flow,
 /// the node and the caller's number, so the same caller takes the same way at the same
 /// split on every call, on every server and version. A caller with no number (withheld,
 /// `anonymous`) is split by the call instead.
 pub(crate) fn split_hash(flow: &str, node: &str, caller: &str, call_sid: &str) -> u64 {
     use sha2::{Digest, Sha256};
-    let who = if caller.chars().any(|c| c.is_ascii_digit()) {
+    let who = if caller.chars().any(|c| c.is_ascii_digit()) && !WITHHELD.contains(&caller) {
         caller
     } else {
         call_sid
@@ -461,10 +483,13 @@ mod tests {
             // Python: int.from_bytes(sha256(b"acme\0greeting\0+15550100000").digest()[:8], "big")
             0x39ab_3899_6724_2008_u64,
         );
-        assert_ne!(
-            split_hash("acme", "greeting", "anonymous", "CA1"),
-            split_hash("acme", "greeting", "anonymous", "CA2"),
-        );
+        for withheld in ["anonymous", "+266696687", "+7378742833", ""] {
+            assert_ne!(
+                split_hash("acme", "greeting", withheld, "CA1"),
+                split_hash("acme", "greeting", withheld, "CA2"),
+                "{withheld:?}"
+            );
+        }
         // The node is part of it: two splits in one flow are independent.
         assert_ne!(
             split_hash("acme", "greeting", "+15550100000", "CA1"),

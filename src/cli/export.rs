@@ -31,7 +31,7 @@ pub(super) fn export(args: &ExportArgs) -> ExitCode {
         Err(code) => return code,
     };
     let shown = crate::store::shown_url(&args.range.store);
-    let store = match crate::store::open_store(&args.range.store) {
+    let store = match super::report::open_for_reading(&args.range.store) {
         Ok(store) => store,
         Err(e) => {
             eprintln!("error: reading {shown}: {e}");

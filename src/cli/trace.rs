@@ -40,7 +40,7 @@ pub(super) fn trace(args: &TraceArgs) -> ExitCode {
         Err(code) => return code,
     };
     let built = runtime.block_on(async {
-        let store = crate::store::open_store(&args.store)?;
+        let store = super::report::open_for_reading(&args.store)?;
         let mut catalog = FlowCatalog::new(
             store.clone(),
             args.project.flows.clone(),

@@ -228,6 +228,7 @@ async fn decide_resume(
         // Keys pressed during hold music are answered inside the wait: only what a wait
         // answer may hold.
         answer.verbs.retain(Verb::allowed_while_waiting);
+        answer.in_wait = true;
         if answer.events.is_empty() {
             // A key that is not the leave key changes nothing, and is not kept: the
             // next key at the same wait is a new request, not a retry of this one.

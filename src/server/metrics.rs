@@ -5,8 +5,8 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Webhook routes counted separately.
-pub const ROUTES: [&str; 8] = [
-    "voice", "status", "gather", "silence", "dial", "record", "queue", "hold",
+pub const ROUTES: [&str; 9] = [
+    "voice", "status", "gather", "silence", "dial", "record", "queue", "hold", "hold-key",
 ];
 
 /// Counters shared by the handlers; lock-free.

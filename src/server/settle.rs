@@ -59,6 +59,9 @@ pub(super) struct Answer {
     pub(super) session: CallSession,
     pub(super) verbs: Vec<Verb>,
     pub(super) events: Vec<LogEvent>,
+    /// Answered inside a queue's wait (keys pressed during hold music): every answer,
+    /// the store-failure one too, holds only what a wait answer may.
+    pub(super) in_wait: bool,
 }
 
 impl AppState {
@@ -99,6 +102,7 @@ impl AppState {
             session: current.session,
             verbs,
             events,
+            in_wait: false,
         }
     }
 
@@ -155,6 +159,11 @@ impl AppState {
                 tracing::error!(error = %e, "call log commit failed; sending the caller to on_fail");
                 self.count(Counter::StoreError);
                 self.count(Counter::StoreFallback);
+                if answer.in_wait {
+                    // Inside a queue's wait only the wait's verbs may answer: the caller
+                    // leaves the queue, and its callback carries the call on from the store.
+                    return Some(xml(StatusCode::OK, self.render(&[Verb::Leave])));
+                }
                 let fault = CallEvent::Fault {
                     reason: "the call could not be saved".into(),
                 };
@@ -167,6 +176,7 @@ impl AppState {
                     session: fallback.session,
                     verbs: fallback.verbs,
                     events,
+                    in_wait: false,
                 };
                 let fallback_twiml = self.render(&fallback.verbs);
                 // Bounded: the provider's 15 s are mostly spent already.

@@ -834,6 +834,7 @@ mod tests {
             steps: 3,
             started_at: t("2026-11-24T15:00:00.000Z"),
             seq,
+            pressed_leave_key: false,
         }
     }
 

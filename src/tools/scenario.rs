@@ -199,7 +199,11 @@ fn run(
                     "hangup" => (QueueResult::Hangup, Some(60)),
                     "queue-full" => (QueueResult::QueueFull, Some(0)),
                     "error" => (QueueResult::Error, Some(0)),
-                    "leave-key" if leave_key.is_some() => (QueueResult::Leave, Some(0)),
+                    "leave-key" if leave_key.is_some() => {
+                        let key = leave_key.map(String::from).unwrap_or_default();
+                        driver.send(&CallEvent::HoldKey { at, digits: key });
+                        (QueueResult::Leave, Some(0))
+                    }
                     "timeout" => match max_wait {
                         Some(max) => (
                             QueueResult::Leave,

@@ -260,6 +260,7 @@ impl FlowCompiler<'_> {
             return DialSpec::Fixed(self.dial_target(to, path));
         }
         let template = self.template(to, path);
+        self.no_sensitive_dial(&template, path);
         let sample: String = template
             .segments
             .iter()
@@ -285,9 +286,41 @@ impl FlowCompiler<'_> {
         DialSpec::Template(template)
     }
 
+    /// Refuses a sensitive input's variable in what a transfer dials: it is masked after
+    /// the webhook that collected it, and a stored answer would keep it in clear.
+    fn no_sensitive_dial(&mut self, template: &Template, path: P) {
+        let sensitive: Vec<&str> = self
+            .raw
+            .nodes
+            .values()
+            .filter_map(|n| match n {
+                RawNode::Input(i)
+                    if i.sensitive.unwrap_or(i.validate.as_deref() == Some("luhn")) =>
+                {
+                    Some(i.store.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        if let Some(var) = template
+            .vars()
+            .map(|v| v.split('.').next().unwrap_or(v))
+            .find(|v| sensitive.contains(v))
+        {
+            self.error(
+                Code::InvalidValue,
+                format!("`{{{var}}}` is sensitive input and is never dialed"),
+                self.src.value_at(path),
+                "sensitive",
+                Some("a sensitive value is masked once collected; dial a value that is not sensitive".into()),
+            );
+        }
+    }
+
     /// `send_digits`: keys a number's answerer gets; only a number takes them.
     pub(super) fn send_digits(&mut self, text: &str, to: &DialSpec, path: P) -> Template {
         let template = self.template(text, path);
+        self.no_sensitive_dial(&template, path);
         let sample: String = template
             .segments
             .iter()
