@@ -303,7 +303,7 @@ pub fn render_text(trace: &Trace) -> String {
                 if let Some(kind) = &step.node_kind {
                     let _ = write!(s, " ({kind})");
                 }
-                if let Some(EventValue::Branch(way)) = &step.value_json {
+                if let Some(EventValue::Branch(way) | EventValue::Way(way)) = &step.value_json {
                     let _ = write!(s, " -> {way}");
                 }
                 s

@@ -723,7 +723,7 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT flow, until, message, closed_at FROM flow_closures ORDER BY flow",
+                "SELECT flow, until, message, closed_at FROM flow_closures ORDER BY flow COLLATE \"C\"",
                 &[],
             )
             .await
