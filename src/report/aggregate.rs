@@ -61,6 +61,23 @@ pub struct ReportBuilder {
     paths: HashMap<String, u64>,
     answers: BTreeMap<String, AnswerTally>,
     ivr_ms: Vec<u32>,
+    /// The call being folded in.
+    current: CallFold,
+}
+
+/// What is known of the call being folded in, between its events.
+struct CallFold {
+    /// Its path so far (see [`PathCount::path`]).
+    path: String,
+    /// The node it is in, since when.
+    visit: Option<(NodeKey, chrono::DateTime<chrono::Utc>)>,
+    /// The key pressed since it entered that node.
+    key_since_entry: Option<String>,
+    /// When it was handed to a person (transfer or queue).
+    handoff: Option<chrono::DateTime<chrono::Utc>>,
+    zeroed_out: bool,
+    /// Its start, or its latest event.
+    last_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl ReportBuilder {
@@ -79,6 +96,14 @@ impl ReportBuilder {
             paths: HashMap::new(),
             answers: BTreeMap::new(),
             ivr_ms: Vec::new(),
+            current: CallFold {
+                path: String::new(),
+                visit: None,
+                key_since_entry: None,
+                handoff: None,
+                zeroed_out: false,
+                last_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            },
         }
     }
 
@@ -104,6 +129,16 @@ impl ReportBuilder {
         events: &[LogEvent],
         sets: &HashMap<String, Option<Arc<FlowSet>>>,
     ) {
+        self.begin_call(call);
+        for ev in events {
+            self.add_event(ev, sets);
+        }
+        self.end_call(call);
+    }
+
+    /// Starts folding in `call`; its events follow with [`ReportBuilder::add_event`], then
+    /// [`ReportBuilder::end_call`].
+    fn begin_call(&mut self, call: &CallRecord) {
         self.calls += 1;
         *self
             .per_day
@@ -118,111 +153,124 @@ impl ReportBuilder {
             Some(Outcome::Abandoned) => self.outcomes.abandoned += 1,
             None => self.in_progress += 1,
         }
+        self.current = CallFold {
+            path: std::mem::take(&mut self.current.path),
+            visit: None,
+            key_since_entry: None,
+            handoff: None,
+            zeroed_out: false,
+            last_at: call.started_at,
+        };
+        self.current.path.clear();
+    }
 
-        let mut path = String::new();
-        let mut visit: Option<(NodeKey, chrono::DateTime<chrono::Utc>)> = None;
-        let mut key_since_entry: Option<String> = None;
-        let mut handoff = None;
-        let mut zeroed_out = false;
-        let mut last_at = call.started_at;
-        for ev in events {
-            last_at = last_at.max(ev.at);
-            let set = sets.get(&ev.version).and_then(Option::as_ref);
-            let flow = set.and_then(|s| s.get(&ev.flow));
-            let node = ev.node.as_deref();
-            match ev.kind {
-                EventKind::Entered => {
-                    let Some(name) = node else { continue };
-                    let key = (self.intern(&ev.flow), self.intern(name));
-                    let kind =
-                        flow.and_then(|f| f.node_by_name(name).map(|n| f.node(n).kind.name()));
-                    let tally = self.nodes.entry(key.clone()).or_default();
-                    tally.entered += 1;
-                    tally.kind = tally.kind.or(kind);
-                    let from = match visit.take() {
-                        Some((prev, since)) => {
-                            self.visit_ended(&prev, since, ev.at);
-                            Some(prev)
-                        }
-                        None => None,
-                    };
-                    *self.transitions.entry((from, key.clone())).or_default() += 1;
-                    if !path.is_empty() {
-                        match key_since_entry.take() {
-                            Some(k) => {
-                                path.push_str(" -");
-                                path.push_str(&k);
-                                path.push_str("-> ");
-                            }
-                            None => path.push_str(" -> "),
-                        }
+    /// Folds in the next event of the call begun with [`ReportBuilder::begin_call`].
+    fn add_event(&mut self, ev: &LogEvent, sets: &HashMap<String, Option<Arc<FlowSet>>>) {
+        self.current.last_at = self.current.last_at.max(ev.at);
+        let set = sets.get(&ev.version).and_then(Option::as_ref);
+        let flow = set.and_then(|s| s.get(&ev.flow));
+        let node = ev.node.as_deref();
+        match ev.kind {
+            EventKind::Entered => {
+                let Some(name) = node else { return };
+                let key = (self.intern(&ev.flow), self.intern(name));
+                let kind = flow.and_then(|f| f.node_by_name(name).map(|n| f.node(n).kind.name()));
+                let tally = self.nodes.entry(key.clone()).or_default();
+                tally.entered += 1;
+                tally.kind = tally.kind.or(kind);
+                let from = match self.current.visit.take() {
+                    Some((prev, since)) => {
+                        self.visit_ended(&prev, since, ev.at);
+                        Some(prev)
                     }
-                    path.push_str(name);
-                    key_since_entry = None;
-                    visit = Some((key, ev.at));
-                }
-                EventKind::Key => {
-                    let Some(EventValue::Key(k)) = &ev.value else {
-                        continue;
-                    };
-                    if let Some(name) = node {
-                        let key = (self.intern(&ev.flow), self.intern(name));
-                        *self
-                            .nodes
-                            .entry(key)
-                            .or_default()
-                            .keys
-                            .entry(k.clone())
-                            .or_default() += 1;
-                        if let (Some(set), Some(flow)) = (set, flow) {
-                            zeroed_out |= leads_to_transfer(set, flow, name, k);
+                    None => None,
+                };
+                *self.transitions.entry((from, key.clone())).or_default() += 1;
+                let current = &mut self.current;
+                if !current.path.is_empty() {
+                    match current.key_since_entry.take() {
+                        Some(k) => {
+                            current.path.push_str(" -");
+                            current.path.push_str(&k);
+                            current.path.push_str("-> ");
                         }
-                    }
-                    key_since_entry = Some(k.clone());
-                }
-                EventKind::Invalid => self.at_node(ev, |t| t.invalid += 1),
-                EventKind::NoInput => self.at_node(ev, |t| t.no_input += 1),
-                EventKind::RetriesExhausted => self.at_node(ev, |t| t.retries_exhausted += 1),
-                EventKind::CallerHangup => self.at_node(ev, |t| t.abandoned += 1),
-                EventKind::TransferStarted | EventKind::Queued => {
-                    handoff = handoff.or(Some(ev.at));
-                }
-                EventKind::Answer => {
-                    let Some(EventValue::Answer { name, value }) = &ev.value else {
-                        continue;
-                    };
-                    let nps = flow
-                        .zip(node)
-                        .and_then(|(f, n)| f.node_by_name(n).map(|id| f.node(id)))
-                        .is_some_and(|n| matches!(&n.kind, NodeKind::Input(i) if i.nps));
-                    let tally = self.answers.entry(name.clone()).or_default();
-                    tally.nps |= nps;
-                    if tally.dropped > 0 {
-                        tally.dropped += 1;
-                    } else if let Some(n) = tally.values.get_mut(value) {
-                        *n += 1;
-                    } else if tally.values.len() < MAX_ANSWER_VALUES {
-                        tally.values.insert(value.clone(), 1);
-                    } else {
-                        tally.dropped = tally.values.values().sum::<u64>() + 1;
-                        tally.values = BTreeMap::new();
+                        None => current.path.push_str(" -> "),
                     }
                 }
-                _ => {}
+                current.path.push_str(name);
+                current.key_since_entry = None;
+                current.visit = Some((key, ev.at));
             }
+            EventKind::Key => {
+                let Some(EventValue::Key(k)) = &ev.value else {
+                    return;
+                };
+                if let Some(name) = node {
+                    let key = (self.intern(&ev.flow), self.intern(name));
+                    *self
+                        .nodes
+                        .entry(key)
+                        .or_default()
+                        .keys
+                        .entry(k.clone())
+                        .or_default() += 1;
+                    if let (Some(set), Some(flow)) = (set, flow) {
+                        self.current.zeroed_out |= leads_to_transfer(set, flow, name, k);
+                    }
+                }
+                self.current.key_since_entry = Some(k.clone());
+            }
+            EventKind::Invalid => self.at_node(ev, |t| t.invalid += 1),
+            EventKind::NoInput => self.at_node(ev, |t| t.no_input += 1),
+            EventKind::RetriesExhausted => self.at_node(ev, |t| t.retries_exhausted += 1),
+            EventKind::CallerHangup => self.at_node(ev, |t| t.abandoned += 1),
+            EventKind::TransferStarted | EventKind::Queued => {
+                self.current.handoff = self.current.handoff.or(Some(ev.at));
+            }
+            EventKind::Answer => {
+                let Some(EventValue::Answer { name, value }) = &ev.value else {
+                    return;
+                };
+                let nps = flow
+                    .zip(node)
+                    .and_then(|(f, n)| f.node_by_name(n).map(|id| f.node(id)))
+                    .is_some_and(|n| matches!(&n.kind, NodeKind::Input(i) if i.nps));
+                let tally = self.answers.entry(name.clone()).or_default();
+                tally.nps |= nps;
+                if tally.dropped > 0 {
+                    tally.dropped += 1;
+                } else if let Some(n) = tally.values.get_mut(value) {
+                    *n += 1;
+                } else if tally.values.len() < MAX_ANSWER_VALUES {
+                    tally.values.insert(value.clone(), 1);
+                } else {
+                    tally.dropped = tally.values.values().sum::<u64>() + 1;
+                    tally.values = BTreeMap::new();
+                }
+            }
+            _ => {}
         }
+    }
+
+    /// Ends the call begun with [`ReportBuilder::begin_call`], once its last event is in.
+    fn end_call(&mut self, call: &CallRecord) {
         let ended = call.ended_at;
-        if let (Some((key, since)), Some(end)) = (visit, ended.or(call.outcome.map(|_| last_at))) {
+        let last_at = self.current.last_at;
+        if let (Some((key, since)), Some(end)) = (
+            self.current.visit.take(),
+            ended.or(call.outcome.map(|_| last_at)),
+        ) {
             self.visit_ended(&key, since, end);
         }
         if call.outcome.is_some() {
-            let end = handoff.or(ended).unwrap_or(last_at);
+            let end = self.current.handoff.or(ended).unwrap_or(last_at);
             self.ivr_ms.push(millis(call.started_at, end));
         }
-        if zeroed_out {
+        if self.current.zeroed_out {
             self.zero_outs += 1;
         }
-        if !path.is_empty() {
+        if !self.current.path.is_empty() {
+            let path = self.current.path.clone();
             *self.paths.entry(path).or_default() += 1;
         }
     }
@@ -463,10 +511,12 @@ pub async fn build_report(
     let mut calls = store.calls_in(range);
     let mut events = store.events_in(range).peekable();
     let mut sets: HashMap<String, Option<Arc<FlowSet>>> = HashMap::new();
-    let mut batch: Vec<LogEvent> = Vec::new();
+    // The version of the event before: most events are on the same one as the last.
+    let mut last_version = String::new();
+    // Each event is folded in as it is read and dropped at once, not held with its call's.
     while let Some(call) = calls.next().await {
         let call = call?;
-        batch.clear();
+        builder.begin_call(&call);
         loop {
             let next = std::pin::Pin::new(&mut events).peek().await;
             match next {
@@ -480,14 +530,17 @@ pub async fn build_report(
                 }
             }
             if let Some(Ok(ev)) = events.next().await {
-                if !sets.contains_key(&ev.version) {
-                    let set = catalog.version(&ev.version).await;
-                    sets.insert(ev.version.clone(), set);
+                if ev.version != last_version {
+                    if !sets.contains_key(&ev.version) {
+                        let set = catalog.version(&ev.version).await;
+                        sets.insert(ev.version.clone(), set);
+                    }
+                    last_version.clone_from(&ev.version);
                 }
-                batch.push(ev);
+                builder.add_event(&ev, &sets);
             }
         }
-        builder.add_call(&call, &batch, &sets);
+        builder.end_call(&call);
         if builder.calls().is_multiple_of(4096) {
             progress(builder.calls());
         }
