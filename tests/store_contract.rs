@@ -112,6 +112,7 @@ on_each_store!(
     stores_opening_at_once_migrate_once,
     a_version_1_database_is_migrated_in_place,
     a_version_3_database_has_its_text_values_rewritten_as_json,
+    a_version_4_database_reads_each_calls_events_after_it,
     concurrent_commits_for_many_calls_are_all_durable,
     two_servers_racing_on_one_call_store_one_commit_per_base,
     two_servers_answering_the_same_webhooks_log_each_once,
@@ -121,6 +122,7 @@ on_each_store!(
     range_reads_of_an_empty_range_are_empty,
     a_range_read_dropped_after_its_first_row_frees_the_store,
     a_large_range_reads_back_completely_and_in_order,
+    events_follow_their_call_when_its_session_starts_over,
 );
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -653,6 +655,83 @@ async fn a_version_3_database_has_its_text_values_rewritten_as_json(kind: Kind) 
     drop(store);
     let store = db.open();
     assert_eq!(store.events("CM3").await.unwrap(), events, "migrated once");
+}
+
+async fn a_version_4_database_reads_each_calls_events_after_it(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let mut sql = String::new();
+    for m in &schema::MIGRATIONS[..4] {
+        sql.push_str(if kind == Kind::Sqlite {
+            m.sqlite
+        } else {
+            m.postgres
+        });
+    }
+    sql.push_str(&format!(
+        "CREATE TABLE schema_version (version {}); INSERT INTO schema_version VALUES (1), (2), (3), (4);\n",
+        if kind == Kind::Sqlite {
+            "INTEGER NOT NULL"
+        } else {
+            "BIGINT NOT NULL"
+        }
+    ));
+    // Logged in time order, so the rows of the two calls interleave; CO1's call row is gone.
+    for (sid, start) in [
+        ("CB1", "2026-11-24T10:00:00.000Z"),
+        ("CA2", "2026-11-24T10:00:00.500Z"),
+    ] {
+        sql.push_str(&format!(
+            "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at) \
+             VALUES ('{sid}', 'main', 'v7', '+15550001', '+15550002', 'en', '{start}');\n"
+        ));
+    }
+    for (sid, seq, at) in [
+        ("CB1", 1, "2026-11-24T10:00:00.000Z"),
+        ("CO1", 1, "2026-11-24T10:00:00.100Z"),
+        ("CA2", 1, "2026-11-24T10:00:00.500Z"),
+        ("CB1", 2, "2026-11-24T10:00:03.000Z"),
+        ("CA2", 2, "2026-11-24T10:00:04.000Z"),
+        ("CB1", 3, "2026-11-24T10:00:09.000Z"),
+    ] {
+        sql.push_str(&format!(
+            "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt) \
+             VALUES ('{sid}', {seq}, '{at}', 'main', 'v7', 'menu', 'entered', NULL, 1);\n"
+        ));
+    }
+    db.execute(&sql).await;
+    let store = db.open();
+    assert_eq!(db.count("schema_version").await, schema::latest());
+    let day = range(None, "2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z");
+    assert_eq!(sids_in(&*store, &day).await, ["CB1", "CA2"]);
+    let want: Vec<(String, u32)> = [("CB1", 1), ("CB1", 2), ("CB1", 3), ("CA2", 1), ("CA2", 2)]
+        .into_iter()
+        .map(|(sid, seq)| (sid.to_owned(), seq))
+        .collect();
+    assert_eq!(event_keys_in(&*store, &day).await, want);
+    let main = range(
+        Some("main"),
+        "2026-11-24T00:00:00.000Z",
+        "2026-11-25T00:00:00.000Z",
+    );
+    assert_eq!(event_keys_in(&*store, &main).await, want);
+    let everything = range(None, "0001-01-01T00:00:00.000Z", "9999-01-01T00:00:00.000Z");
+    assert_eq!(
+        event_keys_in(&*store, &everything).await,
+        want,
+        "an event without its call row is in no range"
+    );
+    assert_eq!(store.events("CO1").await.unwrap().len(), 1, "and is kept");
+    // Its session is not in the old file: the next webhook makes one, started later.
+    assert_eq!(
+        store
+            .commit(commit("CB1", &[4], Some("after")))
+            .await
+            .unwrap(),
+        CommitOutcome::Stored
+    );
+    assert_eq!(event_keys_in(&*store, &day).await[3], ("CB1".to_owned(), 4));
 }
 
 async fn concurrent_commits_for_many_calls_are_all_durable(kind: Kind) {
@@ -1228,4 +1307,41 @@ async fn a_large_range_reads_back_completely_and_in_order(kind: Kind) {
     let want_billing: Vec<String> = want.into_iter().filter(|s| s.ends_with('7')).collect();
     assert_eq!(want_billing.len(), 300);
     assert!(sids_in(&*store, &billing).await == want_billing);
+}
+
+/// A call whose session was made again (its stored one lost) with another start: the call
+/// row keeps the first start, and so do all its events.
+async fn events_follow_their_call_when_its_session_starts_over(kind: Kind) {
+    let Some(db) = Database::new(kind).await else {
+        return;
+    };
+    let store = db.open();
+    let first = t("2026-11-24T10:00:00.000Z");
+    store
+        .commit(call_at("CA1", "main", first, &[1, 2]))
+        .await
+        .unwrap();
+    store
+        .commit(call_at("CB1", "main", t("2026-11-24T11:00:00.000Z"), &[1]))
+        .await
+        .unwrap();
+    let mut again = call_at("CA1", "main", t("2026-11-24T12:00:00.000Z"), &[3]);
+    again.base_seq = Some(2);
+    assert_eq!(store.commit(again).await.unwrap(), CommitOutcome::Stored);
+    assert_eq!(store.call("CA1").await.unwrap().unwrap().started_at, first);
+    let want: Vec<(String, u32)> = [("CA1", 1), ("CA1", 2), ("CA1", 3), ("CB1", 1)]
+        .into_iter()
+        .map(|(sid, seq)| (sid.to_owned(), seq))
+        .collect();
+    for flow in [None, Some("main")] {
+        let day = range(flow, "2026-11-24T00:00:00.000Z", "2026-11-25T00:00:00.000Z");
+        assert_eq!(sids_in(&*store, &day).await, ["CA1", "CB1"]);
+        assert_eq!(event_keys_in(&*store, &day).await, want, "{flow:?}");
+    }
+    let morning = range(None, "2026-11-24T00:00:00.000Z", "2026-11-24T10:30:00.000Z");
+    assert_eq!(
+        event_keys_in(&*store, &morning).await,
+        want[..3],
+        "a range holds a call's events by the call's start"
+    );
 }

@@ -4,13 +4,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
+use rustc_hash::FxHashMap;
 
 use super::{
     AnswerStats, FlowCatalog, NodeFigures, Nps, OutcomeRates, Outcomes, PathCount, Report,
     ReportRange, Spread, Transition,
 };
 use crate::call::{EventKind, EventValue, LogEvent, Outcome};
-use crate::flow::{FlowSet, NodeKind, Target};
+use crate::flow::{Flow, FlowSet, NodeId, NodeKind, Target};
 use crate::store::{CallRange, CallRecord, Store, StoreError};
 
 /// Most paths a report lists.
@@ -21,8 +22,9 @@ pub const TOP_PATHS: usize = 20;
 /// are counted.
 pub const MAX_ANSWER_VALUES: usize = 100;
 
-/// Where a node's figures are kept: its flow and id.
-type NodeKey = (Arc<str>, Arc<str>);
+/// A node named by the log (a flow id and a node id), numbered in the order first met, so
+/// an event's node is found with one lookup and its figures are kept by number.
+type NodeNumber = usize;
 
 #[derive(Default)]
 struct NodeTally {
@@ -37,6 +39,13 @@ struct NodeTally {
     visits_ms: Vec<u32>,
 }
 
+/// A numbered node: its names, and its figures once an event was counted at it.
+struct NodeEntry {
+    flow: Arc<str>,
+    node: Arc<str>,
+    tally: Option<NodeTally>,
+}
+
 #[derive(Default)]
 struct AnswerTally {
     values: BTreeMap<String, u64>,
@@ -45,27 +54,66 @@ struct AnswerTally {
     nps: bool,
 }
 
+/// The definitions behind one (version, flow) of the log, found once: the flow set, the
+/// flow, and each numbered node's place in it.
+struct FlowContext {
+    version: String,
+    flow_id: String,
+    set: Option<Arc<FlowSet>>,
+    flow: Option<Arc<Flow>>,
+    /// By node number: `None` until looked up, then the node in `flow`, if it has it.
+    nodes: Vec<Option<Option<NodeId>>>,
+}
+
 /// Running totals of a report; [`ReportBuilder::add_call`] folds in one call with its
 /// events, [`ReportBuilder::finish`] computes the rates and spreads.
 pub struct ReportBuilder {
     range: ReportRange,
     calls: u64,
-    per_day: BTreeMap<String, u64>,
+    per_day: BTreeMap<chrono::NaiveDate, u64>,
     outcomes: Outcomes,
     in_progress: u64,
     zero_outs: u64,
-    /// Interned flow and node ids, so a node's key costs no allocation per event.
-    names: HashMap<String, Arc<str>>,
-    nodes: HashMap<NodeKey, NodeTally>,
-    transitions: HashMap<(Option<NodeKey>, NodeKey), u64>,
-    paths: HashMap<String, u64>,
+    /// Node numbers by flow id, then node id.
+    numbers: FxHashMap<Arc<str>, FxHashMap<Arc<str>, NodeNumber>>,
+    nodes: Vec<NodeEntry>,
+    transitions: FxHashMap<(Option<NodeNumber>, NodeNumber), u64>,
+    paths: FxHashMap<String, u64>,
     answers: BTreeMap<String, AnswerTally>,
     ivr_ms: Vec<u32>,
+    contexts: Vec<FlowContext>,
+    /// The call being folded in.
+    current: CallFold,
     /// The same figures per way of each split, for the calls a split sent that way; `None`
     /// in a variant's own builder (a variant is not split again).
-    variants: Option<HashMap<(NodeKey, String), ReportBuilder>>,
+    variants: Option<HashMap<(NodeNumber, String), ReportBuilder>>,
+    /// Keep each call's events while it is folded in, for the variants: some flow set in
+    /// play has a split (or is unknown).
+    keep_events: bool,
     /// Start and flow version of the latest call.
     newest: Option<(chrono::DateTime<chrono::Utc>, String)>,
+}
+
+/// What is known of the call being folded in, between its events.
+struct CallFold {
+    /// Its path so far (see [`PathCount::path`]).
+    path: String,
+    /// The node it is in, since when.
+    visit: Option<(NodeNumber, chrono::DateTime<chrono::Utc>)>,
+    /// The key pressed since it entered that node, when `has_key`.
+    key_since_entry: String,
+    has_key: bool,
+    /// When it was handed to a person (transfer or queue).
+    handoff: Option<chrono::DateTime<chrono::Utc>>,
+    zeroed_out: bool,
+    /// Its start, or its latest event.
+    last_at: chrono::DateTime<chrono::Utc>,
+    /// The context of its last event, checked against the call's flow sets.
+    context: Option<usize>,
+    /// The ways splits sent it (split node, way).
+    ways: Vec<(NodeNumber, String)>,
+    /// Its events so far, when the builder keeps them.
+    events: Vec<LogEvent>,
 }
 
 impl ReportBuilder {
@@ -78,15 +126,40 @@ impl ReportBuilder {
             outcomes: Outcomes::default(),
             in_progress: 0,
             zero_outs: 0,
-            names: HashMap::new(),
-            nodes: HashMap::new(),
-            transitions: HashMap::new(),
-            paths: HashMap::new(),
+            numbers: FxHashMap::default(),
+            nodes: Vec::new(),
+            transitions: FxHashMap::default(),
+            paths: FxHashMap::default(),
             answers: BTreeMap::new(),
             ivr_ms: Vec::new(),
+            contexts: Vec::new(),
+            current: CallFold {
+                path: String::new(),
+                visit: None,
+                key_since_entry: String::new(),
+                has_key: false,
+                handoff: None,
+                zeroed_out: false,
+                last_at: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+                context: None,
+                ways: Vec::new(),
+                events: Vec::new(),
+            },
             variants: Some(HashMap::new()),
+            keep_events: false,
             newest: None,
         }
+    }
+
+    /// Tells the builder a flow set in play (`None` when its version is unknown): with a
+    /// split in it, calls' events are kept while folded in, for the per-way figures.
+    pub fn watch_set(&mut self, set: Option<&FlowSet>) {
+        let splits = set.is_none_or(|set| {
+            set.flows
+                .values()
+                .any(|f| f.nodes.iter().any(|n| matches!(n.kind, NodeKind::Split(_))))
+        });
+        self.keep_events |= splits;
     }
 
     /// Calls folded in so far.
@@ -94,13 +167,90 @@ impl ReportBuilder {
         self.calls
     }
 
-    fn intern(&mut self, name: &str) -> Arc<str> {
-        if let Some(n) = self.names.get(name) {
-            return n.clone();
+    /// The number of node `node` of flow `flow`, numbering it when it is new.
+    fn number(&mut self, flow: &str, node: &str) -> NodeNumber {
+        if let Some(&n) = self.numbers.get(flow).and_then(|nodes| nodes.get(node)) {
+            return n;
         }
-        let n: Arc<str> = Arc::from(name);
-        self.names.insert(name.to_owned(), n.clone());
+        let flow: Arc<str> = match self.numbers.get_key_value(flow) {
+            Some((known, _)) => known.clone(),
+            None => Arc::from(flow),
+        };
+        let node: Arc<str> = Arc::from(node);
+        let n = self.nodes.len();
+        self.numbers
+            .entry(flow.clone())
+            .or_default()
+            .insert(node.clone(), n);
+        self.nodes.push(NodeEntry {
+            flow,
+            node,
+            tally: None,
+        });
         n
+    }
+
+    /// The figures of node `n`, counted from now on.
+    fn tally(&mut self, n: NodeNumber) -> &mut NodeTally {
+        self.nodes[n].tally.get_or_insert_with(NodeTally::default)
+    }
+
+    /// The context of `ev`'s version and flow in `sets`.
+    fn context(&mut self, ev: &LogEvent, sets: &HashMap<String, Option<Arc<FlowSet>>>) -> usize {
+        let matches = |c: &FlowContext| c.version == ev.version && c.flow_id == ev.flow;
+        if let Some(i) = self.current.context
+            && matches(&self.contexts[i])
+        {
+            return i;
+        }
+        // Once per call and context: `sets` may have changed since it was made.
+        let set = sets.get(&ev.version).and_then(Option::as_ref);
+        let i = match self.contexts.iter().position(matches) {
+            Some(i)
+                if match (&self.contexts[i].set, set) {
+                    (Some(kept), Some(set)) => Arc::ptr_eq(kept, set),
+                    (kept, set) => kept.is_none() && set.is_none(),
+                } =>
+            {
+                i
+            }
+            found => {
+                let context = FlowContext {
+                    version: ev.version.clone(),
+                    flow_id: ev.flow.clone(),
+                    set: set.cloned(),
+                    flow: set.and_then(|s| s.get(&ev.flow)).cloned(),
+                    nodes: Vec::new(),
+                };
+                match found {
+                    Some(i) => {
+                        self.contexts[i] = context;
+                        i
+                    }
+                    None => {
+                        self.contexts.push(context);
+                        self.contexts.len() - 1
+                    }
+                }
+            }
+        };
+        self.current.context = Some(i);
+        i
+    }
+
+    /// Node number `n` (named `name`) in the flow of context `c`, when it has one.
+    fn node_in(&mut self, c: usize, n: NodeNumber, name: &str) -> Option<NodeId> {
+        let context = &mut self.contexts[c];
+        let flow = context.flow.as_ref()?;
+        if context.nodes.len() <= n {
+            context.nodes.resize(n + 1, None);
+        }
+        *context.nodes[n].get_or_insert_with(|| flow.node_by_name(name))
+    }
+
+    /// The definition of node `id` of context `c`.
+    fn definition(&self, c: usize, id: NodeId) -> Option<&crate::flow::Node> {
+        self.contexts[c].flow.as_ref().map(|flow| flow.node(id))
     }
 
     /// Folds in one call and its events (in `seq` order); `sets` are the flow sets of the
@@ -111,6 +261,16 @@ impl ReportBuilder {
         events: &[LogEvent],
         sets: &HashMap<String, Option<Arc<FlowSet>>>,
     ) {
+        self.begin_call(call);
+        for ev in events {
+            self.add_event(ev, sets);
+        }
+        self.end_call(call, Some(events), sets);
+    }
+
+    /// Starts folding in `call`; its events follow with [`ReportBuilder::add_event`], then
+    /// [`ReportBuilder::end_call`].
+    fn begin_call(&mut self, call: &CallRecord) {
         self.calls += 1;
         if self
             .newest
@@ -121,7 +281,7 @@ impl ReportBuilder {
         }
         *self
             .per_day
-            .entry(call.started_at.format("%Y-%m-%d").to_string())
+            .entry(call.started_at.date_naive())
             .or_default() += 1;
         match call.outcome {
             Some(Outcome::SelfService) => self.outcomes.self_service += 1,
@@ -132,151 +292,198 @@ impl ReportBuilder {
             Some(Outcome::Abandoned) => self.outcomes.abandoned += 1,
             None => self.in_progress += 1,
         }
+        let current = &mut self.current;
+        current.path.clear();
+        current.visit = None;
+        current.has_key = false;
+        current.handoff = None;
+        current.zeroed_out = false;
+        current.last_at = call.started_at;
+        current.context = None;
+        current.ways.clear();
+        current.events.clear();
+    }
 
-        let mut path = String::new();
-        let mut visit: Option<(NodeKey, chrono::DateTime<chrono::Utc>)> = None;
-        let mut key_since_entry: Option<String> = None;
-        let mut handoff = None;
-        let mut zeroed_out = false;
-        let mut last_at = call.started_at;
-        let mut ways: Vec<(NodeKey, String)> = Vec::new();
-        for ev in events {
-            last_at = last_at.max(ev.at);
-            let set = sets.get(&ev.version).and_then(Option::as_ref);
-            let flow = set.and_then(|s| s.get(&ev.flow));
-            let node = ev.node.as_deref();
-            match ev.kind {
-                EventKind::Entered => {
-                    let Some(name) = node else { continue };
-                    let key = (self.intern(&ev.flow), self.intern(name));
-                    let kind =
-                        flow.and_then(|f| f.node_by_name(name).map(|n| f.node(n).kind.name()));
-                    if let (Some(EventValue::Way(way)), Some(_)) = (&ev.value, &self.variants) {
-                        let variant = (key.clone(), way.clone());
-                        if !ways.contains(&variant) {
-                            ways.push(variant);
-                        }
-                    }
-                    let tally = self.nodes.entry(key.clone()).or_default();
-                    tally.entered += 1;
-                    tally.kind = tally.kind.or(kind);
-                    let from = match visit.take() {
-                        Some((prev, since)) => {
-                            self.visit_ended(&prev, since, ev.at);
-                            Some(prev)
-                        }
-                        None => None,
-                    };
-                    *self.transitions.entry((from, key.clone())).or_default() += 1;
-                    if !path.is_empty() {
-                        match key_since_entry.take() {
-                            Some(k) => {
-                                path.push_str(" -");
-                                path.push_str(&k);
-                                path.push_str("-> ");
-                            }
-                            None => path.push_str(" -> "),
-                        }
-                    }
-                    path.push_str(name);
-                    key_since_entry = None;
-                    visit = Some((key, ev.at));
-                }
-                EventKind::Key => {
-                    let Some(EventValue::Key(k)) = &ev.value else {
-                        continue;
-                    };
-                    if let Some(name) = node {
-                        let key = (self.intern(&ev.flow), self.intern(name));
-                        *self
-                            .nodes
-                            .entry(key)
-                            .or_default()
-                            .keys
-                            .entry(k.clone())
-                            .or_default() += 1;
-                        if let (Some(set), Some(flow)) = (set, flow) {
-                            zeroed_out |= leads_to_transfer(set, flow, name, k);
-                        }
-                    }
-                    key_since_entry = Some(k.clone());
-                }
-                EventKind::Invalid => self.at_node(ev, |t| t.invalid += 1),
-                EventKind::NoInput => self.at_node(ev, |t| t.no_input += 1),
-                EventKind::RetriesExhausted => self.at_node(ev, |t| t.retries_exhausted += 1),
-                EventKind::CallerHangup => self.at_node(ev, |t| t.abandoned += 1),
-                EventKind::TransferStarted | EventKind::Queued => {
-                    handoff = handoff.or(Some(ev.at));
-                }
-                EventKind::Answer => {
-                    let Some(EventValue::Answer { name, value }) = &ev.value else {
-                        continue;
-                    };
-                    let nps = flow
-                        .zip(node)
-                        .and_then(|(f, n)| f.node_by_name(n).map(|id| f.node(id)))
-                        .is_some_and(|n| matches!(&n.kind, NodeKind::Input(i) if i.nps));
-                    let tally = self.answers.entry(name.clone()).or_default();
-                    tally.nps |= nps;
-                    if tally.dropped > 0 {
-                        tally.dropped += 1;
-                    } else if let Some(n) = tally.values.get_mut(value) {
-                        *n += 1;
-                    } else if tally.values.len() < MAX_ANSWER_VALUES {
-                        tally.values.insert(value.clone(), 1);
-                    } else {
-                        tally.dropped = tally.values.values().sum::<u64>() + 1;
-                        tally.values = BTreeMap::new();
-                    }
-                }
-                _ => {}
-            }
+    /// Folds in the next event of the call begun with [`ReportBuilder::begin_call`].
+    fn add_event(&mut self, ev: &LogEvent, sets: &HashMap<String, Option<Arc<FlowSet>>>) {
+        self.current.last_at = self.current.last_at.max(ev.at);
+        if self.keep_events && self.variants.is_some() {
+            self.current.events.push(ev.clone());
         }
+        let node = ev.node.as_deref();
+        match ev.kind {
+            EventKind::Entered => {
+                let Some(name) = node else { return };
+                let c = self.context(ev, sets);
+                let n = self.number(&ev.flow, name);
+                if let (Some(EventValue::Way(way)), Some(_)) = (&ev.value, &self.variants)
+                    && !self.current.ways.iter().any(|(s, w)| *s == n && w == way)
+                {
+                    self.current.ways.push((n, way.clone()));
+                }
+                let kind = self
+                    .node_in(c, n, name)
+                    .and_then(|id| self.definition(c, id))
+                    .map(|node| node.kind.name());
+                let tally = self.tally(n);
+                tally.entered += 1;
+                tally.kind = tally.kind.or(kind);
+                let from = match self.current.visit.take() {
+                    Some((prev, since)) => {
+                        self.visit_ended(prev, since, ev.at);
+                        Some(prev)
+                    }
+                    None => None,
+                };
+                *self.transitions.entry((from, n)).or_default() += 1;
+                let current = &mut self.current;
+                if !current.path.is_empty() {
+                    if current.has_key {
+                        current.path.push_str(" -");
+                        current.path.push_str(&current.key_since_entry);
+                        current.path.push_str("-> ");
+                    } else {
+                        current.path.push_str(" -> ");
+                    }
+                }
+                current.path.push_str(name);
+                current.has_key = false;
+                current.visit = Some((n, ev.at));
+            }
+            EventKind::Key => {
+                let Some(EventValue::Key(k)) = &ev.value else {
+                    return;
+                };
+                if let Some(name) = node {
+                    let c = self.context(ev, sets);
+                    let n = self.number(&ev.flow, name);
+                    let keys = &mut self.tally(n).keys;
+                    match keys.get_mut(k.as_str()) {
+                        Some(times) => *times += 1,
+                        None => {
+                            keys.insert(k.clone(), 1);
+                        }
+                    }
+                    let id = self.node_in(c, n, name);
+                    let context = &self.contexts[c];
+                    let zeroed = match (id, &context.set, &context.flow) {
+                        (Some(id), Some(set), Some(flow)) => leads_to_transfer(set, flow, id, k),
+                        _ => false,
+                    };
+                    self.current.zeroed_out |= zeroed;
+                }
+                let current = &mut self.current;
+                current.key_since_entry.clear();
+                current.key_since_entry.push_str(k);
+                current.has_key = true;
+            }
+            EventKind::Invalid => self.at_node(ev, |t| t.invalid += 1),
+            EventKind::NoInput => self.at_node(ev, |t| t.no_input += 1),
+            EventKind::RetriesExhausted => self.at_node(ev, |t| t.retries_exhausted += 1),
+            EventKind::CallerHangup => self.at_node(ev, |t| t.abandoned += 1),
+            EventKind::TransferStarted | EventKind::Queued => {
+                self.current.handoff = self.current.handoff.or(Some(ev.at));
+            }
+            EventKind::Answer => {
+                let Some(EventValue::Answer { name, value }) = &ev.value else {
+                    return;
+                };
+                let nps = match node {
+                    Some(node) => {
+                        let c = self.context(ev, sets);
+                        let n = self.number(&ev.flow, node);
+                        self.node_in(c, n, node)
+                            .and_then(|id| self.definition(c, id))
+                            .is_some_and(|node| matches!(&node.kind, NodeKind::Input(i) if i.nps))
+                    }
+                    None => false,
+                };
+                let tally = match self.answers.get_mut(name.as_str()) {
+                    Some(tally) => tally,
+                    None => self.answers.entry(name.clone()).or_default(),
+                };
+                tally.nps |= nps;
+                if tally.dropped > 0 {
+                    tally.dropped += 1;
+                } else if let Some(n) = tally.values.get_mut(value) {
+                    *n += 1;
+                } else if tally.values.len() < MAX_ANSWER_VALUES {
+                    tally.values.insert(value.clone(), 1);
+                } else {
+                    tally.dropped = tally.values.values().sum::<u64>() + 1;
+                    tally.values = BTreeMap::new();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Ends the call begun with [`ReportBuilder::begin_call`], once its last event is in.
+    /// `events` are the call's events when the caller has them all (else the ones kept).
+    fn end_call(
+        &mut self,
+        call: &CallRecord,
+        events: Option<&[LogEvent]>,
+        sets: &HashMap<String, Option<Arc<FlowSet>>>,
+    ) {
+        let last_at = self.current.last_at;
         // A call's end is its last event (the status callback's `call_ended`), or the row's
         // end when that is later; a call in progress has none.
         let end = call
             .outcome
             .map(|_| call.ended_at.map_or(last_at, |e| e.max(last_at)));
-        if let (Some((key, since)), Some(end)) = (visit, end) {
-            self.visit_ended(&key, since, end);
+        if let (Some((n, since)), Some(end)) = (self.current.visit.take(), end) {
+            self.visit_ended(n, since, end);
         }
         if let Some(end) = end {
-            self.ivr_ms
-                .push(millis(call.started_at, handoff.unwrap_or(end)));
+            let end = self.current.handoff.unwrap_or(end);
+            self.ivr_ms.push(millis(call.started_at, end));
         }
-        if zeroed_out {
+        if !self.current.ways.is_empty() {
+            let ways = std::mem::take(&mut self.current.ways);
+            let kept = std::mem::take(&mut self.current.events);
+            let events = events.unwrap_or(&kept);
+            let range = self.range.clone();
+            if let Some(variants) = self.variants.as_mut() {
+                for way in ways {
+                    variants
+                        .entry(way)
+                        .or_insert_with(|| ReportBuilder {
+                            variants: None,
+                            ..ReportBuilder::new(range.clone())
+                        })
+                        .add_call(call, events, sets);
+                }
+            }
+        }
+        if self.current.zeroed_out {
             self.zero_outs += 1;
         }
+        let path = &self.current.path;
         if !path.is_empty() {
-            *self.paths.entry(path).or_default() += 1;
-        }
-        if let Some(variants) = &mut self.variants {
-            for variant in ways {
-                variants
-                    .entry(variant)
-                    .or_insert_with(|| ReportBuilder {
-                        variants: None,
-                        ..ReportBuilder::new(self.range.clone())
-                    })
-                    .add_call(call, events, sets);
+            match self.paths.get_mut(path.as_str()) {
+                Some(calls) => *calls += 1,
+                None => {
+                    self.paths.insert(path.clone(), 1);
+                }
             }
         }
     }
 
     fn at_node(&mut self, ev: &LogEvent, count: impl FnOnce(&mut NodeTally)) {
         if let Some(name) = ev.node.as_deref() {
-            let key = (self.intern(&ev.flow), self.intern(name));
-            count(self.nodes.entry(key).or_default());
+            let n = self.number(&ev.flow, name);
+            count(self.tally(n));
         }
     }
 
     fn visit_ended(
         &mut self,
-        key: &NodeKey,
+        n: NodeNumber,
         since: chrono::DateTime<chrono::Utc>,
         end: chrono::DateTime<chrono::Utc>,
     ) {
-        if let Some(t) = self.nodes.get_mut(key) {
+        if let Some(t) = self.nodes[n].tally.as_mut() {
             t.visits_ms.push(millis(since, end));
         }
     }
@@ -291,32 +498,36 @@ impl ReportBuilder {
                 n as f64 / calls as f64
             }
         };
+        let counted = || self.nodes.iter().filter(|e| e.tally.is_some());
         let several_flows = {
-            let mut flows = self.nodes.keys().map(|(f, _)| f);
+            let mut flows = counted().map(|e| &e.flow);
             let first = flows.next();
             flows.any(|f| Some(f) != first)
         };
-        let name = |key: &NodeKey| -> String {
+        let name = |n: NodeNumber| -> String {
+            let e = &self.nodes[n];
             if several_flows {
-                format!("{}/{}", key.0, key.1)
+                format!("{}/{}", e.flow, e.node)
             } else {
-                key.1.to_string()
+                e.node.to_string()
             }
         };
         let nodes = self
             .nodes
             .iter()
-            .map(|(key, t)| {
-                let per_entry = |n: u64| {
+            .enumerate()
+            .filter_map(|(n, e)| e.tally.as_ref().map(|t| (n, e, t)))
+            .map(|(n, e, t)| {
+                let per_entry = |count: u64| {
                     if t.entered == 0 {
                         0.0
                     } else {
-                        n as f64 / t.entered as f64
+                        count as f64 / t.entered as f64
                     }
                 };
                 let mut visits = t.visits_ms.clone();
                 let figures = NodeFigures {
-                    flow: key.0.to_string(),
+                    flow: e.flow.to_string(),
                     kind: t.kind.map(str::to_owned),
                     entered: t.entered,
                     keys: t.keys.clone(),
@@ -329,14 +540,14 @@ impl ReportBuilder {
                     abandoned_rate: per_entry(t.abandoned),
                     median_seconds: spread(&mut visits).median,
                 };
-                (name(key), figures)
+                (name(n), figures)
             })
             .collect();
         let mut transitions: Vec<Transition> = self
             .transitions
             .iter()
-            .map(|((from, to), &count)| Transition {
-                from: from.as_ref().map_or_else(|| "call".to_owned(), name),
+            .map(|(&(from, to), &count)| Transition {
+                from: from.map_or_else(|| "call".to_owned(), name),
                 to: name(to),
                 count,
             })
@@ -367,7 +578,7 @@ impl ReportBuilder {
         let mut variants: BTreeMap<String, BTreeMap<String, Report>> = BTreeMap::new();
         for ((node, way), builder) in self.variants.into_iter().flatten() {
             variants
-                .entry(name(&node))
+                .entry(name(node))
                 .or_default()
                 .insert(way, builder.finish(Vec::new()));
         }
@@ -376,7 +587,11 @@ impl ReportBuilder {
         Report {
             range: self.range,
             calls,
-            calls_per_day: self.per_day,
+            calls_per_day: self
+                .per_day
+                .iter()
+                .map(|(day, &calls)| (day.format("%Y-%m-%d").to_string(), calls))
+                .collect(),
             outcomes: o,
             outcome_rates: OutcomeRates {
                 self_service: share(o.self_service),
@@ -404,12 +619,9 @@ impl ReportBuilder {
     }
 }
 
-/// True when `key` at menu `node` leads straight to a transfer (an operator option or a
+/// True when `key` at menu `id` leads straight to a transfer (an operator option or a
 /// global key).
-fn leads_to_transfer(set: &FlowSet, flow: &crate::flow::Flow, node: &str, key: &str) -> bool {
-    let Some(id) = flow.node_by_name(node) else {
-        return false;
-    };
+fn leads_to_transfer(set: &FlowSet, flow: &Flow, id: NodeId, key: &str) -> bool {
     let NodeKind::Menu(menu) = &flow.node(id).kind else {
         return false;
     };
@@ -514,18 +726,33 @@ pub async fn build_report(
         since: range.from,
         until: range.to,
     });
-    let mut calls = store.calls_in(range);
+    let mut calls = store.calls_in(range).peekable();
     let mut events = store.events_in(range).peekable();
     let mut sets: HashMap<String, Option<Arc<FlowSet>>> = HashMap::new();
-    let mut batch: Vec<LogEvent> = Vec::new();
+    // The version of the event before: most events are on the same one as the last.
+    let mut last_version = String::new();
+    // Each event is folded in as it is read and dropped at once, not held with its call's.
     while let Some(call) = calls.next().await {
         let call = call?;
-        batch.clear();
+        builder.begin_call(&call);
         loop {
             let next = std::pin::Pin::new(&mut events).peek().await;
             match next {
                 Some(Ok(ev)) if ev.call_sid == call.call_sid => {}
-                Some(Ok(_)) | None => break,
+                Some(Ok(ev)) => {
+                    // The events of a call the calls read did not give (it moved into the
+                    // range's flow between the two reads) are dropped; the next call's
+                    // events end this call's.
+                    let sid = ev.call_sid.clone();
+                    let next_call = std::pin::Pin::new(&mut calls).peek().await;
+                    let stray = matches!(next_call, Some(Ok(next)) if next.call_sid != sid);
+                    if !stray {
+                        break;
+                    }
+                    events.next().await;
+                    continue;
+                }
+                None => break,
                 Some(Err(_)) => {
                     if let Some(Err(e)) = events.next().await {
                         return Err(e);
@@ -534,14 +761,18 @@ pub async fn build_report(
                 }
             }
             if let Some(Ok(ev)) = events.next().await {
-                if !sets.contains_key(&ev.version) {
-                    let set = catalog.version(&ev.version).await;
-                    sets.insert(ev.version.clone(), set);
+                if ev.version != last_version {
+                    if !sets.contains_key(&ev.version) {
+                        let set = catalog.version(&ev.version).await;
+                        builder.watch_set(set.as_deref());
+                        sets.insert(ev.version.clone(), set);
+                    }
+                    last_version.clone_from(&ev.version);
                 }
-                batch.push(ev);
+                builder.add_event(&ev, &sets);
             }
         }
-        builder.add_call(&call, &batch, &sets);
+        builder.end_call(&call, None, &sets);
         if builder.calls().is_multiple_of(4096) {
             progress(builder.calls());
         }

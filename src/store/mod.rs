@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use crate::call::{CallSession, FlowClosure, LogEvent, Outcome};
 
 pub mod postgres;
+mod row_batch;
 mod rows;
 pub mod schema;
 pub mod sqlite;

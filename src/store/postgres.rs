@@ -48,8 +48,11 @@ const INSERT_FIRST_SESSION: &str = "INSERT INTO sessions (call_sid, state, updat
      VALUES ($1, $2, $3, $4) ON CONFLICT (call_sid) DO NOTHING";
 const UPDATE_SESSION: &str = "UPDATE sessions SET state = $2, updated_at = $3, seq = $4
      WHERE call_sid = $1 AND seq = $5";
-const INSERT_EVENTS: &str = "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt)
-     SELECT * FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int4[])";
+// Each event keeps its call's start as the call row holds it (the row is written first).
+const INSERT_EVENTS: &str = "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
+     SELECT e.*, (SELECT c.started_at FROM calls c WHERE c.call_sid = e.call_sid)
+     FROM UNNEST($1::text[], $2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::int4[])
+       AS e (call_sid, seq, at, flow, flow_version, node, kind, value, attempt)";
 const UPSERT_CALL: &str = "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
      ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
@@ -83,26 +86,29 @@ const SELECT_CALLS_IN_FLOW: &str = concat!(
      WHERE c.flow = $3 AND c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
      ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C""#
 );
+// The events in call order from `call_events_in_call_order` (migration 5); of one flow, each
+// call's events by that index too.
 const SELECT_EVENTS_IN: &str = concat!(
     "SELECT ",
     event_columns!("e."),
-    r#" FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
-     WHERE c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
-     ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C", e.seq"#
+    r#" FROM call_events e
+     WHERE e.call_started_at COLLATE "C" >= $1 AND e.call_started_at COLLATE "C" < $2
+     ORDER BY e.call_started_at COLLATE "C", e.call_sid COLLATE "C", e.seq"#
 );
 const SELECT_EVENTS_IN_FLOW: &str = concat!(
     "SELECT ",
     event_columns!("e."),
-    r#" FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
+    r#" FROM calls c JOIN call_events e
+       ON e.call_started_at COLLATE "C" = c.started_at COLLATE "C" AND e.call_sid COLLATE "C" = c.call_sid COLLATE "C"
      WHERE c.flow = $3 AND c.started_at COLLATE "C" >= $1 AND c.started_at COLLATE "C" < $2
      ORDER BY c.started_at COLLATE "C", c.call_sid COLLATE "C", e.seq"#
 );
 
 /// A call row, selected as [`call_columns`] lists.
 fn call_from_row(row: &tokio_postgres::Row) -> Result<CallRecord, StoreError> {
-    let started: String = row.try_get(6).map_err(db)?;
-    let ended: Option<String> = row.try_get(7).map_err(db)?;
-    let outcome: Option<String> = row.try_get(8).map_err(db)?;
+    let started: &str = row.try_get(6).map_err(db)?;
+    let ended: Option<&str> = row.try_get(7).map_err(db)?;
+    let outcome: Option<&str> = row.try_get(8).map_err(db)?;
     Ok(CallRecord {
         call_sid: row.try_get(0).map_err(db)?,
         flow: row.try_get(1).map_err(db)?,
@@ -110,8 +116,8 @@ fn call_from_row(row: &tokio_postgres::Row) -> Result<CallRecord, StoreError> {
         from_number: row.try_get(3).map_err(db)?,
         to_number: row.try_get(4).map_err(db)?,
         language: row.try_get(5).map_err(db)?,
-        started_at: parse_ts(&started)?,
-        ended_at: ended.as_deref().map(parse_ts).transpose()?,
+        started_at: parse_ts(started)?,
+        ended_at: ended.map(parse_ts).transpose()?,
         outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
         last_node: row.try_get(9).map_err(db)?,
     })
@@ -119,11 +125,11 @@ fn call_from_row(row: &tokio_postgres::Row) -> Result<CallRecord, StoreError> {
 
 /// A call-log row, selected as [`event_columns`] lists.
 fn event_from_row(row: &tokio_postgres::Row) -> Result<LogEvent, StoreError> {
-    let at: String = row.try_get(2).map_err(db)?;
+    let at: &str = row.try_get(2).map_err(db)?;
     Ok(LogEvent {
         call_sid: row.try_get(0).map_err(db)?,
         seq: to_u32("seq", row.try_get::<_, i32>(1).map_err(db)?)?,
-        at: parse_ts(&at)?,
+        at: parse_ts(at)?,
         flow: row.try_get(3).map_err(db)?,
         version: row.try_get(4).map_err(db)?,
         node: row.try_get(5).map_err(db)?,
@@ -479,8 +485,8 @@ async fn commit_on(
 
     // Prepared before the transaction (once per connection, then from its cache), so the
     // four statements below go out in one write, in this order: every commit takes the
-    // reply key, the session row and the call's rows in the same order, and never waits
-    // on a commit that waits on it.
+    // reply key, the session row and the call's rows (its call row, then its events, which
+    // copy the row's start) in the same order, and never waits on a commit that waits on it.
     let insert_reply = client.prepare_cached(INSERT_REPLY).await?;
     let move_session = client
         .prepare_cached(match commit.base_seq {
@@ -554,7 +560,7 @@ async fn commit_on(
     // One round trip for all four. The later ones run even when an earlier one decided
     // the commit (a duplicate, a conflict) and then fail or do work that the rollback
     // undoes; the first that decided is what counts.
-    let (reply, moved, logged, called) = tokio::join!(reply, moved, logged, called);
+    let (reply, moved, called, logged) = tokio::join!(reply, moved, called, logged);
     if let Some(fingerprint) = commit.reply.as_ref().map(|(f, _)| f)
         && reply? == Some(0)
     {
@@ -574,8 +580,8 @@ async fn commit_on(
         tx.rollback().await?;
         return Ok(CommitOutcome::Conflict);
     }
-    logged?;
     called?;
+    logged?;
     tx.commit().await?;
     Ok(CommitOutcome::Stored)
 }

@@ -68,16 +68,69 @@ pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// Reads a timestamp written by [`ts`].
+/// Reads a timestamp written by [`ts`]; any other RFC 3339 text too.
 pub(super) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    if let Some(t) = parse_ts_millis(s.as_bytes()) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Corrupt(format!("timestamp `{s}`: {e}")))
 }
 
+/// The exact form [`ts`] writes, `YYYY-MM-DDTHH:MM:SS.mmmZ`, read without a general
+/// parser; `None` for anything else (another form, a leap second, a date that does not
+/// exist), which [`parse_ts`] leaves to chrono.
+fn parse_ts_millis(b: &[u8]) -> Option<DateTime<Utc>> {
+    let &[
+        y0,
+        y1,
+        y2,
+        y3,
+        b'-',
+        m0,
+        m1,
+        b'-',
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        b':',
+        i0,
+        i1,
+        b':',
+        s0,
+        s1,
+        b'.',
+        f0,
+        f1,
+        f2,
+        b'Z',
+    ] = b
+    else {
+        return None;
+    };
+    let digit = |c: u8| c.is_ascii_digit().then(|| u32::from(c - b'0'));
+    let number = |cs: &[u8]| cs.iter().try_fold(0, |n, &c| Some(n * 10 + digit(c)?));
+    let year = number(&[y0, y1, y2, y3])?;
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(year).ok()?,
+        number(&[m0, m1])?,
+        number(&[d0, d1])?,
+    )?;
+    let time = date.and_hms_milli_opt(
+        number(&[h0, h1])?,
+        number(&[i0, i1])?,
+        number(&[s0, s1])?,
+        number(&[f0, f1, f2])?,
+    )?;
+    Some(time.and_utc())
+}
+
 /// Decodes a stored enum name through its serde (snake_case) name.
-pub(super) fn parse_name<T: DeserializeOwned>(what: &str, s: String) -> Result<T, StoreError> {
-    serde_json::from_value(serde_json::Value::String(s))
+pub(super) fn parse_name<T: DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    T::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
         .map_err(|e| StoreError::Corrupt(format!("unknown {what}: {e}")))
 }
 
@@ -99,9 +152,83 @@ pub(super) fn encode_value(value: Option<&EventValue>) -> Result<Option<String>,
 }
 
 /// Reads `call_events.value` back.
-pub(super) fn decode_value(text: Option<String>) -> Result<Option<EventValue>, StoreError> {
+pub(super) fn decode_value(text: Option<&str>) -> Result<Option<EventValue>, StoreError> {
     text.map(|t| {
-        serde_json::from_str(&t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
+        serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
     })
     .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_back_as_chrono_reads_them() {
+        for text in [
+            "2026-11-24T15:00:00.000Z",
+            "2026-11-24T15:00:01.250Z",
+            "1970-01-01T00:00:00.000Z",
+            "9999-12-31T23:59:59.999Z",
+            "2028-02-29T12:34:56.789Z",
+        ] {
+            let chrono = DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(parse_ts_millis(text.as_bytes()), Some(chrono), "{text}");
+            assert_eq!(parse_ts(text).unwrap(), chrono);
+            assert_eq!(ts(chrono), text);
+        }
+    }
+
+    #[test]
+    fn other_timestamp_forms_are_left_to_chrono() {
+        for text in [
+            "2026-11-24T10:00:00-05:00",
+            "2026-11-24T15:00:00Z",
+            "2026-11-24T15:00:00.5Z",
+            "2026-11-24t15:00:00.000z",
+            "2016-12-31T23:59:60.000Z",
+        ] {
+            assert_eq!(parse_ts_millis(text.as_bytes()), None, "{text}");
+            let chrono = DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc);
+            assert_eq!(parse_ts(text).unwrap(), chrono, "{text}");
+        }
+        for bad in [
+            "2026-02-30T15:00:00.000Z",
+            "2026-13-01T15:00:00.000Z",
+            "2026-11-24T24:00:00.000Z",
+            "2026-11-24T15:00:00.00xZ",
+            "+026-11-24T15:00:00.000Z",
+            "",
+        ] {
+            assert_eq!(parse_ts_millis(bad.as_bytes()), None, "{bad}");
+            assert!(
+                matches!(parse_ts(bad), Err(StoreError::Corrupt(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_read_back_by_their_serde_names() {
+        use crate::call::{EventKind, Outcome};
+        assert_eq!(
+            parse_name::<EventKind>("event kind", "retries_exhausted").unwrap(),
+            EventKind::RetriesExhausted
+        );
+        assert_eq!(
+            parse_name::<Outcome>("outcome", "self_service").unwrap(),
+            Outcome::SelfService
+        );
+        let Err(StoreError::Corrupt(why)) = parse_name::<EventKind>("event kind", "bogus") else {
+            panic!("`bogus` is no event kind");
+        };
+        assert!(
+            why.starts_with("unknown event kind: unknown variant `bogus`"),
+            "{why}"
+        );
+    }
 }

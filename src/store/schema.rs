@@ -114,13 +114,40 @@ WHERE value IS NOT NULL;
     },
     Migration {
         version: 5,
+        summary: "each event keeps its call's start, and range reads take the events in call order from one index",
+        // A range read in start order then walks call_events alone, instead of looking up
+        // each call's events by call_sid (a random place in the log) and each event's row.
+        // SQLite keeps the rows themselves in that order (WITHOUT ROWID): the table is
+        // rewritten once. An event whose call row is missing (the store writes none) gets
+        // an empty start, which no range holds: range reads leave it out, as before.
+        sqlite: "
+CREATE TABLE call_events_in_call_order (call_sid TEXT NOT NULL, seq INTEGER NOT NULL, at TEXT NOT NULL, flow TEXT NOT NULL, flow_version TEXT NOT NULL, node TEXT, kind TEXT NOT NULL, value TEXT, attempt INTEGER NOT NULL, call_started_at TEXT NOT NULL, PRIMARY KEY (call_started_at, call_sid, seq)) WITHOUT ROWID;
+INSERT INTO call_events_in_call_order (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
+  SELECT e.call_sid, e.seq, e.at, e.flow, e.flow_version, e.node, e.kind, e.value, e.attempt, COALESCE(c.started_at, '')
+  FROM call_events e LEFT JOIN calls c ON c.call_sid = e.call_sid;
+DROP TABLE call_events;
+ALTER TABLE call_events_in_call_order RENAME TO call_events;
+CREATE UNIQUE INDEX call_events_by_call ON call_events (call_sid, seq);
+CREATE INDEX call_events_by_node ON call_events (flow, node, kind);
+",
+        postgres: r#"
+ALTER TABLE call_events ADD COLUMN IF NOT EXISTS call_started_at TEXT;
+UPDATE call_events e SET call_started_at = c.started_at FROM calls c
+  WHERE c.call_sid = e.call_sid AND e.call_started_at IS NULL;
+UPDATE call_events SET call_started_at = '' WHERE call_started_at IS NULL;
+ALTER TABLE call_events ALTER COLUMN call_started_at SET NOT NULL;
+CREATE INDEX IF NOT EXISTS call_events_in_call_order ON call_events (call_started_at COLLATE "C", call_sid COLLATE "C", seq);
+"#,
+    },
+    Migration {
+        version: 6,
         summary: "flows an admin closed until a time (`phonetree close`)",
-        sqlite: V5,
-        postgres: V5,
+        sqlite: V6,
+        postgres: V6,
     },
 ];
 
-const V5: &str = "
+const V6: &str = "
 CREATE TABLE IF NOT EXISTS flow_closures (flow TEXT PRIMARY KEY, until TEXT NOT NULL, message TEXT, closed_at TEXT NOT NULL);
 ";
 

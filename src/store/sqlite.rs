@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use futures_util::StreamExt;
 
+use super::row_batch::{CopiedRow, RowBatch, RowCopier};
 use super::rows::{
     call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, to_u32, ts,
 };
@@ -379,11 +380,21 @@ fn commit_one(
          ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, seq = excluded.seq").map_err(db)?.execute(params![s.call_sid, state, now, s.seq],
     )
     .map_err(db)?;
+    // The call row first: each event keeps its start as the row holds it.
+    let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
+    sp.prepare_cached("INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
+           language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
+           last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)").map_err(db)?.execute(params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
+            s.outcome().map(Outcome::as_str), s.node()],
+    )
+    .map_err(db)?;
     {
         let mut insert = sp
             .prepare_cached(
-                "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT started_at FROM calls WHERE call_sid = ?1))",
             )
             .map_err(db)?;
         for e in &commit.events {
@@ -403,15 +414,6 @@ fn commit_one(
                 .map_err(db)?;
         }
     }
-    let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
-    sp.prepare_cached("INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
-           language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
-           last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)").map_err(db)?.execute(params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
-            s.outcome().map(Outcome::as_str), s.node()],
-    )
-    .map_err(db)?;
     if let Some((fingerprint, twiml)) = &commit.reply {
         sp.prepare_cached("INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at) VALUES (?1, ?2, ?3, ?4)").map_err(db)?.execute(params![s.call_sid, fingerprint, twiml, now],
         )
@@ -432,9 +434,11 @@ const SELECT_EVENTS: &str = concat!(
     " FROM call_events WHERE call_sid = ?1 ORDER BY seq"
 );
 // The calls come out of `calls_by_start_and_sid` (or `calls_by_flow_start_and_sid`) in
-// order. In the joins, `c.rowid` (which changes no order: call_sid is unique) tells SQLite
-// that no two rows of the index are one call (a nullable call_sid does not), so each
-// call's events come in key order after it and nothing is sorted.
+// order, and the events out of call_events' own key (call_started_at, call_sid, seq): no
+// sorting. Of one flow, each call's events are found by that key; the CROSS JOIN keeps the
+// calls outside (SQLite would rather scan the events and sort), and `c.rowid` (which changes
+// no order: call_sid is unique) tells SQLite that no two rows of the index are one call (a
+// nullable call_sid does not), so each call's events come in key order after it.
 const SELECT_CALLS_IN: &str = concat!(
     "SELECT ",
     call_columns!("c."),
@@ -448,50 +452,69 @@ const SELECT_CALLS_IN_FLOW: &str = concat!(
 const SELECT_EVENTS_IN: &str = concat!(
     "SELECT ",
     event_columns!("e."),
-    " FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
-     WHERE c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid, c.rowid, e.seq"
+    " FROM call_events e
+     WHERE e.call_started_at >= ?1 AND e.call_started_at < ?2 ORDER BY e.call_started_at, e.call_sid, e.seq"
 );
 const SELECT_EVENTS_IN_FLOW: &str = concat!(
-    "SELECT ", event_columns!("e."), " FROM calls c JOIN call_events e ON e.call_sid = c.call_sid
+    "SELECT ", event_columns!("e."), " FROM calls c CROSS JOIN call_events e
+       ON e.call_started_at = c.started_at AND e.call_sid = c.call_sid
      WHERE c.flow = ?3 AND c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid, c.rowid, e.seq"
 );
 
-/// Rows a range read sends ahead of its consumer.
-const STREAM_BUFFER: usize = 256;
+/// Rows a range read copies and hands over at a time: one channel message per batch, not
+/// per row.
+const STREAM_BATCH: usize = 256;
+/// Batches a range read keeps ready ahead of its consumer.
+const STREAM_BATCHES_AHEAD: usize = 4;
 
 /// A call row, selected as [`call_columns`] lists.
-fn call_from_row(r: &rusqlite::Row<'_>) -> Result<CallRecord, StoreError> {
-    let started: String = r.get(6).map_err(db)?;
-    let ended: Option<String> = r.get(7).map_err(db)?;
-    let outcome: Option<String> = r.get(8).map_err(db)?;
+fn call_from_row(r: &CopiedRow<'_>) -> Result<CallRecord, StoreError> {
     Ok(CallRecord {
-        call_sid: r.get(0).map_err(db)?,
-        flow: r.get(1).map_err(db)?,
-        flow_version: r.get(2).map_err(db)?,
-        from_number: r.get(3).map_err(db)?,
-        to_number: r.get(4).map_err(db)?,
-        language: r.get(5).map_err(db)?,
-        started_at: parse_ts(&started)?,
-        ended_at: ended.as_deref().map(parse_ts).transpose()?,
-        outcome: outcome.map(|o| parse_name("outcome", o)).transpose()?,
-        last_node: r.get(9).map_err(db)?,
+        call_sid: r.string(0)?,
+        flow: r.string(1)?,
+        flow_version: r.string(2)?,
+        from_number: r.string(3)?,
+        to_number: r.string(4)?,
+        language: r.string(5)?,
+        started_at: parse_ts(r.text(6)?)?,
+        ended_at: r.optional_text(7)?.map(parse_ts).transpose()?,
+        outcome: r
+            .optional_text(8)?
+            .map(|o| parse_name("outcome", o))
+            .transpose()?,
+        last_node: r.optional_string(9)?,
     })
 }
 
 /// A call-log row, selected as [`event_columns`] lists.
-fn event_from_row(r: &rusqlite::Row<'_>) -> Result<LogEvent, StoreError> {
-    let at: String = r.get(2).map_err(db)?;
+fn event_from_row(r: &CopiedRow<'_>) -> Result<LogEvent, StoreError> {
     Ok(LogEvent {
-        call_sid: r.get(0).map_err(db)?,
-        seq: to_u32("seq", r.get::<_, i64>(1).map_err(db)?)?,
-        at: parse_ts(&at)?,
-        flow: r.get(3).map_err(db)?,
-        version: r.get(4).map_err(db)?,
-        node: r.get(5).map_err(db)?,
-        kind: parse_name::<EventKind>("event kind", r.get(6).map_err(db)?)?,
-        value: decode_value(r.get(7).map_err(db)?)?,
-        attempt: to_u32("attempt", r.get::<_, i64>(8).map_err(db)?)?,
+        call_sid: r.string(0)?,
+        seq: to_u32("seq", r.integer(1)?)?,
+        at: parse_ts(r.text(2)?)?,
+        flow: r.string(3)?,
+        version: r.string(4)?,
+        node: r.optional_string(5)?,
+        kind: parse_name::<EventKind>("event kind", r.text(6)?)?,
+        value: decode_value(r.optional_text(7)?)?,
+        attempt: to_u32("attempt", r.integer(8)?)?,
     })
+}
+
+/// Every row `sql` selects with `params`, decoded by `decode`.
+fn all_rows<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut copied = RowCopier::new(stmt.column_count(), 1);
+    let mut rows = stmt.query(params).map_err(db)?;
+    while let Some(row) = rows.next().map_err(db)? {
+        copied.push(row)?;
+    }
+    copied.seal().decode_all(decode)
 }
 
 /// The statement and parameters of a range read: `?1` and `?2` the bounds, `?3` the flow.
@@ -511,49 +534,140 @@ fn range_query(
 }
 
 /// Streams the rows of `sql`: a blocking task steps the statement on a read connection and
-/// sends each decoded row through a bounded channel, so it runs at most [`STREAM_BUFFER`]
-/// rows ahead of the consumer, and stops at the first error or once the stream is dropped.
+/// sends the rows, copied in batches of [`STREAM_BATCH`], through a bounded channel, so it
+/// runs at most [`STREAM_BATCHES_AHEAD`] batches ahead of the consumer, which decodes them
+/// as it takes them. Nothing is read until the first poll; the read stops at the first
+/// error (the stream's last item) or once the stream is dropped.
 fn stream_rows<T: Send + 'static>(
     pool: Arc<ReadPool>,
     (sql, params): (&'static str, Vec<String>),
-    decode: fn(&rusqlite::Row<'_>) -> Result<T, StoreError>,
+    decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
 ) -> RowStream<T> {
-    // Started on the first poll, not when the stream is made.
-    let start = async move {
-        let (rows, receiver) = tokio::sync::mpsc::channel(STREAM_BUFFER);
-        tokio::task::spawn_blocking(move || {
-            let conn = match pool.take() {
-                Ok(conn) => conn,
-                Err(e) => {
-                    let _ = rows.blocking_send(Err(e));
-                    return;
+    RangeRead::NotStarted {
+        pool,
+        sql,
+        params,
+        decode,
+    }
+    .boxed()
+}
+
+/// The state of a [`stream_rows`] read.
+enum RangeRead<T> {
+    NotStarted {
+        pool: Arc<ReadPool>,
+        sql: &'static str,
+        params: Vec<String>,
+        decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
+    },
+    Reading {
+        batches: tokio::sync::mpsc::Receiver<Result<RowBatch, StoreError>>,
+        /// The batch being decoded and its next row.
+        batch: Option<(RowBatch, usize)>,
+        decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
+    },
+    Done,
+}
+
+impl<T> futures_util::Stream for RangeRead<T> {
+    type Item = Result<T, StoreError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            match this {
+                RangeRead::NotStarted { .. } => {
+                    let RangeRead::NotStarted {
+                        pool,
+                        sql,
+                        params,
+                        decode,
+                    } = std::mem::replace(this, RangeRead::Done)
+                    else {
+                        continue;
+                    };
+                    let (sender, batches) = tokio::sync::mpsc::channel(STREAM_BATCHES_AHEAD);
+                    tokio::task::spawn_blocking(move || read_batches(&pool, sql, &params, &sender));
+                    *this = RangeRead::Reading {
+                        batches,
+                        batch: None,
+                        decode,
+                    };
                 }
-            };
-            let read = || -> Result<(), StoreError> {
-                let mut stmt = conn.prepare_cached(sql).map_err(db)?;
-                let mut cursor = stmt
-                    .query(rusqlite::params_from_iter(&params))
-                    .map_err(db)?;
-                while let Some(row) = cursor.next().map_err(db)? {
-                    let row = decode(row);
-                    let failed = row.is_err();
-                    // Err: the consumer is gone.
-                    if rows.blocking_send(row).is_err() || failed {
-                        return Ok(());
+                RangeRead::Reading {
+                    batches,
+                    batch,
+                    decode,
+                } => {
+                    if let Some((rows, next)) = batch {
+                        if let Some(row) = rows.decode(*next, *decode) {
+                            *next += 1;
+                            if row.is_err() {
+                                *this = RangeRead::Done;
+                            }
+                            return Poll::Ready(Some(row));
+                        }
+                        *batch = None;
+                    }
+                    match batches.poll_recv(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Some(Ok(rows))) => *batch = Some((rows, 0)),
+                        Poll::Ready(Some(Err(e))) => {
+                            *this = RangeRead::Done;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                        Poll::Ready(None) => {
+                            *this = RangeRead::Done;
+                            return Poll::Ready(None);
+                        }
                     }
                 }
-                Ok(())
-            };
-            if let Err(e) = read() {
-                let _ = rows.blocking_send(Err(e));
+                RangeRead::Done => return Poll::Ready(None),
             }
-            pool.put(conn);
-        });
-        futures_util::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|row| (row, receiver))
-        })
+        }
+    }
+}
+
+/// The reading side of [`stream_rows`], on a blocking thread: sends every row of `sql` in
+/// batches, then an error if reading failed; stops early once the stream is dropped.
+fn read_batches(
+    pool: &ReadPool,
+    sql: &str,
+    params: &[String],
+    batches: &tokio::sync::mpsc::Sender<Result<RowBatch, StoreError>>,
+) {
+    let conn = match pool.take() {
+        Ok(conn) => conn,
+        Err(e) => {
+            let _ = batches.blocking_send(Err(e));
+            return;
+        }
     };
-    futures_util::stream::once(start).flatten().boxed()
+    // Ok(false): the consumer is gone.
+    let read = || -> Result<bool, StoreError> {
+        let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+        let columns = stmt.column_count();
+        let mut cursor = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
+        let mut batch = RowCopier::new(columns, STREAM_BATCH);
+        while let Some(row) = cursor.next().map_err(db)? {
+            batch.push(row)?;
+            if batch.len() == STREAM_BATCH {
+                let full = std::mem::replace(&mut batch, RowCopier::new(columns, STREAM_BATCH));
+                if batches.blocking_send(Ok(full.seal())).is_err() {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(batch.is_empty() || batches.blocking_send(Ok(batch.seal())).is_ok())
+    };
+    if let Err(e) = read() {
+        let _ = batches.blocking_send(Err(e));
+    }
+    pool.put(conn);
 }
 
 #[async_trait]
@@ -768,25 +882,17 @@ impl Store for SqliteStore {
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
         let sid = call_sid.to_owned();
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(SELECT_CALL).map_err(db)?;
-            let mut rows = stmt.query([&sid]).map_err(db)?;
-            rows.next().map_err(db)?.map(call_from_row).transpose()
+            Ok(all_rows(conn, SELECT_CALL, [&sid], call_from_row)?
+                .into_iter()
+                .next())
         })
         .await
     }
 
     async fn events(&self, call_sid: &str) -> Result<Vec<LogEvent>, StoreError> {
         let sid = call_sid.to_owned();
-        self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(SELECT_EVENTS).map_err(db)?;
-            let mut rows = stmt.query([&sid]).map_err(db)?;
-            let mut events = Vec::new();
-            while let Some(row) = rows.next().map_err(db)? {
-                events.push(event_from_row(row)?);
-            }
-            Ok(events)
-        })
-        .await
+        self.read(move |conn| all_rows(conn, SELECT_EVENTS, [&sid], event_from_row))
+            .await
     }
 
     fn calls_in(&self, range: &CallRange) -> RowStream<CallRecord> {
@@ -956,10 +1062,10 @@ mod tests {
             })
             .await
             .unwrap();
-        for plan in &plans {
+        for (i, plan) in plans.iter().enumerate() {
             println!("{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-            assert!(plan.contains("INDEX calls_by_"), "{plan}");
+            assert!(i == 2 || plan.contains("INDEX calls_by_"), "{plan}");
         }
         assert!(
             plans[1].contains("calls_by_flow_start_and_sid"),
@@ -967,9 +1073,17 @@ mod tests {
             plans[1]
         );
         assert!(
-            plans[2].contains("sqlite_autoindex_call_events_1"),
+            !plans[2].contains("calls")
+                && plans[2].contains(
+                    "SEARCH e USING PRIMARY KEY (call_started_at>? AND call_started_at<?)"
+                ),
             "{}",
             plans[2]
+        );
+        assert!(
+            plans[3].contains("SEARCH e USING PRIMARY KEY (call_started_at=? AND call_sid=?)"),
+            "{}",
+            plans[3]
         );
     }
 
