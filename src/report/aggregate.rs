@@ -244,7 +244,10 @@ impl ReportBuilder {
     /// [`ReportBuilder::end_call`].
     fn begin_call(&mut self, call: &CallRecord) {
         self.calls += 1;
-        *self.per_day.entry(call.started_at.date_naive()).or_default() += 1;
+        *self
+            .per_day
+            .entry(call.started_at.date_naive())
+            .or_default() += 1;
         match call.outcome {
             Some(Outcome::SelfService) => self.outcomes.self_service += 1,
             Some(Outcome::Transferred) => self.outcomes.transferred += 1,
