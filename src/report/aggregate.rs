@@ -640,36 +640,36 @@ pub async fn build_report(
         until: range.to,
     });
     let mut calls = store.calls_in(range);
-    let mut events = store.events_in(range).peekable();
+    let mut events = store.events_in(range);
     let mut sets: HashMap<String, Option<Arc<FlowSet>>> = HashMap::new();
     // The version of the event before: most events are on the same one as the last.
     let mut last_version = String::new();
+    // The first event past the call before (it belongs to a later one).
+    let mut pending: Option<LogEvent> = None;
     // Each event is folded in as it is read and dropped at once, not held with its call's.
     while let Some(call) = calls.next().await {
         let call = call?;
         builder.begin_call(&call);
         loop {
-            let next = std::pin::Pin::new(&mut events).peek().await;
-            match next {
-                Some(Ok(ev)) if ev.call_sid == call.call_sid => {}
-                Some(Ok(_)) | None => break,
-                Some(Err(_)) => {
-                    if let Some(Err(e)) = events.next().await {
-                        return Err(e);
-                    }
-                    break;
-                }
+            let ev = match pending.take() {
+                Some(ev) => ev,
+                None => match events.next().await {
+                    Some(ev) => ev?,
+                    None => break,
+                },
+            };
+            if ev.call_sid != call.call_sid {
+                pending = Some(ev);
+                break;
             }
-            if let Some(Ok(ev)) = events.next().await {
-                if ev.version != last_version {
-                    if !sets.contains_key(&ev.version) {
-                        let set = catalog.version(&ev.version).await;
-                        sets.insert(ev.version.clone(), set);
-                    }
-                    last_version.clone_from(&ev.version);
+            if ev.version != last_version {
+                if !sets.contains_key(&ev.version) {
+                    let set = catalog.version(&ev.version).await;
+                    sets.insert(ev.version.clone(), set);
                 }
-                builder.add_event(&ev, &sets);
+                last_version.clone_from(&ev.version);
             }
+            builder.add_event(&ev, &sets);
         }
         builder.end_call(&call);
         if builder.calls().is_multiple_of(4096) {

@@ -167,18 +167,21 @@ pub(super) fn decode_value(text: Option<&str>) -> Result<Option<EventValue>, Sto
 /// `{"answer":{"name":"csat","value":"5"}}` (`answer`, `set`), with strings that need no
 /// escaping. `None` for anything else, which serde reads (and judges).
 fn decode_plain_value(t: &str) -> Option<EventValue> {
+    /// Text that reads as itself inside JSON quotes.
     fn plain(s: &str) -> Option<&str> {
-        let s = s.strip_prefix('"')?.strip_suffix('"')?;
         (!s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)).then_some(s)
     }
     fn named<T: DeserializeOwned>(s: &str) -> Option<T> {
         parse_name("", s).ok()
     }
-    let (variant, rest) = t
-        .strip_prefix("{\"")?
-        .strip_suffix('}')?
-        .split_once("\":")?;
-    if let Some(s) = plain(rest) {
+    let body = t.strip_prefix("{\"")?.strip_suffix('}')?;
+    let end = body.find('"')?;
+    let (variant, rest) = (&body[..end], body[end + 1..].strip_prefix(':')?);
+    if let Some(s) = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .and_then(plain)
+    {
         let owned = || s.to_owned();
         return Some(match variant {
             "key" => EventValue::Key(owned()),
@@ -194,12 +197,11 @@ fn decode_plain_value(t: &str) -> Option<EventValue> {
             _ => return None,
         });
     }
-    // A name holds no quote, so the first `,"value":` ends it.
-    let (name, value) = rest
-        .strip_prefix("{\"name\":")?
-        .strip_suffix('}')?
-        .split_once(",\"value\":")?;
-    let (name, value) = (plain(name)?.to_owned(), plain(value)?.to_owned());
+    // {"name":"..","value":".."}: a plain name holds no quote, so the first one ends it.
+    let fields = rest.strip_prefix("{\"name\":\"")?.strip_suffix("\"}")?;
+    let end = fields.find('"')?;
+    let name = plain(&fields[..end])?.to_owned();
+    let value = plain(fields[end..].strip_prefix("\",\"value\":\"")?)?.to_owned();
     match variant {
         "answer" => Some(EventValue::Answer { name, value }),
         "set" => Some(EventValue::Set { name, value }),
