@@ -99,8 +99,8 @@ impl RowCopier {
 #[derive(Debug, Default)]
 pub(super) struct SpareBatches(std::sync::Mutex<Vec<RowCopier>>);
 
-/// Most emptied batches kept.
-const MAX_SPARE_BATCHES: usize = 16;
+/// Most emptied batches kept: about as many as two readers have queued.
+const MAX_SPARE_BATCHES: usize = 72;
 
 impl SpareBatches {
     /// An empty batch for rows of `columns` columns, with room for `rows` rows, reused

@@ -470,8 +470,10 @@ const PLAN_CALLS_IN_FLOW: &str = "SELECT COUNT(*), MIN(started_at), MAX(started_
 /// Rows a range read copies and hands over at a time: one channel message per batch, not
 /// per row.
 const STREAM_BATCH: usize = 1024;
-/// Batches a range read keeps ready ahead of its consumer.
-const STREAM_BATCHES_AHEAD: usize = 4;
+/// Batches each reader of a range read keeps ready ahead of its consumer (32,768 rows, a
+/// few MiB): with the readers and the consumer sharing two cores, a shallow queue left
+/// them waiting on each other whenever one was descheduled.
+const STREAM_BATCHES_AHEAD: usize = 32;
 
 /// A call row, selected as [`call_columns`] lists.
 fn call_from_row(r: &CopiedRow<'_>) -> Result<CallRecord, StoreError> {
