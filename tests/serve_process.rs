@@ -261,7 +261,7 @@ async fn a_file_size_limit_fails_store_writes_instead_of_killing_the_server() {
     assert!(log.contains("call log commit failed"), "{log}");
     assert!(sent_to_on_fail > 0, "no caller reached on_fail:\n{log}");
     eprintln!(
-        "{calls} calls answered under ulimit -f 68; {} commits failed",
+        "{calls} calls answered under ulimit -f 72; {} commits failed",
         log.matches("call log commit failed").count()
     );
     server.terminate();

@@ -272,12 +272,15 @@ impl ReportBuilder {
     /// [`ReportBuilder::end_call`].
     fn begin_call(&mut self, call: &CallRecord) {
         self.calls += 1;
-        if self
-            .newest
-            .as_ref()
-            .is_none_or(|(at, _)| call.started_at >= *at)
-        {
-            self.newest = Some((call.started_at, call.flow_version.clone()));
+        match &mut self.newest {
+            Some((at, version)) if call.started_at >= *at => {
+                *at = call.started_at;
+                if *version != call.flow_version {
+                    version.clone_from(&call.flow_version);
+                }
+            }
+            Some(_) => {}
+            None => self.newest = Some((call.started_at, call.flow_version.clone())),
         }
         *self
             .per_day
@@ -727,50 +730,44 @@ pub async fn build_report(
         until: range.to,
     });
     let mut calls = store.calls_in(range).peekable();
-    let mut events = store.events_in(range).peekable();
+    let mut events = store.events_in(range);
     let mut sets: HashMap<String, Option<Arc<FlowSet>>> = HashMap::new();
     // The version of the event before: most events are on the same one as the last.
     let mut last_version = String::new();
+    // The first event past the call before (it belongs to a later one).
+    let mut pending: Option<LogEvent> = None;
     // Each event is folded in as it is read and dropped at once, not held with its call's.
     while let Some(call) = calls.next().await {
         let call = call?;
         builder.begin_call(&call);
         loop {
-            let next = std::pin::Pin::new(&mut events).peek().await;
-            match next {
-                Some(Ok(ev)) if ev.call_sid == call.call_sid => {}
-                Some(Ok(ev)) => {
-                    // The events of a call the calls read did not give (it moved into the
-                    // range's flow between the two reads) are dropped; the next call's
-                    // events end this call's.
-                    let sid = ev.call_sid.clone();
-                    let next_call = std::pin::Pin::new(&mut calls).peek().await;
-                    let stray = matches!(next_call, Some(Ok(next)) if next.call_sid != sid);
-                    if !stray {
-                        break;
-                    }
-                    events.next().await;
+            let ev = match pending.take() {
+                Some(ev) => ev,
+                None => match events.next().await {
+                    Some(ev) => ev?,
+                    None => break,
+                },
+            };
+            if ev.call_sid != call.call_sid {
+                // The events of a call the calls read did not give (it moved into the
+                // range's flow between the two reads) are dropped; the next call's events
+                // end this call's.
+                let next_call = std::pin::Pin::new(&mut calls).peek().await;
+                if matches!(next_call, Some(Ok(next)) if next.call_sid != ev.call_sid) {
                     continue;
                 }
-                None => break,
-                Some(Err(_)) => {
-                    if let Some(Err(e)) = events.next().await {
-                        return Err(e);
-                    }
-                    break;
-                }
+                pending = Some(ev);
+                break;
             }
-            if let Some(Ok(ev)) = events.next().await {
-                if ev.version != last_version {
-                    if !sets.contains_key(&ev.version) {
-                        let set = catalog.version(&ev.version).await;
-                        builder.watch_set(set.as_deref());
-                        sets.insert(ev.version.clone(), set);
-                    }
-                    last_version.clone_from(&ev.version);
+            if ev.version != last_version {
+                if !sets.contains_key(&ev.version) {
+                    let set = catalog.version(&ev.version).await;
+                    builder.watch_set(set.as_deref());
+                    sets.insert(ev.version.clone(), set);
                 }
-                builder.add_event(&ev, &sets);
+                last_version.clone_from(&ev.version);
             }
+            builder.add_event(&ev, &sets);
         }
         builder.end_call(&call, None, &sets);
         if builder.calls().is_multiple_of(4096) {

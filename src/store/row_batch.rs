@@ -79,11 +79,6 @@ impl RowCopier {
         self.cells.len().checked_div(self.columns).unwrap_or(0)
     }
 
-    /// No row copied yet.
-    pub(super) fn is_empty(&self) -> bool {
-        self.cells.is_empty()
-    }
-
     /// The batch, its text checked as UTF-8 once for all its rows, so reading a cell only
     /// checks that it starts and ends on character boundaries.
     pub(super) fn seal(self) -> RowBatch {
@@ -94,6 +89,46 @@ impl RowCopier {
                 Err(e) => Text::Unchecked(e.into_bytes()),
             },
             cells: self.cells,
+        }
+    }
+}
+
+/// Emptied batches kept for the reader to fill again: a batch's buffers are large, and
+/// giving them back to the allocator on the consumer's thread and taking new ones on the
+/// reader's costs more than the copying.
+#[derive(Debug, Default)]
+pub(super) struct SpareBatches(std::sync::Mutex<Vec<RowCopier>>);
+
+/// Most emptied batches kept: about as many as two readers have queued.
+const MAX_SPARE_BATCHES: usize = 72;
+
+impl SpareBatches {
+    /// An empty batch for rows of `columns` columns, with room for `rows` rows, reused
+    /// when one is kept.
+    pub(super) fn take(&self, columns: usize, rows: usize) -> RowCopier {
+        let spare = self.0.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match spare {
+            Some(mut batch) if batch.columns == columns => {
+                batch.text.clear();
+                batch.cells.clear();
+                batch
+            }
+            _ => RowCopier::new(columns, rows),
+        }
+    }
+
+    /// Keeps `batch`'s buffers for [`SpareBatches::take`].
+    pub(super) fn keep(&self, batch: RowBatch) {
+        let mut spare = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < MAX_SPARE_BATCHES {
+            spare.push(RowCopier {
+                columns: batch.columns,
+                text: match batch.text {
+                    Text::Checked(text) => text.into_bytes(),
+                    Text::Unchecked(bytes) => bytes,
+                },
+                cells: batch.cells,
+            });
         }
     }
 }

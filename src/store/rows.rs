@@ -154,9 +154,59 @@ pub(super) fn encode_value(value: Option<&EventValue>) -> Result<Option<String>,
 /// Reads `call_events.value` back.
 pub(super) fn decode_value(text: Option<&str>) -> Result<Option<EventValue>, StoreError> {
     text.map(|t| {
+        if let Some(value) = decode_plain_value(t) {
+            return Ok(value);
+        }
         serde_json::from_str(t).map_err(|e| StoreError::Corrupt(format!("event value `{t}`: {e}")))
     })
     .transpose()
+}
+
+/// The shapes [`encode_value`] writes most, read without a general parser:
+/// `{"key":"1"}` (any variant holding one string or a unit enum) and
+/// `{"answer":{"name":"csat","value":"5"}}` (`answer`, `set`), with strings that need no
+/// escaping. `None` for anything else, which serde reads (and judges).
+fn decode_plain_value(t: &str) -> Option<EventValue> {
+    /// Text that reads as itself inside JSON quotes.
+    fn plain(s: &str) -> Option<&str> {
+        (!s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)).then_some(s)
+    }
+    fn named<T: DeserializeOwned>(s: &str) -> Option<T> {
+        parse_name("", s).ok()
+    }
+    let body = t.strip_prefix("{\"")?.strip_suffix('}')?;
+    let end = body.find('"')?;
+    let (variant, rest) = (&body[..end], body[end + 1..].strip_prefix(':')?);
+    if let Some(s) = rest
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .and_then(plain)
+    {
+        let owned = || s.to_owned();
+        return Some(match variant {
+            "key" => EventValue::Key(owned()),
+            "digits" => EventValue::Digits(owned()),
+            "branch" => EventValue::Branch(owned()),
+            "reason" => EventValue::Reason(owned()),
+            "target" => EventValue::Target(owned()),
+            "queue" => EventValue::Queue(owned()),
+            "caller" => EventValue::Caller(owned()),
+            "dial_status" => EventValue::DialStatus(named(s)?),
+            "queue_result" => EventValue::QueueResult(named(s)?),
+            "outcome" => EventValue::Outcome(named(s)?),
+            _ => return None,
+        });
+    }
+    // {"name":"..","value":".."}: a plain name holds no quote, so the first one ends it.
+    let fields = rest.strip_prefix("{\"name\":\"")?.strip_suffix("\"}")?;
+    let end = fields.find('"')?;
+    let name = plain(&fields[..end])?.to_owned();
+    let value = plain(fields[end..].strip_prefix("\",\"value\":\"")?)?.to_owned();
+    match variant {
+        "answer" => Some(EventValue::Answer { name, value }),
+        "set" => Some(EventValue::Set { name, value }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +259,70 @@ mod tests {
                 matches!(parse_ts(bad), Err(StoreError::Corrupt(_))),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn values_read_back_as_serde_reads_them() {
+        use crate::call::{DialStatus, Outcome, QueueResult};
+        let written = [
+            EventValue::Key("1".into()),
+            EventValue::Key("*".into()),
+            EventValue::Digits("123456#".into()),
+            EventValue::Branch("when 1".into()),
+            EventValue::Reason("timed out after 2 s".into()),
+            EventValue::Target("+14155550100".into()),
+            EventValue::Queue("support".into()),
+            EventValue::Caller("+15550001".into()),
+            EventValue::DialStatus(DialStatus::NoAnswer),
+            EventValue::QueueResult(QueueResult::BridgingInProcess),
+            EventValue::Outcome(Outcome::SelfService),
+            EventValue::Answer {
+                name: "csat".into(),
+                value: "5".into(),
+            },
+            EventValue::Set {
+                name: "language".into(),
+                value: "fa".into(),
+            },
+            EventValue::Set {
+                name: "note".into(),
+                value: "say \"hi\", then \\ and \u{1}".into(),
+            },
+            EventValue::Key("é,\"value\":".into()),
+            EventValue::Budget(50),
+            EventValue::Recording {
+                seconds: Some(17),
+                url: None,
+            },
+        ];
+        for value in written {
+            let text = encode_value(Some(&value)).unwrap().unwrap();
+            assert_eq!(decode_value(Some(&text)).unwrap(), Some(value), "{text}");
+        }
+        for text in [
+            r#"{"key":"1"}"#,
+            r#"{"set":{"name":"a","value":"b"}}"#,
+            r#"{"answer":{"name":"a","value":"b"}}"#,
+            r#"{"answer":{"value":"b","name":"a"}}"#,
+            r#"{ "key" : "1" }"#,
+            r#"{"key":"tab\there"}"#,
+            "{\"key\":\"tab\there\"}",
+            r#"{"key":"1","digits":"2"}"#,
+            r#"{"dial_status":"engaged"}"#,
+            r#"{"outcome":"voicemail"}"#,
+            r#"{"bogus":"1"}"#,
+            r#"{"set":{"name":"a","value":"b","x":"c"}}"#,
+            r#"{"key":1}"#,
+            r#"{"key":"1"#,
+            "",
+        ] {
+            let serde: Result<EventValue, _> = serde_json::from_str(text);
+            match (decode_value(Some(text)), serde) {
+                (Ok(Some(ours)), Ok(theirs)) => assert_eq!(ours, theirs, "{text}"),
+                (Err(StoreError::Corrupt(_)), Err(_)) => {}
+                (ours, theirs) => panic!("{text}: {ours:?} but serde says {theirs:?}"),
+            }
         }
     }
 

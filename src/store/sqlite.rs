@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use futures_util::StreamExt;
 
-use super::row_batch::{CopiedRow, RowBatch, RowCopier};
+use super::row_batch::{CopiedRow, RowBatch, RowCopier, SpareBatches};
 use super::rows::{
     call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, to_u32, ts,
 };
@@ -461,11 +461,19 @@ const SELECT_EVENTS_IN_FLOW: &str = concat!(
      WHERE c.flow = ?3 AND c.started_at >= ?1 AND c.started_at < ?2 ORDER BY c.started_at, c.call_sid, c.rowid, e.seq"
 );
 
+// How many calls a range has, and its first and last start: how events_in is cut.
+const PLAN_CALLS_IN: &str = "SELECT COUNT(*), MIN(started_at), MAX(started_at) FROM calls
+     WHERE started_at >= ?1 AND started_at < ?2";
+const PLAN_CALLS_IN_FLOW: &str = "SELECT COUNT(*), MIN(started_at), MAX(started_at) FROM calls
+     WHERE flow = ?3 AND started_at >= ?1 AND started_at < ?2";
+
 /// Rows a range read copies and hands over at a time: one channel message per batch, not
 /// per row.
-const STREAM_BATCH: usize = 256;
-/// Batches a range read keeps ready ahead of its consumer.
-const STREAM_BATCHES_AHEAD: usize = 4;
+const STREAM_BATCH: usize = 1024;
+/// Batches each reader of a range read keeps ready ahead of its consumer (32,768 rows, a
+/// few MiB): with the readers and the consumer sharing two cores, a shallow queue left
+/// them waiting on each other whenever one was descheduled.
+const STREAM_BATCHES_AHEAD: usize = 32;
 
 /// A call row, selected as [`call_columns`] lists.
 fn call_from_row(r: &CopiedRow<'_>) -> Result<CallRecord, StoreError> {
@@ -533,37 +541,70 @@ fn range_query(
     }
 }
 
-/// Streams the rows of `sql`: a blocking task steps the statement on a read connection and
-/// sends the rows, copied in batches of [`STREAM_BATCH`], through a bounded channel, so it
-/// runs at most [`STREAM_BATCHES_AHEAD`] batches ahead of the consumer, which decodes them
-/// as it takes them. Nothing is read until the first poll; the read stops at the first
-/// error (the stream's last item) or once the stream is dropped.
+/// Streams the rows of `sql`: blocking tasks step the statement on read connections and
+/// send the rows, copied in batches of [`STREAM_BATCH`], through bounded channels, each at
+/// most [`STREAM_BATCHES_AHEAD`] batches ahead of the consumer, which decodes them as it
+/// takes them. With `plan` (a query of the count, first and last start of the calls of the
+/// range, with the same parameters), a large range is cut by start time into slices of
+/// about [`CALLS_PER_SLICE`] calls, which [`READERS`] readers take in turn, so reading
+/// runs on several threads while the rows still come out in order. Nothing is read until
+/// the first poll; the read stops at the first error (the stream's last item) or once the
+/// stream is dropped.
 fn stream_rows<T: Send + 'static>(
     pool: Arc<ReadPool>,
     (sql, params): (&'static str, Vec<String>),
+    plan: Option<&'static str>,
     decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
 ) -> RowStream<T> {
     RangeRead::NotStarted {
-        pool,
-        sql,
-        params,
+        read: RangeQuery {
+            pool,
+            sql,
+            params,
+            spare: Arc::default(),
+        },
+        plan,
         decode,
     }
     .boxed()
 }
 
+/// Calls per slice of a range read cut between readers.
+const CALLS_PER_SLICE: i64 = 512;
+/// Readers a range read with a plan is cut between.
+const READERS: usize = 2;
+
+/// What a range read runs.
+struct RangeQuery {
+    pool: Arc<ReadPool>,
+    sql: &'static str,
+    /// `?1` and `?2` the range's bounds.
+    params: Vec<String>,
+    /// Batches the consumer is done with, for the readers to fill again.
+    spare: Arc<SpareBatches>,
+}
+
+/// Rows of one slice of a range read; `last` on the slice's last batch.
+struct SliceRows {
+    rows: RowBatch,
+    last: bool,
+}
+
 /// The state of a [`stream_rows`] read.
 enum RangeRead<T> {
     NotStarted {
-        pool: Arc<ReadPool>,
-        sql: &'static str,
-        params: Vec<String>,
+        read: RangeQuery,
+        plan: Option<&'static str>,
         decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
     },
     Reading {
-        batches: tokio::sync::mpsc::Receiver<Result<RowBatch, StoreError>>,
+        /// One channel per reader; slice `i` comes from reader `i % readers`.
+        readers: Vec<tokio::sync::mpsc::Receiver<Result<SliceRows, StoreError>>>,
+        /// The reader of the slice being read.
+        turn: usize,
         /// The batch being decoded and its next row.
-        batch: Option<(RowBatch, usize)>,
+        batch: Option<(SliceRows, usize)>,
+        spare: Arc<SpareBatches>,
         decode: fn(&CopiedRow<'_>) -> Result<T, StoreError>,
     },
     Done,
@@ -581,45 +622,50 @@ impl<T> futures_util::Stream for RangeRead<T> {
         loop {
             match this {
                 RangeRead::NotStarted { .. } => {
-                    let RangeRead::NotStarted {
-                        pool,
-                        sql,
-                        params,
-                        decode,
-                    } = std::mem::replace(this, RangeRead::Done)
+                    let RangeRead::NotStarted { read, plan, decode } =
+                        std::mem::replace(this, RangeRead::Done)
                     else {
                         continue;
                     };
-                    let (sender, batches) = tokio::sync::mpsc::channel(STREAM_BATCHES_AHEAD);
-                    tokio::task::spawn_blocking(move || read_batches(&pool, sql, &params, &sender));
+                    let spare = Arc::clone(&read.spare);
                     *this = RangeRead::Reading {
-                        batches,
+                        readers: start_readers(read, plan),
+                        turn: 0,
                         batch: None,
+                        spare,
                         decode,
                     };
                 }
                 RangeRead::Reading {
-                    batches,
+                    readers,
+                    turn,
                     batch,
+                    spare,
                     decode,
                 } => {
-                    if let Some((rows, next)) = batch {
-                        if let Some(row) = rows.decode(*next, *decode) {
+                    if let Some((slice, next)) = batch {
+                        if let Some(row) = slice.rows.decode(*next, *decode) {
                             *next += 1;
                             if row.is_err() {
                                 *this = RangeRead::Done;
                             }
                             return Poll::Ready(Some(row));
                         }
-                        *batch = None;
+                        if slice.last {
+                            *turn = (*turn + 1) % readers.len();
+                        }
+                        if let Some((slice, _)) = batch.take() {
+                            spare.keep(slice.rows);
+                        }
                     }
-                    match batches.poll_recv(cx) {
+                    match readers[*turn].poll_recv(cx) {
                         Poll::Pending => return Poll::Pending,
-                        Poll::Ready(Some(Ok(rows))) => *batch = Some((rows, 0)),
+                        Poll::Ready(Some(Ok(slice))) => *batch = Some((slice, 0)),
                         Poll::Ready(Some(Err(e))) => {
                             *this = RangeRead::Done;
                             return Poll::Ready(Some(Err(e)));
                         }
+                        // That reader has no slice left, so there is none: slices alternate.
                         Poll::Ready(None) => {
                             *this = RangeRead::Done;
                             return Poll::Ready(None);
@@ -632,15 +678,115 @@ impl<T> futures_util::Stream for RangeRead<T> {
     }
 }
 
-/// The reading side of [`stream_rows`], on a blocking thread: sends every row of `sql` in
-/// batches, then an error if reading failed; stops early once the stream is dropped.
-fn read_batches(
-    pool: &ReadPool,
-    sql: &str,
+/// Slices of a range read, as the `?1` and `?2` of each.
+type Slices = Arc<Vec<(String, String)>>;
+
+/// Starts the readers of a range read on blocking threads; with `plan` the first one cuts
+/// the range into slices and hands them to the others.
+fn start_readers(
+    read: RangeQuery,
+    plan: Option<&'static str>,
+) -> Vec<tokio::sync::mpsc::Receiver<Result<SliceRows, StoreError>>> {
+    let readers = if plan.is_some() { READERS } else { 1 };
+    let read = Arc::new(read);
+    let mut receivers = Vec::with_capacity(readers);
+    let mut handed = Vec::with_capacity(readers - 1);
+    for reader in 1..readers {
+        let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BATCHES_AHEAD);
+        receivers.push(receiver);
+        let (hand, slices) = mpsc::channel::<Slices>();
+        handed.push(hand);
+        let read = Arc::clone(&read);
+        tokio::task::spawn_blocking(move || {
+            // No slices: the first reader failed, and says why.
+            if let Ok(slices) = slices.recv() {
+                read_slices(&read, &slices, reader, readers, &sender);
+            }
+        });
+    }
+    let (sender, receiver) = tokio::sync::mpsc::channel(STREAM_BATCHES_AHEAD);
+    receivers.insert(0, receiver);
+    tokio::task::spawn_blocking(move || {
+        let whole = || vec![(read.params[0].clone(), read.params[1].clone())];
+        let slices = match plan {
+            Some(plan) => match read.pool.take().and_then(|conn| {
+                let slices = plan_slices(&conn, plan, &read.params);
+                read.pool.put(conn);
+                slices
+            }) {
+                Ok(slices) => slices,
+                Err(e) => {
+                    let _ = sender.blocking_send(Err(e));
+                    return;
+                }
+            },
+            None => whole(),
+        };
+        let slices = Arc::new(slices);
+        for hand in handed {
+            let _ = hand.send(Arc::clone(&slices));
+        }
+        read_slices(&read, &slices, 0, readers, &sender);
+    });
+    receivers
+}
+
+/// Most slices a range read is cut into.
+const MAX_SLICES: i64 = 1 << 16;
+
+/// Cuts the range of `params` into slices by start time, about [`CALLS_PER_SLICE`] calls
+/// each, from `plan`'s count, first and last start of the range's calls; the whole range
+/// when it is small. A start is never split between two slices.
+fn plan_slices(
+    conn: &Connection,
+    plan: &str,
     params: &[String],
-    batches: &tokio::sync::mpsc::Sender<Result<RowBatch, StoreError>>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let whole = vec![(params[0].clone(), params[1].clone())];
+    let (count, first, last): (i64, Option<String>, Option<String>) = conn
+        .prepare_cached(plan)
+        .map_err(db)?
+        .query_row(rusqlite::params_from_iter(params), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .map_err(db)?;
+    let (Some(first), Some(last)) = (first, last) else {
+        return Ok(whole);
+    };
+    let (Ok(first), Ok(last)) = (parse_ts(&first), parse_ts(&last)) else {
+        return Ok(whole);
+    };
+    let span = i128::from((last - first).num_milliseconds()) + 1;
+    let slices = i128::from((count / CALLS_PER_SLICE).min(MAX_SLICES)).min(span);
+    if slices < 2 {
+        return Ok(whole);
+    }
+    // Inside (first, last], strictly increasing (a slice spans at least 1 ms), so inside
+    // the range's own bounds.
+    let mut bounds = vec![params[0].clone()];
+    for i in 1..slices {
+        let offset = i64::try_from(span * i / slices).unwrap_or(i64::MAX);
+        bounds.push(ts(first + chrono::Duration::milliseconds(offset)));
+    }
+    bounds.push(params[1].clone());
+    Ok(bounds
+        .windows(2)
+        .map(|pair| (pair[0].clone(), pair[1].clone()))
+        .collect())
+}
+
+/// One reader of a range read, on a blocking thread: sends the rows of slices `first`,
+/// `first + step`, ... in batches, the last batch of each slice marked, then an error if
+/// reading failed; stops early once the stream is dropped. Its slices are read in one
+/// transaction, so they see one state of the database.
+fn read_slices(
+    read: &RangeQuery,
+    slices: &[(String, String)],
+    first: usize,
+    step: usize,
+    batches: &tokio::sync::mpsc::Sender<Result<SliceRows, StoreError>>,
 ) {
-    let conn = match pool.take() {
+    let conn = match read.pool.take() {
         Ok(conn) => conn,
         Err(e) => {
             let _ = batches.blocking_send(Err(e));
@@ -648,26 +794,46 @@ fn read_batches(
         }
     };
     // Ok(false): the consumer is gone.
-    let read = || -> Result<bool, StoreError> {
-        let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let run = || -> Result<bool, StoreError> {
+        let _snapshot = conn.unchecked_transaction().map_err(db)?;
+        let mut stmt = conn.prepare_cached(read.sql).map_err(db)?;
         let columns = stmt.column_count();
-        let mut cursor = stmt.query(rusqlite::params_from_iter(params)).map_err(db)?;
-        let mut batch = RowCopier::new(columns, STREAM_BATCH);
-        while let Some(row) = cursor.next().map_err(db)? {
-            batch.push(row)?;
-            if batch.len() == STREAM_BATCH {
-                let full = std::mem::replace(&mut batch, RowCopier::new(columns, STREAM_BATCH));
-                if batches.blocking_send(Ok(full.seal())).is_err() {
-                    return Ok(false);
+        let mut params = read.params.clone();
+        for (lower, upper) in slices.iter().skip(first).step_by(step) {
+            params[0].clone_from(lower);
+            params[1].clone_from(upper);
+            let mut cursor = stmt
+                .query(rusqlite::params_from_iter(&params))
+                .map_err(db)?;
+            let mut batch = read.spare.take(columns, STREAM_BATCH);
+            while let Some(row) = cursor.next().map_err(db)? {
+                batch.push(row)?;
+                if batch.len() == STREAM_BATCH {
+                    let full =
+                        std::mem::replace(&mut batch, read.spare.take(columns, STREAM_BATCH));
+                    let rows = SliceRows {
+                        rows: full.seal(),
+                        last: false,
+                    };
+                    if batches.blocking_send(Ok(rows)).is_err() {
+                        return Ok(false);
+                    }
                 }
             }
+            let rows = SliceRows {
+                rows: batch.seal(),
+                last: true,
+            };
+            if batches.blocking_send(Ok(rows)).is_err() {
+                return Ok(false);
+            }
         }
-        Ok(batch.is_empty() || batches.blocking_send(Ok(batch.seal())).is_ok())
+        Ok(true)
     };
-    if let Err(e) = read() {
+    if let Err(e) = run() {
         let _ = batches.blocking_send(Err(e));
     }
-    pool.put(conn);
+    read.pool.put(conn);
 }
 
 #[async_trait]
@@ -897,12 +1063,16 @@ impl Store for SqliteStore {
 
     fn calls_in(&self, range: &CallRange) -> RowStream<CallRecord> {
         let query = range_query(range, SELECT_CALLS_IN, SELECT_CALLS_IN_FLOW);
-        stream_rows(Arc::clone(&self.readers), query, call_from_row)
+        stream_rows(Arc::clone(&self.readers), query, None, call_from_row)
     }
 
     fn events_in(&self, range: &CallRange) -> RowStream<LogEvent> {
         let query = range_query(range, SELECT_EVENTS_IN, SELECT_EVENTS_IN_FLOW);
-        stream_rows(Arc::clone(&self.readers), query, event_from_row)
+        let plan = match &range.flow {
+            None => PLAN_CALLS_IN,
+            Some(_) => PLAN_CALLS_IN_FLOW,
+        };
+        stream_rows(Arc::clone(&self.readers), query, Some(plan), event_from_row)
     }
 }
 
