@@ -9,7 +9,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bin::run_phonetree;
+use bin::{run_phonetree, run_phonetree_on};
 use common::*;
 
 const STORM: [(&str, &str); 4] = [
@@ -177,19 +177,10 @@ async fn two_servers_see_one_switch(store_url: &str, dir: tempfile::TempDir) {
     assert_eq!(branch.as_deref(), Some("closed by switch"));
 
     // The report says so too.
-    let (code, json, err) = run_phonetree(
-        &[
-            "report",
-            "--store",
-            store_url,
-            "--format",
-            "json",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
+    let (code, json, err) = run_phonetree_on(
+        &["report", "--store", store_url, "--format", "json"],
+        &flows,
+        &prompts,
     );
     assert_eq!(code, 0, "{err}");
     let report: serde_json::Value = serde_json::from_str(&json).expect("json");

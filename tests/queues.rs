@@ -7,7 +7,7 @@
 mod bin;
 mod common;
 
-use bin::run_phonetree;
+use bin::{run_phonetree, run_phonetree_on};
 use common::*;
 
 const FLOW: &str = r#"
@@ -269,16 +269,7 @@ fn check_refuses_queue_exits_that_can_never_be_taken() {
     )
     .expect("write");
     std::fs::remove_file(flows.join("line.test.yaml")).expect("rm");
-    let (code, _, err) = run_phonetree(
-        &[
-            "check",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
-    );
+    let (code, _, err) = run_phonetree_on(&["check"], &flows, &prompts);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("`on_timeout` needs `max_wait`"), "{err}");
     assert!(err.contains("`on_leave` needs `leave_key`"), "{err}");

@@ -7,7 +7,7 @@
 mod bin;
 mod common;
 
-use bin::run_phonetree;
+use bin::run_phonetree_on;
 use common::*;
 
 const FLOW: &str = r##"
@@ -187,32 +187,12 @@ async fn sip_templates_send_digits_and_each_dial_status_route() {
 #[test]
 fn scenarios_drive_each_route_and_graph_draws_them() {
     let (_dir, flows, prompts) = project();
-    let (code, out, err) = run_phonetree(
-        &[
-            "test",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
-    );
+    let (code, out, err) = run_phonetree_on(&["test"], &flows, &prompts);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("4 passed"), "{out}");
 
-    let (code, dot, err) = run_phonetree(
-        &[
-            "graph",
-            "desk",
-            "--format",
-            "dot",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
-    );
+    let (code, dot, err) =
+        run_phonetree_on(&["graph", "desk", "--format", "dot"], &flows, &prompts);
     assert_eq!(code, 0, "{err}");
     assert!(dot.contains("sip:{ext}@pbx.example.com"), "{dot}");
     for label in ["busy", "failed", "no-answer"] {

@@ -6,7 +6,7 @@
 mod bin;
 mod common;
 
-use bin::run_phonetree;
+use bin::{run_phonetree, run_phonetree_on};
 use common::*;
 use phonetree::call::{EventKind, EventValue};
 
@@ -111,19 +111,10 @@ async fn a_split_holds_its_weights_keeps_each_caller_on_one_way_and_is_reported_
     // The report compares the ways over the first 400 calls.
     let flows = server.dir.path().join("flows");
     let prompts = server.dir.path().join("prompts");
-    let (code, stdout, stderr) = run_phonetree(
-        &[
-            "report",
-            "--store",
-            &server.store_url,
-            "--format",
-            "json",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
+    let (code, stdout, stderr) = run_phonetree_on(
+        &["report", "--store", &server.store_url, "--format", "json"],
+        &flows,
+        &prompts,
     );
     assert_eq!(code, 0, "{stderr}");
     let r: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
@@ -185,32 +176,11 @@ fn graph_draws_a_split_with_each_way_share() {
     std::fs::write(dir.path().join("prompts/en.yaml"), PROMPTS).expect("write");
     let flows = dir.path().join("flows");
     let prompts = dir.path().join("prompts");
-    let (code, mermaid, stderr) = run_phonetree(
-        &[
-            "graph",
-            "ab",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
-    );
+    let (code, mermaid, stderr) = run_phonetree_on(&["graph", "ab"], &flows, &prompts);
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!("split_mermaid", mermaid);
-    let (code, dot, stderr) = run_phonetree(
-        &[
-            "graph",
-            "ab",
-            "--format",
-            "dot",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
-    );
+    let (code, dot, stderr) =
+        run_phonetree_on(&["graph", "ab", "--format", "dot"], &flows, &prompts);
     assert_eq!(code, 0, "{stderr}");
     assert!(dot.contains("label=\"70%\""), "{dot}");
     assert!(dot.contains("label=\"30%\""), "{dot}");
@@ -227,20 +197,10 @@ fn simulate_and_scenarios_follow_the_callers_way() {
     std::fs::write(prompts.join("en.yaml"), PROMPTS).expect("write");
     // Which way each of two callers takes, from the pinned hash of the flow, node and number.
     let way_of = |caller: &str| {
-        let (code, out, err) = run_phonetree(
-            &[
-                "simulate",
-                "ab",
-                "--keys",
-                "2",
-                "--caller",
-                caller,
-                "--flows",
-                flows.to_str().expect("path"),
-                "--prompts",
-                prompts.to_str().expect("path"),
-            ],
-            None,
+        let (code, out, err) = run_phonetree_on(
+            &["simulate", "ab", "--keys", "2", "--caller", caller],
+            &flows,
+            &prompts,
         );
         assert_eq!(code, 0, "{err}");
         if out.contains("Welcome to Acme") {
@@ -278,16 +238,7 @@ fn simulate_and_scenarios_follow_the_callers_way() {
         ),
     )
     .expect("write");
-    let (code, out, err) = run_phonetree(
-        &[
-            "test",
-            "--flows",
-            flows.to_str().expect("path"),
-            "--prompts",
-            prompts.to_str().expect("path"),
-        ],
-        None,
-    );
+    let (code, out, err) = run_phonetree_on(&["test"], &flows, &prompts);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("2 passed"), "{out}");
 }

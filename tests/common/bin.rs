@@ -32,3 +32,16 @@ pub fn run_phonetree(args: &[&str], stdin: Option<&str>) -> (i32, String, String
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Runs `phonetree ARGS --flows FLOWS --prompts PROMPTS`: a command on a test's own project.
+#[allow(dead_code)]
+pub fn run_phonetree_on(
+    args: &[&str],
+    flows: &std::path::Path,
+    prompts: &std::path::Path,
+) -> (i32, String, String) {
+    let (flows, prompts) = (flows.display().to_string(), prompts.display().to_string());
+    let mut all = args.to_vec();
+    all.extend_from_slice(&["--flows", &flows, "--prompts", &prompts]);
+    run_phonetree(&all, None)
+}
