@@ -20,7 +20,8 @@ use tokio_postgres::{Config, NoTls};
 use futures_util::StreamExt;
 
 use super::rows::{
-    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, to_u32, ts,
+    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, range_query,
+    to_u32, ts,
 };
 use super::{
     CallRange, CallRecord, CommitOutcome, Pruned, RowStream, Store, StoreError, WebhookCommit,
@@ -137,22 +138,6 @@ fn event_from_row(row: &tokio_postgres::Row) -> Result<LogEvent, StoreError> {
         value: decode_value(row.try_get(7).map_err(db)?)?,
         attempt: to_u32("attempt", row.try_get::<_, i32>(8).map_err(db)?)?,
     })
-}
-
-/// The statement and parameters of a range read: `$1` and `$2` the bounds, `$3` the flow.
-fn range_query(
-    range: &CallRange,
-    all_flows: &'static str,
-    one_flow: &'static str,
-) -> (&'static str, Vec<String>) {
-    let mut params = vec![ts(range.from), ts(range.to)];
-    match &range.flow {
-        None => (all_flows, params),
-        Some(flow) => {
-            params.push(flow.clone());
-            (one_flow, params)
-        }
-    }
 }
 
 /// Streams the rows of `sql` as the server sends them. The pooled connection moves into

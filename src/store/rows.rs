@@ -209,6 +209,23 @@ fn decode_plain_value(t: &str) -> Option<EventValue> {
     }
 }
 
+/// A range read's statement (all flows, or one) and its parameters: the two start bounds
+/// (`?1`/`$1`, `?2`/`$2`), then the flow when there is one (`?3`/`$3`).
+pub(super) fn range_query(
+    range: &super::CallRange,
+    all_flows: &'static str,
+    one_flow: &'static str,
+) -> (&'static str, Vec<String>) {
+    let mut params = vec![ts(range.from), ts(range.to)];
+    match &range.flow {
+        None => (all_flows, params),
+        Some(flow) => {
+            params.push(flow.clone());
+            (one_flow, params)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

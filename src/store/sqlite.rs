@@ -19,7 +19,8 @@ use futures_util::StreamExt;
 
 use super::row_batch::{CopiedRow, RowBatch, RowCopier, SpareBatches};
 use super::rows::{
-    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, to_u32, ts,
+    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, range_query,
+    to_u32, ts,
 };
 use super::{
     CallRange, CallRecord, CommitOutcome, RowStream, Store, StoreError, WebhookCommit, schema,
@@ -523,22 +524,6 @@ fn all_rows<T>(
         copied.push(row)?;
     }
     copied.seal().decode_all(decode)
-}
-
-/// The statement and parameters of a range read: `?1` and `?2` the bounds, `?3` the flow.
-fn range_query(
-    range: &CallRange,
-    all_flows: &'static str,
-    one_flow: &'static str,
-) -> (&'static str, Vec<String>) {
-    let mut params = vec![ts(range.from), ts(range.to)];
-    match &range.flow {
-        None => (all_flows, params),
-        Some(flow) => {
-            params.push(flow.clone());
-            (one_flow, params)
-        }
-    }
 }
 
 /// Streams the rows of `sql`: blocking tasks step the statement on read connections and
