@@ -992,8 +992,26 @@ async fn a_lost_session_is_rebuilt_and_the_log_continues(db: Db) {
     let mut call = server.call("CA-lost");
     call.start().await;
     call.press("1").await;
-    execute(&server, "DELETE FROM sessions").await;
-    let t = call.press("0").await;
+    let t = if server.store_url.starts_with("sqlite://") {
+        // The SQLite store holds calls in progress in memory: a session is lost from the
+        // file, and a second server on that file (which has only the file) takes the call.
+        execute(
+            &server,
+            "UPDATE calls SET last_log_id = NULL, session_seq = NULL",
+        )
+        .await;
+        let second =
+            TestServer::acme_on("127.0.0.1:9", open_time(), None, Some(&server.store_url)).await;
+        let url = call.gather_action().replacen(&server.base, &second.base, 1);
+        let (status, _, body) = call.post_raw(&url, &[("Digits", "0")]).await;
+        assert_eq!(status, 200, "{body}");
+        call.last = parse_twiml(&body);
+        second.stop().await;
+        call.last.clone()
+    } else {
+        execute(&server, "DELETE FROM sessions").await;
+        call.press("0").await
+    };
     assert!(t.find("Dial").is_some(), "{:?}", t.verbs());
     call.status("completed").await;
     let seqs: Vec<u32> = server

@@ -17,7 +17,7 @@ use crate::call::{
 use crate::flow::{Flow, FlowSet};
 use crate::server::AppState;
 use crate::server::metrics::Counter;
-use crate::server::settle::{Budget, Decision, MAX_TRIES, apology_twiml, on_version};
+use crate::server::settle::{Budget, Decision, MAX_TRIES, Reads, apology_twiml, on_version};
 use crate::server::webhook::{CallSid, LogSafe, Webhook, WebhookError, xml};
 use crate::store::{CommitOutcome, WebhookCommit};
 use crate::twiml::empty_response;
@@ -39,9 +39,13 @@ pub async fn voice(State(state): State<AppState>, hook: Result<Webhook, WebhookE
     let span = info_span!("webhook", call_sid = %call_sid, flow = tracing::field::Empty, node = tracing::field::Empty);
     let fingerprint = hook.fingerprint("voice");
     state
-        .settle(&call_sid, &fingerprint, true, |budget| {
-            Box::pin(decide_voice(&state, &hook, &call_sid, budget))
-        })
+        .settle(
+            &call_sid,
+            &fingerprint,
+            true,
+            Reads::Resident,
+            |budget, reads| Box::pin(decide_voice(&state, &hook, &call_sid, budget, reads)),
+        )
         .instrument(span)
         .await
 }
@@ -52,10 +56,11 @@ async fn decide_voice(
     hook: &Webhook,
     call_sid: &CallSid,
     budget: Budget,
+    reads: Reads,
 ) -> Decision {
     // A second `voice` webhook for a live call (a provider retry that differs, a fallback
     // URL) must not restart it: the caller is asked again where they are.
-    let Ok(stored) = state.stored_session(call_sid).await else {
+    let Ok(stored) = state.stored_session(call_sid, reads).await else {
         return Decision::Retry;
     };
     if let Some(live) = stored {
@@ -137,16 +142,22 @@ pub async fn resume(State(state): State<AppState>, req: Request) -> Response {
     let fingerprint = hook.fingerprint(resume.as_str());
     let continuation = continuation.as_ref();
     state
-        .settle(&call_sid, &fingerprint, resume != Resume::Hold, |budget| {
-            Box::pin(decide_resume(
-                &state,
-                &hook,
-                &call_sid,
-                resume,
-                continuation,
-                budget,
-            ))
-        })
+        .settle(
+            &call_sid,
+            &fingerprint,
+            resume != Resume::Hold,
+            Reads::Stored,
+            |budget, _| {
+                Box::pin(decide_resume(
+                    &state,
+                    &hook,
+                    &call_sid,
+                    resume,
+                    continuation,
+                    budget,
+                ))
+            },
+        )
         .instrument(span)
         .await
 }
@@ -160,7 +171,7 @@ async fn decide_resume(
     continuation: Result<&Continuation, &crate::call::ContinuationError>,
     budget: Budget,
 ) -> Decision {
-    let Ok(stored) = state.stored_session(call_sid).await else {
+    let Ok(stored) = state.stored_session(call_sid, Reads::Stored).await else {
         return Decision::Retry;
     };
     let base_seq = stored.as_ref().map(|s| s.seq);
@@ -345,7 +356,7 @@ async fn unknown_callback(
     let span = info_span!("webhook", call_sid = %call_sid, path = %LogSafe(&segment));
     let fingerprint = hook.fingerprint(&format!("unknown:{segment}"));
     state
-        .settle(&call_sid, &fingerprint, true, |budget| {
+        .settle(&call_sid, &fingerprint, true, Reads::Stored, |budget, _| {
             Box::pin(decide_unknown(&state, &call_sid, &segment, budget))
         })
         .instrument(span)
@@ -359,7 +370,7 @@ async fn decide_unknown(
     segment: &str,
     budget: Budget,
 ) -> Decision {
-    let Ok(stored) = state.stored_session(call_sid).await else {
+    let Ok(stored) = state.stored_session(call_sid, Reads::Stored).await else {
         return Decision::Retry;
     };
     let Some(session) = stored else {
@@ -405,10 +416,14 @@ pub async fn status(
         };
         let fingerprint = format!("status:{}", status.as_str());
         for _ in 0..MAX_TRIES {
-            if state.cached_reply(&call_sid, &fingerprint).await.is_some() {
+            if state
+                .cached_reply(&call_sid, &fingerprint, Reads::Stored)
+                .await
+                .is_some()
+            {
                 break;
             }
-            let Ok(stored) = state.stored_session(&call_sid).await else {
+            let Ok(stored) = state.stored_session(&call_sid, Reads::Stored).await else {
                 continue;
             };
             let Some(session) = stored else {

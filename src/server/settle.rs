@@ -247,8 +247,14 @@ impl AppState {
         &self,
         call_sid: &CallSid,
         fingerprint: &str,
+        reads: Reads,
     ) -> Option<Response> {
-        match self.inner.store.reply(call_sid.as_str(), fingerprint).await {
+        let store = &self.inner.store;
+        let found = match reads {
+            Reads::Stored => store.reply(call_sid.as_str(), fingerprint).await,
+            Reads::Resident => store.resident_reply(call_sid.as_str(), fingerprint).await,
+        };
+        match found {
             Ok(Some(reply)) => {
                 self.count(Counter::DuplicateWebhook);
                 Some(xml(StatusCode::OK, reply))
@@ -267,15 +273,17 @@ impl AppState {
     pub(super) async fn stored_session(
         &self,
         call_sid: &CallSid,
+        reads: Reads,
     ) -> Result<Option<CallSession>, crate::store::StoreError> {
-        self.inner
-            .store
-            .session(call_sid.as_str())
-            .await
-            .inspect_err(|e| {
-                tracing::error!(error = %e, "loading the session failed");
-                self.count(Counter::StoreError);
-            })
+        let store = &self.inner.store;
+        let found = match reads {
+            Reads::Stored => store.session(call_sid.as_str()).await,
+            Reads::Resident => store.resident_session(call_sid.as_str()).await,
+        };
+        found.inspect_err(|e| {
+            tracing::error!(error = %e, "loading the session failed");
+            self.count(Counter::StoreError);
+        })
     }
 
     /// The flow set a call runs on: `preferred` (the version in a URL), else the session's,
@@ -310,6 +318,16 @@ pub(super) fn on_version(mut session: CallSession, set: &FlowSet) -> CallSession
     session
 }
 
+/// How a try reads the call's session and earlier answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reads {
+    /// From the store, its database included.
+    Stored,
+    /// As far as the store knows without its database: for call-start webhooks, which
+    /// are new calls but for a retry; the commit catches a call it did not know.
+    Resident,
+}
+
 /// Most tries at one webhook when other webhooks of the call keep committing first.
 pub(super) const MAX_TRIES: usize = 8;
 
@@ -337,15 +355,23 @@ impl AppState {
         call_sid: &CallSid,
         fingerprint: &str,
         replayable: bool,
-        decide: impl Fn(Budget) -> std::pin::Pin<Box<dyn Future<Output = Decision> + Send + 'a>>,
+        first_reads: Reads,
+        decide: impl Fn(Budget, Reads) -> std::pin::Pin<Box<dyn Future<Output = Decision> + Send + 'a>>,
     ) -> Response {
         // One budget for every try: a conflict does not buy more time.
         let budget = Budget::starting_now();
-        for _ in 0..MAX_TRIES {
-            if replayable && let Some(reply) = self.cached_reply(call_sid, fingerprint).await {
+        for attempt in 0..MAX_TRIES {
+            // A retry reads everything: the first try's guess was wrong.
+            let reads = if attempt == 0 {
+                first_reads
+            } else {
+                Reads::Stored
+            };
+            if replayable && let Some(reply) = self.cached_reply(call_sid, fingerprint, reads).await
+            {
                 return reply;
             }
-            match decide(budget).await {
+            match decide(budget, reads).await {
                 Decision::Reply(resp) => return resp,
                 Decision::Retry => {}
                 Decision::Commit {

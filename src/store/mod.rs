@@ -2,7 +2,8 @@
 //!
 //! The embedded default is SQLite ([`sqlite::SqliteStore`]): one file, WAL, one
 //! writer thread that commits a batch of webhooks in one transaction (group
-//! commit), so every webhook's rows are durable before its response is sent.
+//! commit), so every webhook's rows are durable before its response is sent. It holds
+//! the calls in progress in memory, so a webhook reads nothing from the file.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -10,6 +11,7 @@ use futures_util::StreamExt;
 
 use crate::call::{CallSession, FlowClosure, LogEvent, Outcome};
 
+mod live_calls;
 pub mod postgres;
 mod row_batch;
 mod rows;
@@ -127,6 +129,23 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError>;
     /// The answer given before to the request with this fingerprint, if any.
     async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError>;
+    /// [`Store::session`] as far as the store can tell without reading its database: for a
+    /// call-start webhook, which is almost always a new call. `None` may also be a call
+    /// the store keeps only on disk; committing a fresh session for it is then a
+    /// [`CommitOutcome::Conflict`] (or a [`CommitOutcome::Duplicate`]), after which
+    /// this reads it.
+    async fn resident_session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
+        self.session(call_sid).await
+    }
+    /// [`Store::reply`] as far as the store can tell without reading its database (see
+    /// [`Store::resident_session`]): the commit still finds a duplicate it missed.
+    async fn resident_reply(
+        &self,
+        call_sid: &str,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.reply(call_sid, fingerprint).await
+    }
     /// Makes a webhook's session, events, call row and reply durable, atomically; returns once committed.
     async fn commit(&self, commit: WebhookCommit) -> Result<CommitOutcome, StoreError>;
     /// A call's row.

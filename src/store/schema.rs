@@ -145,6 +145,51 @@ CREATE INDEX IF NOT EXISTS call_events_in_call_order ON call_events (call_starte
         sqlite: V6,
         postgres: V6,
     },
+    Migration {
+        version: 7,
+        summary: "SQLite: one append-only log row per webhook (its session and answer), the call row pointing at the newest; unused event indexes dropped",
+        // A webhook then appends one row under a growing key instead of rewriting a session
+        // row and adding an answer row, each at a random place in its own table. The
+        // call's row says where its newest session is (`last_log_id`), and each log row
+        // where the call's previous one is (`prev`): a chain of the call's answers. Old
+        // answers become log rows first and the session last, so the session's row is the
+        // newest of its call; a session whose call has no row (never written so) gets one
+        // from its state. `sessions` and `webhook_replies` stay readable as views.
+        // The events are found by call through their key (the call's start, then its sid):
+        // `call_events_by_call` and `call_events_by_node` (used by no query) go.
+        sqlite: "
+CREATE TABLE webhook_log (id INTEGER PRIMARY KEY, call_sid TEXT NOT NULL, prev INTEGER, seq INTEGER, at TEXT NOT NULL, fingerprint TEXT, reply TEXT, session TEXT);
+INSERT INTO webhook_log (call_sid, at, fingerprint, reply)
+  SELECT call_sid, created_at, fingerprint, twiml FROM webhook_replies ORDER BY created_at, rowid;
+INSERT INTO webhook_log (call_sid, seq, at, session)
+  SELECT call_sid, seq, updated_at, state FROM sessions ORDER BY updated_at, rowid;
+CREATE INDEX webhook_log_migrating ON webhook_log (call_sid, id);
+UPDATE webhook_log SET prev = (SELECT MAX(p.id) FROM webhook_log p WHERE p.call_sid = webhook_log.call_sid AND p.id < webhook_log.id);
+INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at)
+  SELECT s.call_sid, COALESCE(json_extract(s.state, '$.flow'), ''), COALESCE(json_extract(s.state, '$.version'), ''),
+    COALESCE(json_extract(s.state, '$.caller'), ''), COALESCE(json_extract(s.state, '$.called'), ''),
+    COALESCE(json_extract(s.state, '$.language'), ''), COALESCE(json_extract(s.state, '$.started_at'), s.updated_at)
+  FROM sessions s WHERE json_valid(s.state) AND NOT EXISTS (SELECT 1 FROM calls c WHERE c.call_sid = s.call_sid);
+ALTER TABLE calls ADD COLUMN session_seq INTEGER;
+ALTER TABLE calls ADD COLUMN last_log_id INTEGER;
+UPDATE calls SET last_log_id = (SELECT MAX(l.id) FROM webhook_log l WHERE l.call_sid = calls.call_sid),
+  session_seq = (SELECT s.seq FROM sessions s WHERE s.call_sid = calls.call_sid);
+DROP INDEX webhook_log_migrating;
+DROP TABLE sessions;
+DROP TABLE webhook_replies;
+DROP INDEX IF EXISTS call_events_by_call;
+DROP INDEX IF EXISTS call_events_by_node;
+CREATE VIEW sessions AS SELECT c.call_sid AS call_sid, l.session AS state, l.at AS updated_at, c.session_seq AS seq
+  FROM calls c JOIN webhook_log l ON l.id = c.last_log_id WHERE l.session IS NOT NULL;
+CREATE VIEW webhook_replies AS SELECT call_sid, fingerprint, reply AS twiml, at AS created_at
+  FROM webhook_log WHERE fingerprint IS NOT NULL;
+",
+        // PostgreSQL keeps its tables (each of its servers reads them); only the index no
+        // query uses goes.
+        postgres: "
+DROP INDEX IF EXISTS call_events_by_node;
+",
+    },
 ];
 
 const V6: &str = "

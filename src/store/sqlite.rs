@@ -17,29 +17,24 @@ use tokio::sync::oneshot;
 
 use futures_util::StreamExt;
 
+use super::live_calls::{LiveCalls, ReplyLookup};
 use super::row_batch::{CopiedRow, RowBatch, RowCopier, SpareBatches};
 use super::rows::{
-    call_columns, decode_value, encode_value, event_columns, parse_name, parse_ts, range_query,
-    to_u32, ts,
+    call_columns, decode_value, event_columns, parse_name, parse_ts, range_query, to_u32, ts,
 };
 use super::{
     CallRange, CallRecord, CommitOutcome, RowStream, Store, StoreError, WebhookCommit, schema,
 };
-use crate::call::{CallSession, EventKind, FlowClosure, LogEvent, Outcome};
+use crate::call::{CallSession, EventKind, FlowClosure, LogEvent};
+use writer::{Request, Writer};
 
-/// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
-const MAX_BATCH: usize = 256;
+mod writer;
+
 /// Idle read connections kept for reuse.
 const MAX_IDLE_READERS: usize = 4;
 /// How long a commit waits for another process's write lock. With the lookup budget
 /// (10 s) and one retry of a failed commit it keeps a webhook inside Twilio's 15 s.
 const BUSY_TIMEOUT: Duration = Duration::from_millis(2000);
-
-/// A webhook waiting for its rows to be committed.
-struct Request {
-    commit: WebhookCommit,
-    reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
-}
 
 /// The database file as opened, to notice it being deleted or replaced underneath: SQLite
 /// then goes on writing into an unlinked file, and every commit from then on is lost.
@@ -84,7 +79,10 @@ pub struct SqliteStore {
     requests: Option<mpsc::Sender<Request>>,
     file: Option<FileIdentity>,
     writer: Option<JoinHandle<()>>,
+    checkpoints: Option<Checkpointer>,
     readers: Arc<ReadPool>,
+    /// The calls held in memory (changed only by the writer thread).
+    live: Arc<LiveCalls>,
     /// An in-memory database lives only while a connection to it is open.
     _anchor: Option<Mutex<Connection>>,
 }
@@ -133,18 +131,27 @@ impl SqliteStore {
             None
         };
         let (requests, queue) = mpsc::channel();
+        let live = Arc::new(LiveCalls::default());
+        let writer = Writer::new(writer, Arc::clone(&live), writer_file)?;
         // A dedicated thread rather than spawn_blocking per commit: one
         // connection may only run one transaction, and a long-lived loop is
         // what lets a batch of queued webhooks share a single fsync.
         let writer = std::thread::Builder::new()
             .name("phonetree-store".into())
-            .spawn(move || run_writer(writer, writer_file, queue))
+            .spawn(move || writer.run(queue))
             .map_err(|e| StoreError::Database(format!("starting the writer thread: {e}")))?;
+        let checkpoints = if memory {
+            None
+        } else {
+            Some(Checkpointer::start(&readers)?)
+        };
         Ok(SqliteStore {
             requests: Some(requests),
             file,
             writer: Some(writer),
+            checkpoints,
             readers,
+            live,
             _anchor: anchor,
         })
     }
@@ -173,6 +180,52 @@ impl SqliteStore {
         .map_err(|e| StoreError::Database(format!("write task: {e}")))?
     }
 
+    fn send(&self, request: Request) -> Result<(), StoreError> {
+        self.requests
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(request)
+            .map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on the writer thread, between two batches of webhooks.
+    async fn on_writer<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Writer) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (done, result) = oneshot::channel();
+        self.send(Request::Job(Box::new(move |w| {
+            let _ = done.send(f(w));
+        })))?;
+        result.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Reads a call memory does not hold from the database into memory.
+    async fn load(&self, call_sid: &str) -> Result<(), StoreError> {
+        let sid = call_sid.to_owned();
+        self.on_writer(move |w| w.load(&sid)).await
+    }
+
+    /// The answer a memory lookup points at.
+    async fn reply_of(
+        &self,
+        lookup: ReplyLookup,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let ReplyLookup::Row(id) = lookup else {
+            return Ok(None);
+        };
+        let fingerprint = fingerprint.to_owned();
+        self.read(move |conn| writer::reply_in_row(conn, id, &fingerprint))
+            .await
+    }
+
+    /// How many calls the store holds in memory.
+    pub fn calls_in_memory(&self) -> usize {
+        self.live.len()
+    }
+
     /// Runs `f` on a read connection off the async threads.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
@@ -197,6 +250,7 @@ impl Drop for SqliteStore {
         // committed; joining it means the file is closed when drop returns,
         // so a reopen or process exit right after sees a settled database.
         self.requests.take();
+        self.checkpoints.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -225,6 +279,72 @@ impl ReadPool {
         conn.pragma_update(None, "query_only", "ON").map_err(db)?;
         Ok(conn)
     }
+}
+
+/// How often the WAL is copied back into the database file. The writer never does it
+/// itself (SQLite's automatic checkpoint would run inside a webhook's commit).
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// A thread that checkpoints the WAL beside the writer, on its own connection.
+struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    fn start(pool: &ReadPool) -> Result<Checkpointer, StoreError> {
+        let conn = Connection::open_with_flags(&pool.source, pool.flags).map_err(db)?;
+        configure(&conn)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("phonetree-checkpoint".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    // PASSIVE never waits for the writer or readers; what it cannot copy
+                    // now is copied next time.
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                    {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; trying again");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Database(format!("starting the checkpoint thread: {e}")))?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Removes the flow versions no call is on any more, except `keep`; returns how many.
+fn prune_flow_versions(tx: &Transaction<'_>, keep: &[String]) -> Result<u64, StoreError> {
+    let mut unused: Vec<String> = tx
+        .prepare(
+            "SELECT version FROM flow_versions WHERE version NOT IN
+               (SELECT flow_version FROM calls UNION SELECT flow_version FROM call_events)",
+        )
+        .map_err(db)?
+        .query_map([], |r| r.get(0))
+        .map_err(db)?
+        .collect::<Result<_, _>>()
+        .map_err(db)?;
+    unused.retain(|v| !keep.contains(v));
+    for v in &unused {
+        tx.execute("DELETE FROM flow_versions WHERE version = ?1", [v])
+            .map_err(db)?;
+    }
+    Ok(unused.len() as u64)
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
@@ -266,6 +386,11 @@ fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connecti
     // from that moment (NORMAL could lose the last commits).
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db)?;
+    if !memory {
+        // The checkpoint thread does it (see `Checkpointer`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(db)?;
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
@@ -298,141 +423,17 @@ fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connecti
     Ok(conn)
 }
 
-fn run_writer(mut conn: Connection, file: Option<FileIdentity>, queue: mpsc::Receiver<Request>) {
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        batch.extend(queue.try_iter().take(MAX_BATCH - 1));
-        // One stat per batch: a commit into a deleted file would be acknowledged and lost.
-        let results = match file.as_ref().map(FileIdentity::still_there) {
-            Some(Err(e)) => batch.iter().map(|_| Err(e.clone())).collect(),
-            _ => write_batch(&mut conn, &batch),
-        };
-        for (request, result) in batch.into_iter().zip(results) {
-            let _ = request.reply.send(result);
-        }
-    }
-}
-
-/// Commits a batch in one transaction; one result per request, in order.
-fn write_batch(conn: &mut Connection, batch: &[Request]) -> Vec<Result<CommitOutcome, StoreError>> {
-    let fail_all = |msg: String| {
-        batch
-            .iter()
-            .map(|_| Err(StoreError::Database(msg.clone())))
-            .collect()
-    };
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => return fail_all(e.to_string()),
-    };
-    let mut results = Vec::with_capacity(batch.len());
-    for request in batch {
-        let result = commit_one(&mut tx, &request.commit);
-        // Some errors (disk full, I/O) make SQLite roll back the whole
-        // transaction; carrying on would autocommit the rest one by one.
-        if let Err(e) = &result
-            && tx.is_autocommit()
-        {
-            return fail_all(format!("batch rolled back: {e}"));
-        }
-        results.push(result);
-    }
-    match tx.commit() {
-        Ok(()) => results,
-        Err(e) => fail_all(e.to_string()),
-    }
-}
-
-fn commit_one(
-    tx: &mut Transaction<'_>,
-    commit: &WebhookCommit,
-) -> Result<CommitOutcome, StoreError> {
-    // A savepoint per webhook, so one bad commit is undone alone and the rest of the batch still commits.
-    let sp = tx.savepoint().map_err(db)?;
-    let s = &commit.session;
-    if let Some((fingerprint, _)) = &commit.reply {
-        let earlier: Option<String> = sp
-            .prepare_cached(
-                "SELECT twiml FROM webhook_replies WHERE call_sid = ?1 AND fingerprint = ?2",
-            )
-            .map_err(db)?
-            .query_row(params![s.call_sid, fingerprint], |r| r.get(0))
-            .optional()
-            .map_err(db)?;
-        if let Some(twiml) = earlier {
-            return Ok(CommitOutcome::Duplicate(twiml));
-        }
-    }
-    // The store orders each call's webhooks: the step was computed from the session at
-    // `base_seq`, so it only lands if that is still the stored one.
-    let stored_seq: Option<i64> = sp
-        .prepare_cached("SELECT seq FROM sessions WHERE call_sid = ?1")
-        .map_err(db)?
-        .query_row([&s.call_sid], |r| r.get(0))
-        .optional()
-        .map_err(db)?;
-    if stored_seq != commit.base_seq.map(i64::from) {
-        return Ok(CommitOutcome::Conflict);
-    }
-    let now = ts(commit.now);
-    let state = serde_json::to_string(s)
-        .map_err(|e| StoreError::Database(format!("encoding the session: {e}")))?;
-    sp.prepare_cached("INSERT INTO sessions (call_sid, state, updated_at, seq) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (call_sid) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at, seq = excluded.seq").map_err(db)?.execute(params![s.call_sid, state, now, s.seq],
-    )
-    .map_err(db)?;
-    // The call row first: each event keeps its start as the row holds it.
-    let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
-    sp.prepare_cached("INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (call_sid) DO UPDATE SET flow = excluded.flow, flow_version = excluded.flow_version,
-           language = excluded.language, outcome = COALESCE(excluded.outcome, calls.outcome),
-           last_node = COALESCE(excluded.last_node, calls.last_node), ended_at = COALESCE(calls.ended_at, excluded.ended_at)").map_err(db)?.execute(params![s.call_sid, s.flow, s.version, s.caller, s.called, s.language, ts(s.started_at), ended_at,
-            s.outcome().map(Outcome::as_str), s.node()],
-    )
-    .map_err(db)?;
-    {
-        let mut insert = sp
-            .prepare_cached(
-                "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, (SELECT started_at FROM calls WHERE call_sid = ?1))",
-            )
-            .map_err(db)?;
-        for e in &commit.events {
-            let value = encode_value(e.value.as_ref())?;
-            insert
-                .execute(params![
-                    e.call_sid,
-                    e.seq,
-                    ts(e.at),
-                    e.flow,
-                    e.version,
-                    e.node,
-                    e.kind.as_str(),
-                    value,
-                    e.attempt
-                ])
-                .map_err(db)?;
-        }
-    }
-    if let Some((fingerprint, twiml)) = &commit.reply {
-        sp.prepare_cached("INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at) VALUES (?1, ?2, ?3, ?4)").map_err(db)?.execute(params![s.call_sid, fingerprint, twiml, now],
-        )
-        .map_err(db)?;
-    }
-    sp.commit().map_err(db)?;
-    Ok(CommitOutcome::Stored)
-}
-
 const SELECT_CALL: &str = concat!(
     "SELECT ",
     call_columns!(""),
     " FROM calls WHERE call_sid = ?1"
 );
+// A call's events are a range of call_events' key: the call's start, then its sid.
 const SELECT_EVENTS: &str = concat!(
     "SELECT ",
     event_columns!(""),
-    " FROM call_events WHERE call_sid = ?1 ORDER BY seq"
+    " FROM call_events WHERE call_started_at = COALESCE((SELECT started_at FROM calls WHERE call_sid = ?1), '')
+       AND call_sid = ?1 ORDER BY seq"
 );
 // The calls come out of `calls_by_start_and_sid` (or `calls_by_flow_start_and_sid`) in
 // order, and the events out of call_events' own key (call_started_at, call_sid, seq): no
@@ -824,44 +825,38 @@ fn read_slices(
 #[async_trait]
 impl Store for SqliteStore {
     async fn session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
-        let sid = call_sid.to_owned();
-        self.read(move |conn| {
-            let state: Option<String> = conn
-                .prepare_cached("SELECT state FROM sessions WHERE call_sid = ?1")
-                .map_err(db)?
-                .query_row([&sid], |r| r.get(0))
-                .optional()
-                .map_err(db)?;
-            state
-                .map(|json| {
-                    serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Corrupt(format!("session of {sid}: {e}")))
-                })
-                .transpose()
-        })
-        .await
+        if let Some(held) = self.live.session(call_sid) {
+            return Ok(Some(CallSession::clone(&held)));
+        }
+        self.load(call_sid).await?;
+        Ok(self.live.session(call_sid).map(|s| CallSession::clone(&s)))
+    }
+
+    async fn resident_session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
+        Ok(self.live.session(call_sid).map(|s| CallSession::clone(&s)))
     }
 
     async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError> {
-        let (sid, fingerprint) = (call_sid.to_owned(), fingerprint.to_owned());
-        self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT twiml FROM webhook_replies WHERE call_sid = ?1 AND fingerprint = ?2",
-            )
-            .map_err(db)?
-            .query_row([&sid, &fingerprint], |r| r.get(0))
-            .optional()
-            .map_err(db)
-        })
-        .await
+        let mut lookup = self.live.reply(call_sid, fingerprint);
+        if lookup == ReplyLookup::NotHeld {
+            self.load(call_sid).await?;
+            lookup = self.live.reply(call_sid, fingerprint);
+        }
+        self.reply_of(lookup, fingerprint).await
+    }
+
+    async fn resident_reply(
+        &self,
+        call_sid: &str,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.reply_of(self.live.reply(call_sid, fingerprint), fingerprint)
+            .await
     }
 
     async fn commit(&self, commit: WebhookCommit) -> Result<CommitOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let requests = self.requests.as_ref().ok_or(StoreError::Closed)?;
-        requests
-            .send(Request { commit, reply })
-            .map_err(|_| StoreError::Closed)?;
+        self.send(Request::Commit { commit, reply })?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -963,22 +958,7 @@ impl Store for SqliteStore {
 
     async fn expire_sessions(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = ts(ended_before);
-        self.write_aside(move |tx| {
-            let ended = "SELECT call_sid FROM calls WHERE ended_at IS NOT NULL AND ended_at < ?1";
-            tx.execute(
-                &format!("DELETE FROM webhook_replies WHERE call_sid IN ({ended})"),
-                [&before],
-            )
-            .map_err(db)?;
-            let n = tx
-                .execute(
-                    &format!("DELETE FROM sessions WHERE call_sid IN ({ended})"),
-                    [&before],
-                )
-                .map_err(db)?;
-            Ok(n as u64)
-        })
-        .await
+        self.on_writer(move |w| writer::expire(w, &before)).await
     }
 
     async fn prune(
@@ -988,46 +968,8 @@ impl Store for SqliteStore {
     ) -> Result<super::Pruned, StoreError> {
         let before = ts(started_before);
         let keep = keep.to_vec();
-        self.write_aside(move |tx| {
-            let old = "SELECT call_sid FROM calls WHERE started_at < ?1";
-            let events = tx
-                .execute(
-                    &format!("DELETE FROM call_events WHERE call_sid IN ({old})"),
-                    [&before],
-                )
-                .map_err(db)?;
-            for table in ["webhook_replies", "sessions"] {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE call_sid IN ({old})"),
-                    [&before],
-                )
-                .map_err(db)?;
-            }
-            let calls = tx
-                .execute("DELETE FROM calls WHERE started_at < ?1", [&before])
-                .map_err(db)?;
-            let mut unused: Vec<String> = tx
-                .prepare(
-                    "SELECT version FROM flow_versions WHERE version NOT IN
-                       (SELECT flow_version FROM calls UNION SELECT flow_version FROM call_events)",
-                )
-                .map_err(db)?
-                .query_map([], |r| r.get(0))
-                .map_err(db)?
-                .collect::<Result<_, _>>()
-                .map_err(db)?;
-            unused.retain(|v| !keep.contains(v));
-            for v in &unused {
-                tx.execute("DELETE FROM flow_versions WHERE version = ?1", [v])
-                    .map_err(db)?;
-            }
-            Ok(super::Pruned {
-                calls: calls as u64,
-                events: events as u64,
-                flow_versions: unused.len() as u64,
-            })
-        })
-        .await
+        self.on_writer(move |w| writer::prune_calls(w, &before, &keep))
+            .await
     }
 
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
@@ -1065,7 +1007,7 @@ impl Store for SqliteStore {
 // what is SQLite's own (batches, the memdb VFS, WAL) is tested here.
 #[cfg(test)]
 mod tests {
-    use crate::call::CallState;
+    use crate::call::{CallState, Outcome};
     use std::collections::BTreeMap;
 
     use super::*;
@@ -1260,15 +1202,16 @@ mod tests {
     fn a_failing_commit_fails_alone_in_its_batch() {
         let dir = tempfile::tempdir().unwrap();
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = open_writer(&dir.path().join("calls.db"), flags, false).unwrap();
-        // Past the order check, into the (call_sid, seq) key of the first row.
+        let conn = open_writer(&dir.path().join("calls.db"), flags, false).unwrap();
+        let mut writer = Writer::new(conn, Arc::new(LiveCalls::default()), None).unwrap();
+        // Past the order check, into the (call_started_at, call_sid, seq) key of the first row.
         let mut bad = commit("CA5", &[1], Some("x"));
         bad.base_seq = Some(1);
         if let CallState::Active { attempt, .. } = &mut bad.session.state {
             *attempt = 9;
         }
         let mut waiters = Vec::new();
-        let batch: Vec<Request> = [
+        let batch: Vec<_> = [
             commit("CA5", &[1], None),
             bad,
             commit("CA6", &[1], Some("y")),
@@ -1277,10 +1220,14 @@ mod tests {
         .map(|commit| {
             let (reply, rx) = oneshot::channel();
             waiters.push(rx);
-            Request { commit, reply }
+            (commit, reply)
         })
         .collect();
-        let results = write_batch(&mut conn, &batch);
+        writer.commit_batch(batch);
+        let results: Vec<_> = waiters
+            .into_iter()
+            .map(|mut w| w.try_recv().unwrap())
+            .collect();
         assert_eq!(results[0].as_ref().unwrap(), &CommitOutcome::Stored);
         assert!(
             matches!(results[1], Err(StoreError::Database(_))),
@@ -1288,8 +1235,10 @@ mod tests {
             results[1]
         );
         assert_eq!(results[2].as_ref().unwrap(), &CommitOutcome::Stored);
+        let conn = &writer.conn;
         let q = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
         assert_eq!(q("SELECT COUNT(*) FROM call_events"), 2);
+        assert_eq!(q("SELECT COUNT(*) FROM webhook_log"), 2);
         assert_eq!(
             q("SELECT COUNT(*) FROM webhook_replies WHERE fingerprint = 'x'"),
             0
@@ -1336,6 +1285,187 @@ mod tests {
         assert_eq!(count(&store, "calls").await, 20);
     }
 
+    /// `commit` continuing the call from `base`, ending in `state`.
+    fn next(sid: &str, base: u32, state: CallState, fingerprint: &str) -> WebhookCommit {
+        let mut c = commit(sid, &[base + 1], Some(fingerprint));
+        c.base_seq = Some(base);
+        c.session.state = state;
+        c
+    }
+
+    #[tokio::test]
+    async fn calls_in_progress_are_answered_from_memory_and_closed_ones_leave_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.commit(commit("CA1", &[1], Some("a"))).await.unwrap();
+        store.commit(commit("CA2", &[1], Some("b"))).await.unwrap();
+        assert_eq!(store.calls_in_memory(), 2);
+        // Behind the store's back: memory is what answers, not the file.
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch("UPDATE webhook_log SET session = '{' WHERE call_sid = 'CA1'")
+            .unwrap();
+        assert_eq!(store.session("CA1").await.unwrap().unwrap().seq, 1);
+        assert_eq!(
+            store.reply("CA1", "a").await.unwrap().as_deref(),
+            Some("<Response><Say>a</Say></Response>")
+        );
+        assert_eq!(store.reply("CA1", "b").await.unwrap(), None);
+        drop(raw);
+        let closed = next(
+            "CA2",
+            1,
+            CallState::Closed {
+                outcome: Outcome::SelfService,
+            },
+            "c",
+        );
+        assert_eq!(store.commit(closed).await.unwrap(), CommitOutcome::Stored);
+        assert_eq!(store.calls_in_memory(), 1, "a closed call leaves memory");
+        // A late copy of its last request still gets the first answer, read from the file.
+        let again = next(
+            "CA2",
+            1,
+            CallState::Closed {
+                outcome: Outcome::SelfService,
+            },
+            "c",
+        );
+        assert_eq!(
+            store.commit(again).await.unwrap(),
+            CommitOutcome::Duplicate("<Response><Say>c</Say></Response>".into())
+        );
+        assert_eq!(
+            store.reply("CA2", "b").await.unwrap().as_deref(),
+            Some("<Response><Say>b</Say></Response>")
+        );
+        assert!(store.session("CA2").await.unwrap().unwrap().is_closed());
+    }
+
+    #[tokio::test]
+    async fn a_restarted_store_reads_its_calls_from_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.commit(commit("CA1", &[1], Some("a"))).await.unwrap();
+        let second = next(
+            "CA1",
+            1,
+            CallState::Active {
+                node: "main".into(),
+                attempt: 1,
+                visit: 2,
+                budget_spent: false,
+                outcome: None,
+            },
+            "b",
+        );
+        store.commit(second).await.unwrap();
+        drop(store);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.calls_in_memory(),
+            0,
+            "nothing is read before it is asked for"
+        );
+        // A call-start webhook guesses from memory alone; the commit knows better.
+        assert_eq!(store.resident_session("CA1").await.unwrap(), None);
+        let restart = commit("CA1", &[1], Some("z"));
+        assert_eq!(
+            store.commit(restart).await.unwrap(),
+            CommitOutcome::Conflict
+        );
+        assert_eq!(
+            store.resident_session("CA1").await.unwrap().map(|s| s.seq),
+            Some(2),
+            "the conflict taught memory the call"
+        );
+        let copy = next("CA1", 0, CallState::Starting, "a");
+        assert_eq!(
+            store.commit(copy).await.unwrap(),
+            CommitOutcome::Duplicate("<Response><Say>a</Say></Response>".into())
+        );
+        let third = next(
+            "CA1",
+            2,
+            CallState::Ended {
+                node: Some("main".into()),
+                outcome: None,
+            },
+            "c",
+        );
+        assert_eq!(store.commit(third).await.unwrap(), CommitOutcome::Stored);
+        let seqs: Vec<u32> = store
+            .events("CA1")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3]);
+        let chain: Vec<(i64, Option<i64>)> = store
+            .read(|c| {
+                let mut stmt = c
+                    .prepare("SELECT id, prev FROM webhook_log ORDER BY id")
+                    .map_err(db)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(chain, [(1, None), (2, Some(1)), (3, Some(2))]);
+    }
+
+    #[tokio::test]
+    async fn a_version_6_database_keeps_its_sessions_and_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        let raw = Connection::open(&path).unwrap();
+        raw.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")
+            .unwrap();
+        for m in &schema::MIGRATIONS[..6] {
+            raw.execute_batch(m.sqlite).unwrap();
+            raw.execute("INSERT INTO schema_version VALUES (?1)", [m.version])
+                .unwrap();
+        }
+        let live = serde_json::to_string(&session("CA1", Some("menu"), 4)).unwrap();
+        raw.execute(
+            "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at)
+             VALUES ('CA1', 'main', 'v7', '+1', '+2', 'en', '2026-11-24T15:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+        raw.execute(
+            "INSERT INTO sessions (call_sid, state, updated_at, seq) VALUES ('CA1', ?1, 'x', 4)",
+            [&live],
+        )
+        .unwrap();
+        for (fp, at) in [("f1", "1"), ("f2", "2")] {
+            raw.execute(
+                "INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at) VALUES ('CA1', ?1, ?2, ?3)",
+                params![fp, format!("<Response>{fp}</Response>"), at],
+            )
+            .unwrap();
+        }
+        drop(raw);
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.session("CA1").await.unwrap().unwrap().seq, 4);
+        for fp in ["f1", "f2"] {
+            assert_eq!(
+                store.reply("CA1", fp).await.unwrap(),
+                Some(format!("<Response>{fp}</Response>"))
+            );
+        }
+        // The old tables read the same through their views.
+        assert_eq!(count(&store, "webhook_replies").await, 2);
+        assert_eq!(count(&store, "sessions").await, 1);
+        let on = next("CA1", 4, CallState::Starting, "f3");
+        assert_eq!(store.commit(on).await.unwrap(), CommitOutcome::Stored);
+        assert_eq!(count(&store, "webhook_replies").await, 3);
+    }
+
     #[tokio::test]
     async fn corrupt_rows_and_closed_writer_are_errors() {
         let mut store = SqliteStore::open_in_memory().unwrap();
@@ -1345,8 +1475,12 @@ mod tests {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_URI,
         )
         .unwrap();
-        raw.execute_batch("UPDATE call_events SET kind = 'bogus'; UPDATE sessions SET state = '{'")
-            .unwrap();
+        raw.execute_batch(
+            "UPDATE call_events SET kind = 'bogus'; UPDATE webhook_log SET session = '{'",
+        )
+        .unwrap();
+        // What memory holds was committed whole; the file is read for a call it lets go.
+        store.live.forget("CA8");
         assert!(matches!(
             store.events("CA8").await,
             Err(StoreError::Corrupt(_))
