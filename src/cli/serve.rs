@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::ServeArgs;
 
 pub(super) fn serve(mut args: ServeArgs) -> ExitCode {
-    init_tracing();
+    // Held until the process returns: dropping it writes out the lines still queued.
+    let _log_writer = init_tracing();
     // `TWILIO_AUTH_TOKEN=` in a unit file or a shell is a token left out, not a token that is
     // empty: it must not turn signature checks off on a public address.
     args.auth_token = args.auth_token.filter(|token| !token.trim().is_empty());
@@ -165,12 +166,17 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections; finishing webhooks in flight");
 }
 
-fn init_tracing() {
+/// Logs to stderr from a thread of its own, so a webhook never waits on a write to the
+/// terminal or a pipe; a line that finds the queue full (a reader stuck for long) is
+/// dropped rather than holding calls up.
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .try_init();
+    guard
 }
