@@ -59,7 +59,21 @@
 //! the same way, and prints the RSS after.
 //!
 //! Every spawned process is killed when the bench ends, on success or error; any error makes
-//! it exit with status 1. It only ever connects to 127.0.0.1.
+//! it exit with status 1. It only ever connects to 127.0.0.1. A server's address is read from
+//! the line it logs once bound (`... listen=127.0.0.1:PORT ...`, as `phonetree serve` logs it
+//! and the baseline prints it).
+//!
+//! # Reading the numbers
+//!
+//! - The client, the server under test and whatever else runs share the machine's CPUs: on a
+//!   small machine the client's own CPU time is taken from the server, and against the
+//!   baseline the 2-worker client may be what saturates first, so the baseline's webhooks/s is
+//!   a floor for what the machine can serve, not a ceiling. Compare the ratios of one run,
+//!   taken on a quiet machine.
+//! - Whole calls that went to voicemail are 3 webhooks, through the menus 6; webhooks/s is per
+//!   webhook either way, but the mix differs (the report names it).
+//! - RSS growth per held call includes the store's caches (SQLite's page cache in the process)
+//!   and memory the allocator keeps: it is what the process grew by, not the size of a session.
 //!
 //! # Running it
 //!
