@@ -903,13 +903,26 @@ impl ServerProcess {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log,
         };
+        // Only the readers hold a sender now: when the process exits, they end and the wait does.
+        drop(announced);
         let addr = match listening.recv_timeout(START_TIMEOUT) {
             Ok(addr) => addr,
-            Err(_) => {
+            Err(e) => {
                 let _ = process.child.kill();
-                let status = process.child.wait().ok();
+                let status = process
+                    .child
+                    .wait()
+                    .map_or_else(|e| format!("unknown: {e}"), |s| s.to_string());
+                let why = match e {
+                    std::sync::mpsc::RecvTimeoutError::Timeout => {
+                        format!("did not announce its address within {START_TIMEOUT:?}")
+                    }
+                    std::sync::mpsc::RecvTimeoutError::Disconnected => {
+                        "exited before announcing its address".to_owned()
+                    }
+                };
                 return Err(format!(
-                    "{name} did not announce its address within {START_TIMEOUT:?} (exit: {status:?}); its last lines:\n{}",
+                    "{name} {why} ({status}); its last lines:\n{}",
                     process.tail()
                 ));
             }
