@@ -755,6 +755,9 @@ impl Caller {
 /// One run's results.
 #[derive(Debug)]
 struct Run {
+    /// CPU time (user and system) the servers under test used in the measured window, per
+    /// webhook answered in it, in µs: what a webhook costs whatever else the machine runs.
+    server_cpu_us: Option<f64>,
     webhooks_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
@@ -772,7 +775,24 @@ fn quantile_ms(sorted: &[u32], q: f64) -> f64 {
     f64::from(sorted[rank.clamp(1, sorted.len()) - 1]) / 1e3
 }
 
-/// Runs `test` against `targets` with `connections` callers for `window`.
+/// CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`.
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces), from field 3 (state) on:
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    let per_second = rustix::param::clock_ticks_per_second().max(1);
+    Some(Duration::from_micros(ticks * 1_000_000 / per_second))
+}
+
+/// The CPU time all of `pids` have used so far.
+fn servers_cpu(pids: &[u32]) -> Option<Duration> {
+    pids.iter().map(|&pid| process_cpu(pid)).sum()
+}
+
+/// Runs `test` against `targets` with `connections` callers for `window`; `pids` are the
+/// server processes whose CPU time is measured over the window (none for `--target`).
 async fn run_load(
     targets: &Arc<[Target]>,
     token: Option<Arc<str>>,
@@ -780,9 +800,19 @@ async fn run_load(
     test: Test,
     connections: u32,
     window: Window,
+    pids: &[u32],
 ) -> Run {
     let measure_from = Instant::now() + window.warmup;
     let until = measure_from + window.measured;
+    let cpu = {
+        let pids = pids.to_vec();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let before = servers_cpu(&pids)?;
+            tokio::time::sleep_until(until.into()).await;
+            Some(servers_cpu(&pids)? - before)
+        })
+    };
     let mut callers = tokio::task::JoinSet::new();
     for _ in 0..connections {
         let caller = Caller {
@@ -803,7 +833,15 @@ async fn run_load(
     }
     tally.latencies.sort_unstable();
     let l = &tally.latencies;
+    let cpu = if pids.is_empty() {
+        None
+    } else {
+        cpu.await.ok().flatten()
+    };
     Run {
+        server_cpu_us: cpu
+            .filter(|_| !l.is_empty())
+            .map(|c| c.as_secs_f64() * 1e6 / l.len() as f64),
         webhooks_per_second: l.len() as f64 / window.measured.as_secs_f64(),
         p50_ms: quantile_ms(l, 0.50),
         p99_ms: quantile_ms(l, 0.99),
@@ -1204,11 +1242,13 @@ fn print_context(options: &Options) {
 /// Prints one run's line on stderr, with its errors.
 fn print_run(label: &str, run: &Run) {
     eprintln!(
-        "load: {label}: {:.0} webhooks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {} webhooks measured, {} error(s){}",
+        "load: {label}: {:.0} webhooks/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, server CPU {} µs/webhook, {} webhooks measured, {} error(s){}",
         run.webhooks_per_second,
         run.p50_ms,
         run.p99_ms,
         run.max_ms,
+        run.server_cpu_us
+            .map_or("-".to_owned(), |c| format!("{c:.1}")),
         run.webhooks,
         run.tally.errors,
         match (run.tally.menu_calls, run.tally.voicemail_calls) {
@@ -1259,6 +1299,11 @@ impl Series {
         spread(&self.runs.iter().map(|r| r.p99_ms).collect::<Vec<_>>())
     }
 
+    fn cpu_us(&self) -> Option<(f64, f64, f64)> {
+        let values: Option<Vec<f64>> = self.runs.iter().map(|r| r.server_cpu_us).collect();
+        values.filter(|v| !v.is_empty()).map(|v| spread(&v))
+    }
+
     fn p50(&self) -> f64 {
         spread(&self.runs.iter().map(|r| r.p50_ms).collect::<Vec<_>>()).0
     }
@@ -1287,14 +1332,17 @@ impl Series {
 
 fn print_table(series: &[Series]) {
     println!(
-        "| test | server | calls walked | webhooks/s median (min-max) | p50 ms | p99 ms median (min-max) | max ms | errors |"
+        "| test | server | calls walked | webhooks/s median (min-max) | p50 ms | p99 ms median (min-max) | max ms | server CPU µs/webhook median (min-max) | errors |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
     for s in series {
         let (t, t_min, t_max) = s.throughput();
         let (p, p_min, p_max) = s.p99();
+        let cpu = s.cpu_us().map_or("-".to_owned(), |(c, lo, hi)| {
+            format!("{c:.1} ({lo:.1}-{hi:.1})")
+        });
         println!(
-            "| {} | {} | {} | {t:.0} ({t_min:.0}-{t_max:.0}) | {:.2} | {p:.2} ({p_min:.2}-{p_max:.2}) | {:.2} | {} |",
+            "| {} | {} | {} | {t:.0} ({t_min:.0}-{t_max:.0}) | {:.2} | {p:.2} ({p_min:.2}-{p_max:.2}) | {:.2} | {cpu} | {} |",
             s.test.name(),
             s.server,
             s.walks(),
@@ -1307,8 +1355,12 @@ fn print_table(series: &[Series]) {
     for test in [Test::NewCalls, Test::WholeCalls] {
         let of = |server: &str| series.iter().find(|s| s.test == test && s.server == server);
         if let (Some(p), Some(b)) = (of("phonetree"), of("baseline")) {
+            let cpu = match (p.cpu_us(), b.cpu_us()) {
+                (Some(p), Some(b)) => format!(", server CPU per webhook {:.2}", p.0 / b.0),
+                _ => String::new(),
+            };
             println!(
-                "- {}: phonetree/baseline throughput {:.2}, p99 {:.2}",
+                "- {}: phonetree/baseline throughput {:.2}, p99 {:.2}{cpu}",
                 test.name(),
                 p.throughput().0 / b.throughput().0,
                 p.p99().0 / b.p99().0
@@ -1317,15 +1369,15 @@ fn print_table(series: &[Series]) {
     }
     println!("\nEvery run:\n");
     println!(
-        "| round | test | server | webhooks/s | p50 ms | p99 ms | max ms | webhooks | errors |"
+        "| round | test | server | webhooks/s | p50 ms | p99 ms | max ms | server CPU µs/webhook | webhooks | errors |"
     );
-    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---|---:|---:|---:|---:|---:|---:|---:|");
     let rounds = series.iter().map(|s| s.runs.len()).max().unwrap_or(0);
     for round in 0..rounds {
         for s in series {
             if let Some(r) = s.runs.get(round) {
                 println!(
-                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
+                    "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} |",
                     round + 1,
                     s.test.name(),
                     s.server,
@@ -1333,6 +1385,8 @@ fn print_table(series: &[Series]) {
                     r.p50_ms,
                     r.p99_ms,
                     r.max_ms,
+                    r.server_cpu_us
+                        .map_or("-".to_owned(), |c| format!("{c:.1}")),
                     r.webhooks,
                     r.tally.errors
                 );
@@ -1384,6 +1438,10 @@ impl Phonetrees {
         self.processes.iter().map(ServerProcess::target).collect()
     }
 
+    fn pids(&self) -> Vec<u32> {
+        self.processes.iter().map(|p| p.child.id()).collect()
+    }
+
     /// Errors if a process died; prints what they logged as warnings or errors.
     fn check(&mut self, label: &str) -> Result<(), String> {
         for p in &mut self.processes {
@@ -1430,6 +1488,7 @@ async fn compare(options: &Options) -> Result<u64, String> {
                 test,
                 options.connections,
                 window,
+                &phonetrees.pids(),
             )
             .await;
             print_run(&label, &run);
@@ -1446,6 +1505,7 @@ async fn compare(options: &Options) -> Result<u64, String> {
                 test,
                 options.connections,
                 window,
+                &[baseline.child.id()],
             )
             .await;
             print_run(&label, &run);
@@ -1514,6 +1574,7 @@ async fn drive_targets(options: &Options) -> Result<u64, String> {
                 test,
                 options.connections,
                 window,
+                &[],
             )
             .await;
             print_run(&format!("round {round}, {}", test.name()), &run);

@@ -281,11 +281,14 @@ impl ReadPool {
     }
 }
 
-/// How often the WAL is copied back into the database file. The writer never does it
-/// itself (SQLite's automatic checkpoint would run inside a webhook's commit).
+/// How often the WAL is copied back into the database file beside the writer.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
-/// A thread that checkpoints the WAL beside the writer, on its own connection.
+/// A thread that checkpoints the WAL beside the writer, on its own connection, so that
+/// the writer's own automatic checkpoint (SQLite's, after a commit that leaves 1,000 pages
+/// in the WAL) finds most pages copied already and is short. Only the writer's can finish
+/// the job: while it checkpoints nothing is written, so the WAL then starts over instead
+/// of growing (a checkpoint that runs while commits go on never catches up).
 struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -386,11 +389,7 @@ fn open_writer(source: &Path, flags: OpenFlags, memory: bool) -> Result<Connecti
     // from that moment (NORMAL could lose the last commits).
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db)?;
-    if !memory {
-        // The checkpoint thread does it (see `Checkpointer`).
-        conn.pragma_update(None, "wal_autocheckpoint", 0)
-            .map_err(db)?;
-    }
+
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
