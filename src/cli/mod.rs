@@ -361,8 +361,8 @@ fn check(args: &CheckArgs) -> ExitCode {
     let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
     let mut diagnostics = compiled.diagnostics.clone();
     for file in crate::tools::scenario::scenario_files(&dirs).unwrap_or_default() {
-        if let Err(d) = crate::tools::scenario::load_scenarios(&file) {
-            diagnostics.push(d);
+        if let Err(mut e) = crate::tools::scenario::load_scenarios(&file) {
+            diagnostics.append(&mut e.diagnostics);
         }
     }
     let mut err = std::io::stderr().lock();

@@ -195,7 +195,7 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     };
     let out = std::io::stdout();
     let mut out = out.lock();
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut not_run) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();
     let mut coverage: Vec<String> = Vec::new();
     for file in &files {
@@ -211,9 +211,17 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
         };
         let scenarios = match load_scenarios(file) {
             Ok(s) => s,
-            Err(d) => {
-                let _ = writeln!(out, "{d}");
-                failed += 1;
+            Err(e) => {
+                for d in &e.diagnostics {
+                    let _ = writeln!(out, "{d}");
+                }
+                let _ = writeln!(
+                    out,
+                    "{}: does not read; its {} scenario(s) did not run",
+                    file.display(),
+                    e.scenarios
+                );
+                not_run += e.scenarios.max(1);
                 continue;
             }
         };
@@ -266,8 +274,12 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     for line in &coverage {
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
-    if failed > 0 {
+    if not_run > 0 {
+        let _ = writeln!(out, "{passed} passed, {failed} failed, {not_run} not run");
+    } else {
+        let _ = writeln!(out, "{passed} passed, {failed} failed");
+    }
+    if failed > 0 || not_run > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

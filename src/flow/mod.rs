@@ -1,8 +1,8 @@
 //! The flow language: YAML files under `flows/` and `prompts/` compiled into a
 //! checked, immutable [`FlowSet`].
 //!
-//! `raw` mirrors the YAML, `parse` is the only place that knows serde_yaml,
-//! `compile` validates raw flows into the `model` types, `diagnostic` renders
+//! `yaml` is the only place that parses YAML (into a tree that keeps positions),
+//! `raw` mirrors the YAML, `parse` reads raw types from the tree, `compile` validates raw flows into the `model` types, `diagnostic` renders
 //! what is wrong with file, line, column and a hint.
 
 pub mod compile;
@@ -16,8 +16,8 @@ pub mod prompts;
 pub mod raw;
 pub mod recording;
 pub mod sources;
-pub mod spans;
 pub mod template;
+pub mod yaml;
 
 pub use compile::{
     Compiled, ProjectError, compile_flow_sources, compile_paths, compile_sources, flow_files,

@@ -105,15 +105,31 @@ pub fn flow_for<'a>(set: &'a FlowSet, file: &Path) -> Option<&'a std::sync::Arc<
         .or_else(|| set.get(stem))
 }
 
-/// Reads a scenario file; a malformed one is a diagnostic with file, line and column.
-pub fn load_scenarios(path: &Path) -> Result<Vec<RawScenario>, Diagnostic> {
-    let src = read_source(path).map_err(|e| {
-        Diagnostic::new(
+/// A scenario file that does not read.
+#[derive(Debug)]
+pub struct ScenarioFileError {
+    /// What is wrong, at file:line:col.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many scenarios the file holds (entries of its list), none of which runs.
+    pub scenarios: usize,
+}
+
+/// Reads a scenario file; a malformed one is diagnostics with file, line and column.
+pub fn load_scenarios(path: &Path) -> Result<Vec<RawScenario>, ScenarioFileError> {
+    let src = read_source(path).map_err(|e| ScenarioFileError {
+        diagnostics: vec![Diagnostic::new(
             crate::flow::Code::Io,
             format!("cannot read {}: {e}", path.display()),
-        )
+        )],
+        scenarios: 0,
     })?;
-    parse_scenarios(&src)
+    parse_scenarios(&src).map_err(|diagnostics| ScenarioFileError {
+        diagnostics,
+        scenarios: match src.tree().map(|t| &t.kind) {
+            Ok(crate::flow::yaml::YamlKind::Seq(items)) => items.len(),
+            _ => 0,
+        },
+    })
 }
 
 /// Runs one scenario against `flow`.

@@ -150,16 +150,34 @@ fn compile_with_library(
 ) -> Compiled {
     let mut diags = Vec::new();
     let mut parsed: Vec<(SourceFile, RawFlowFile, String)> = Vec::new();
+    // Flows whose graph is not whole (nodes that did not read): no unreachable-node warnings.
+    let mut partial: HashSet<String> = HashSet::new();
+    // Node ids of files whose top level does not read, so that targets into them resolve.
+    let mut unread_nodes: HashMap<String, Vec<String>> = HashMap::new();
     for src in sources {
-        match parse_flow(&src) {
-            Ok(raw) => {
+        let mut result = parse_flow(&src);
+        diags.append(&mut result.diagnostics);
+        let named = src
+            .tree()
+            .ok()
+            .and_then(|t| t.get("flow"))
+            .and_then(crate::flow::yaml::Yaml::as_str)
+            .map(str::to_owned);
+        match result.flow {
+            Some(raw) => {
                 let id = raw
                     .flow
                     .clone()
                     .unwrap_or_else(|| flow_id_from_path(&src.path));
+                if !result.broken_nodes.is_empty() {
+                    partial.insert(id.clone());
+                }
                 parsed.push((src, raw, id));
             }
-            Err(mut d) => diags.append(&mut d),
+            None => {
+                let id = named.unwrap_or_else(|| flow_id_from_path(&src.path));
+                unread_nodes.insert(id, result.node_ids);
+            }
         }
     }
 
@@ -228,14 +246,18 @@ fn compile_with_library(
         }
     }
 
-    let node_names: HashMap<String, Vec<String>> = parsed
-        .iter()
-        .map(|(_, raw, id)| (id.clone(), raw.nodes.keys().cloned().collect()))
-        .collect();
+    let mut node_names: HashMap<String, Vec<String>> = unread_nodes;
+    for (_, raw, id) in &parsed {
+        node_names.insert(id.clone(), raw.nodes.keys().cloned().collect());
+    }
     let mut flows = IndexMap::new();
     for (src, raw, id) in &parsed {
         let mut cx = FlowCompiler::new(src, raw, id, &node_names, &mut library, &mut diags);
-        if let Some(flow) = cx.compile() {
+        // A flow with errors is still checked as a graph: loops show up in the same run.
+        if let Some((flow, whole)) = cx.compile() {
+            if !whole {
+                partial.insert(id.clone());
+            }
             crate::flow::graph_check::check_flow(&flow, src, &mut diags);
             flows.insert(id.clone(), Arc::new(flow));
         }
@@ -243,7 +265,11 @@ fn compile_with_library(
     // Targets from other flows make a node reachable; recompute reachability across flows.
     crate::flow::graph_check::check_reachability(
         &flows,
-        &parsed.iter().map(|(s, _, id)| (id.clone(), s)).collect(),
+        &parsed
+            .iter()
+            .filter(|(_, _, id)| !partial.contains(id))
+            .map(|(s, _, id)| (id.clone(), s))
+            .collect(),
         &mut diags,
     );
     let mut library_diags = library.take_diagnostics();
@@ -333,7 +359,8 @@ struct FlowCompiler<'a> {
     languages: Vec<Language>,
     known_vars: HashSet<String>,
     schedules: HashMap<String, Schedule>,
-    errors_before: usize,
+    /// A target named nothing and had no near miss to stand for it: the graph has a hole.
+    unresolved: bool,
 }
 
 type P<'p> = &'p [&'p str];
