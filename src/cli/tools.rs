@@ -19,7 +19,8 @@ fn load_flow(project: &ProjectArgs, which: &str) -> Result<(Arc<FlowSet>, Arc<Fl
     } else {
         project.flows.clone()
     };
-    let compiled = match flow::compile_paths(&[flows_dir], &project.prompts) {
+    let prompts = project.prompts_for(std::slice::from_ref(&flows_dir));
+    let compiled = match flow::compile_paths(&[flows_dir], &prompts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -147,7 +148,7 @@ pub(super) fn simulate(args: &SimulateArgs) -> ExitCode {
 
 pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     use crate::tools::scenario::{
-        flow_for, load_scenarios, run_scenario, scenario_files, uncovered,
+        flow_for, load_scenarios_for, run_scenario, scenario_files, uncovered,
     };
     // The flows tested are the ones beside the scenario files.
     let mut flow_dirs: Vec<PathBuf> = Vec::new();
@@ -169,7 +170,8 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     if flow_dirs.is_empty() {
         flow_dirs.push(args.project.flows.clone());
     }
-    let compiled = match flow::compile_paths(&flow_dirs, &args.project.prompts) {
+    let prompts = args.project.prompts_for(&flow_dirs);
+    let compiled = match flow::compile_paths(&flow_dirs, &prompts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -209,7 +211,7 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
             failed += 1;
             continue;
         };
-        let scenarios = match load_scenarios(file) {
+        let scenarios = match load_scenarios_for(file, flow) {
             Ok(s) => s,
             Err(e) => {
                 for d in &e.diagnostics {

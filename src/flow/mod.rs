@@ -20,7 +20,8 @@ pub mod template;
 pub mod yaml;
 
 pub use compile::{
-    Compiled, ProjectError, compile_flow_sources, compile_paths, compile_sources, flow_files,
+    Compiled, FlowsAsFar, ProjectError, check_paths, compile_flow_sources, compile_paths,
+    compile_sources, flow_files,
 };
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use model::*;

@@ -179,6 +179,9 @@ impl<'de> Deserialize<'de> for RawNode {
                     other => return Err(de::Error::unknown_variant(other, &NODE_KINDS)),
                 };
                 if let Some(second) = map.next_key::<String>()? {
+                    if second == kind {
+                        return Err(de::Error::custom(format!("duplicate key `{second}`")));
+                    }
                     return Err(de::Error::custom(format!(
                         "a node has exactly one kind, but `{second}` follows `{kind}`"
                     )));

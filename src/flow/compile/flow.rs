@@ -23,6 +23,8 @@ impl<'a> FlowCompiler<'a> {
             known_vars: HashSet::new(),
             schedules: HashMap::new(),
             unresolved: false,
+            regexes: HashMap::new(),
+            pattern_lengths: HashMap::new(),
         }
     }
 

@@ -98,6 +98,38 @@ pub fn flow_files(dir: &Path) -> Result<Vec<PathBuf>, ProjectError> {
 
 /// Reads and compiles flow files (and directories of them) against `prompts_dir`.
 pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, ProjectError> {
+    check_paths(paths, prompts_dir).map(|(compiled, _)| compiled)
+}
+
+/// Compiles flow sources already in memory; catalogs and recordings come from `prompts_dir`.
+pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled {
+    compile_with_library(sources, PromptLibrary::new(prompts_dir), prompts_dir).0
+}
+
+/// Every flow as far as it compiled, errors or not, by id: what `check` holds the
+/// scenario files beside the flows against.
+pub type FlowsAsFar = IndexMap<String, Arc<Flow>>;
+
+/// Like [`compile_paths`], and also the flows as far as they compiled.
+pub fn check_paths(
+    paths: &[PathBuf],
+    prompts_dir: &Path,
+) -> Result<(Compiled, FlowsAsFar), ProjectError> {
+    let sources = read_flow_sources(paths)?;
+    if !prompts_dir.is_dir() {
+        return Err(ProjectError::Read {
+            path: prompts_dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    Ok(compile_with_library(
+        sources,
+        PromptLibrary::new(prompts_dir),
+        prompts_dir,
+    ))
+}
+
+fn read_flow_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ProjectError> {
     let mut sources = Vec::new();
     for path in paths {
         let files = if path.is_dir() {
@@ -113,18 +145,7 @@ pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, 
             sources.push(src);
         }
     }
-    if !prompts_dir.is_dir() {
-        return Err(ProjectError::Read {
-            path: prompts_dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
-        });
-    }
-    Ok(compile_sources(sources, prompts_dir))
-}
-
-/// Compiles flow sources already in memory; catalogs and recordings come from `prompts_dir`.
-pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled {
-    compile_with_library(sources, PromptLibrary::new(prompts_dir), prompts_dir)
+    Ok(sources)
 }
 
 /// Compiles the files a flow set was compiled from, with no disk access; the same
@@ -140,14 +161,14 @@ pub fn compile_flow_sources(sources: FlowSources, prompts_dir: &Path) -> Compile
         .map(|f| SourceFile::new(f.name, f.text))
         .collect();
     let library = PromptLibrary::from_memory(prompts_dir, catalogs, recordings);
-    compile_with_library(files, library, prompts_dir)
+    compile_with_library(files, library, prompts_dir).0
 }
 
 fn compile_with_library(
     sources: Vec<SourceFile>,
     mut library: PromptLibrary,
     prompts_dir: &Path,
-) -> Compiled {
+) -> (Compiled, FlowsAsFar) {
     let mut diags = Vec::new();
     let mut parsed: Vec<(SourceFile, RawFlowFile, String)> = Vec::new();
     // Flows whose graph is not whole (nodes that did not read): no unreachable-node warnings.
@@ -285,6 +306,7 @@ fn compile_with_library(
     });
     diags.dedup();
     let has_error = diags.iter().any(Diagnostic::is_error);
+    let as_far = flows.clone();
     let flows = (!has_error).then(|| {
         let mut hasher = Sha256::new();
         let mut flow_files = Vec::with_capacity(parsed.len());
@@ -320,10 +342,13 @@ fn compile_with_library(
             },
         }
     });
-    Compiled {
-        flows,
-        diagnostics: diags,
-    }
+    (
+        Compiled {
+            flows,
+            diagnostics: diags,
+        },
+        as_far,
+    )
 }
 
 fn flow_id_from_path(path: &Path) -> String {
@@ -361,6 +386,10 @@ struct FlowCompiler<'a> {
     schedules: HashMap<String, Schedule>,
     /// A target named nothing and had no near miss to stand for it: the graph has a hole.
     unresolved: bool,
+    /// Input patterns compiled so far: flows repeat the same few (`^[0-9]{4}$`).
+    regexes: HashMap<String, Result<regex::Regex, String>>,
+    /// Whether a pattern accepts some digit string of a length range, by pattern and range.
+    pattern_lengths: HashMap<(String, u32, u32), bool>,
 }
 
 type P<'p> = &'p [&'p str];
