@@ -43,8 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Compile flows and prompts; print every error and warning.
     Check(CheckArgs),
-    /// Print the JSON Schema of flow files (for yaml-language-server).
-    Schema,
+    /// Print the JSON Schema of flow files, or of scenario files (for yaml-language-server).
+    Schema(SchemaArgs),
     /// Answer Twilio voice webhooks for the flows.
     Serve(ServeArgs),
     /// Draw a flow as a diagram.
@@ -300,6 +300,23 @@ pub struct ProjectArgs {
     pub prompts: PathBuf,
 }
 
+/// Which files a schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// Flow files (`flows/<flow>.yaml`).
+    Flow,
+    /// Scenario files (`flows/<flow>.test.yaml`).
+    Scenario,
+}
+
+/// `phonetree schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// The files the schema is for.
+    #[arg(value_enum, default_value = "flow")]
+    pub kind: SchemaKind,
+}
+
 /// `phonetree check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -335,8 +352,12 @@ pub fn main() -> ExitCode {
         Command::Open(args) => closure::open(&args),
         Command::Trace(args) => trace::trace(&args),
         Command::Export(args) => export::export(&args),
-        Command::Schema => {
-            let text = serde_json::to_string_pretty(&flow::json_schema()).unwrap_or_default();
+        Command::Schema(args) => {
+            let schema = match args.kind {
+                SchemaKind::Flow => flow::json_schema(),
+                SchemaKind::Scenario => flow::scenario_json_schema(),
+            };
+            let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
             println!("{text}");
             ExitCode::SUCCESS
         }

@@ -32,3 +32,9 @@ pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(raw::RawFlowFile);
     serde_json::to_value(schema).unwrap_or_default()
 }
+
+/// JSON Schema of a scenario file (`flows/<flow>.test.yaml`): a list of scenarios.
+pub fn scenario_json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(raw::RawScenarioFile);
+    serde_json::to_value(schema).unwrap_or_default()
+}

@@ -475,6 +475,18 @@ impl FlowCompiler<'_> {
                 closed,
             });
         }
+        if let Some(field) = [("open", &b.open), ("closed", &b.closed)]
+            .into_iter()
+            .find_map(|(f, v)| v.is_some().then_some(f))
+        {
+            self.error(
+                Code::InvalidValue,
+                format!("`{field}` goes with `hours`, and this branch has none"),
+                self.src.key_at(&p(field)),
+                "never taken",
+                Some("add `hours: NAME`, or route with `when` and `else`".into()),
+            );
+        }
         let Some(when) = &b.when else {
             self.error(
                 Code::MissingField,
