@@ -199,8 +199,21 @@ pub fn load(text: &str) -> Result<Yaml, LoadError> {
         let (event, span) = match next {
             Ok(ok) => ok,
             Err(e) => {
-                return Err(unclosed_too_deep(text, last, stack.len(), e.marker())
-                    .unwrap_or_else(|| scan_error(&e)));
+                if let Some(deep) = unclosed_too_deep(text, last, stack.len(), e.marker()) {
+                    return Err(deep);
+                }
+                let mut err = scan_error(&e);
+                // Say where the bracket that is not closed was opened.
+                if let (LoadError::Syntax { message, .. }, Some(open)) = (&mut err, stack.last())
+                    && (message.contains("flow") || message.contains("bracket"))
+                {
+                    let at = open.node.span;
+                    message.push_str(&format!(
+                        " (the collection opened at line {}, column {})",
+                        at.line, at.column
+                    ));
+                }
+                return Err(err);
             }
         };
         if let Some(b) = span.end.byte_offset() {
