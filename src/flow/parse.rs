@@ -318,7 +318,13 @@ fn read_repairing<T: DeserializeOwned>(
         let inner = err.into_inner();
         let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
         path.extend(rel.iter().cloned());
-        let d = yaml_error_diagnostic(src, &path, &inner.message, inner.at);
+        let mut d = yaml_error_diagnostic(src, &path, &inner.message, inner.at);
+        if d.code == Code::DuplicateKey
+            && let Some(span) = second_key(&node, &rel, &inner.message)
+        {
+            // The tree as repaired knows the key's place even under a name it was given.
+            d = d.at(Some(src.location(span)));
+        }
         let repaired = repair(node.to_mut(), &rel, &d, &inner.message);
         diags.push(d);
         if !repaired {
@@ -356,9 +362,14 @@ fn repair(tree: &mut Yaml, rel: &[String], d: &Diagnostic, message: &str) -> boo
                 (!taken).then_some(name)
             });
             match rename {
+                // Every spelling of it: a repeat then shows up as a repeated key.
                 Some(name) => {
-                    if let YamlKind::Scalar { text, .. } = &mut entries[i].0.kind {
-                        *text = name;
+                    for (key, _) in entries.iter_mut() {
+                        if let YamlKind::Scalar { text, .. } = &mut key.kind
+                            && text == bad
+                        {
+                            text.clone_from(&name);
+                        }
                     }
                 }
                 None if d.code == Code::UnknownField => {
@@ -384,6 +395,27 @@ fn repair(tree: &mut Yaml, rel: &[String], d: &Diagnostic, message: &str) -> boo
         }
         _ => false,
     }
+}
+
+/// Where the second key named in a duplicate-key `message` sits in the map at `rel`.
+fn second_key(tree: &Yaml, rel: &[String], message: &str) -> Option<Span> {
+    let key = BACKTICKED.captures(message)?.get(1)?.as_str();
+    let mut node = tree;
+    for seg in rel {
+        node = match &node.kind {
+            YamlKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(seg.as_str()))
+                .map(|(_, v)| v)?,
+            YamlKind::Seq(items) => items.get(seg.parse::<usize>().ok()?)?,
+            YamlKind::Scalar { .. } => return None,
+        };
+    }
+    node.entries()?
+        .iter()
+        .filter(|(k, _)| k.as_str() == Some(key))
+        .nth(1)
+        .map(|(k, _)| k.span)
 }
 
 fn walk_mut<'t>(mut node: &'t mut Yaml, path: &[String]) -> Option<&'t mut Yaml> {
@@ -630,6 +662,56 @@ fn describe_path(path: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn codes(d: &[Diagnostic]) -> Vec<&'static str> {
+        d.iter().map(|d| d.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_broken_node_is_read_again_without_what_broke_it() {
+        let text = "languages: [en]\nstart: a\nnodes:\n  a:\n    message: { prompt: hi, colour: blue, nxet: b }\n  b:\n    hangpu: { prompt: bye }\n    hangpu: {}\n  c:\n    menu: { prompt: hi, options: { \"1\": a, \"1\": b } }\n  d:\n    message: { prompt: 5 }\n";
+        let parsed = parse_flow(&SourceFile::new("x.yaml", text));
+        // `colour` is left out, `nxet` read as `next`, `hangpu` as `hangup` (its repeat
+        // reported), the second option `1` left out; `d` does not read (a number is no
+        // prompt) and stands in.
+        assert_eq!(
+            codes(&parsed.diagnostics),
+            ["E002", "E002", "E003", "E009", "E009", "E004"],
+            "{:#?}",
+            parsed.diagnostics
+        );
+        let flow = parsed.flow.expect("the top level reads");
+        match &flow.nodes["a"] {
+            RawNode::Message(m) => assert_eq!(m.next.as_deref(), Some("b")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(flow.nodes["b"], RawNode::Hangup(_)));
+        match &flow.nodes["c"] {
+            RawNode::Menu(m) => assert_eq!(m.options.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parsed.broken_nodes, ["d"]);
+        let at: Vec<(usize, usize)> = parsed
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.location.as_ref().map(|l| (l.span.line, l.span.column)))
+            .collect();
+        assert_eq!(at, [(5, 28), (5, 42), (7, 5), (8, 5), (10, 44), (12, 24)]);
+    }
+
+    #[test]
+    fn a_node_that_still_does_not_read_is_a_placeholder() {
+        let text = "languages: [en]\nstart: a\nnodes:\n  a:\n    message: { prompt: [1, [2]] }\n";
+        let parsed = parse_flow(&SourceFile::new("x.yaml", text));
+        assert_eq!(parsed.broken_nodes, ["a"]);
+        assert!(parsed.flow.is_some_and(|f| f.nodes.contains_key("a")));
+        assert_eq!(
+            codes(&parsed.diagnostics),
+            ["E004"],
+            "{:#?}",
+            parsed.diagnostics
+        );
+    }
 
     /// Regression: a lone `\r` ends a line for YAML, so a position past it must find its line
     /// (found by the compiler property test with `?\r0`).
