@@ -28,7 +28,7 @@
 //! - [`call`]: the pure state machine, `step(flows, session, event, now)`: no I/O,
 //!   no clock, no tokio.
 //! - [`flow`]: the flow language: parsing (`flow::parse`, the only user of
-//!   serde_yaml), validation (`flow::compile`), the compiled model, diagnostics,
+//!   granit-parser), validation (`flow::compile`), the compiled model, diagnostics,
 //!   prompts and recordings, opening hours.
 //!
 //! # Example

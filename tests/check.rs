@@ -79,9 +79,11 @@ fn all_errors_of_all_files_are_reported_in_one_run() {
         .iter()
         .map(|d| d.code.as_str())
         .collect();
+    // The unknown target and the bad key of `main`, the misspelt kind of `bye`, the
+    // unknown field of `more` (read as the field it nearly spells) and `b.yaml`'s start.
     assert_eq!(
         codes,
-        ["E003", "E002", "E006"],
+        ["E006", "E008", "E003", "E002", "E006"],
         "{:#?}",
         compiled.diagnostics
     );
@@ -213,4 +215,105 @@ fn a_byte_order_mark_is_not_an_error() {
         "{:?}",
         compiled.diagnostics
     );
+}
+
+#[path = "common/bin.rs"]
+mod bin;
+
+/// The fixture has two flow files and a scenario file with a mistake of each kind:
+/// a syntax error (sales.yaml); an unknown field, an unknown target in that same node, a
+/// duplicate node, a bad time zone and an endless loop (support.yaml); a lookup, a path
+/// node, an ending and a variable that do not exist (support.test.yaml).
+#[test]
+fn one_check_run_reports_every_mistake_of_every_file() {
+    let (code, out, err) = bin::run_phonetree(
+        &[
+            "check",
+            "tests/fixtures/one-run",
+            "--prompts",
+            "tests/fixtures/prompts",
+        ],
+        None,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let headers: Vec<&str> = err.lines().filter(|l| l.starts_with("error[")).collect();
+    let codes: Vec<&str> = headers.iter().map(|l| &l[6..10]).collect();
+    for code in [
+        "E001", "E002", "E006", "E009", "E014", "E007", "E004", "E018",
+    ] {
+        assert!(codes.contains(&code), "{code} missing from\n{err}");
+    }
+    assert!(headers.len() >= 8, "{err}");
+    // Ordered by file, then line.
+    let mut at: Vec<(String, usize)> = err
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("--> "))
+        .map(|l| {
+            let mut parts = l.rsplitn(3, ':');
+            let _col = parts.next();
+            let line = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            (parts.next().unwrap_or("").to_owned(), line)
+        })
+        .collect();
+    let in_order = at.clone();
+    at.sort();
+    assert_eq!(at, in_order, "{err}");
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "error: {} error(s), 0 warning(s) in 3 files",
+            headers.len()
+        )),
+        "{err}"
+    );
+    insta::assert_snapshot!("one-run", err);
+}
+
+#[test]
+fn check_of_a_flow_file_from_another_directory_finds_the_prompts_beside_its_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("shop");
+    std::fs::create_dir_all(project.join("flows")).unwrap();
+    std::fs::create_dir_all(project.join("prompts")).unwrap();
+    std::fs::write(project.join("prompts/en.yaml"), "goodbye: Bye.\n").unwrap();
+    std::fs::write(
+        project.join("flows/main.yaml"),
+        "languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    )
+    .unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_phonetree"))
+        .args(["check", "../shop/flows/main.yaml"])
+        .current_dir(&elsewhere)
+        .env_remove("PHONETREE_PROMPTS")
+        .env_remove("PHONETREE_FLOWS")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("ok: 1 flow(s), 1 node(s)"), "{err}");
+}
+
+#[test]
+fn a_tab_in_indentation_and_an_unclosed_bracket_are_syntax_errors_that_say_so() {
+    let compile = |text: &str| {
+        phonetree::flow::compile_sources(
+            vec![phonetree::flow::parse::SourceFile::new(
+                "flows/x.yaml",
+                text,
+            )],
+            Path::new("tests/fixtures/prompts"),
+        )
+    };
+    let tab =
+        compile("languages: [en]\nstart: bye\nnodes:\n\tbye:\n    hangup: { prompt: goodbye }\n");
+    assert_eq!(tab.diagnostics.len(), 1, "{}", tab.rendered_errors());
+    let d = &tab.diagnostics[0];
+    assert_eq!(d.code, Code::YamlSyntax);
+    assert!(d.message.contains("tab"), "{d}");
+    assert_eq!(d.location.as_ref().map(|l| l.span.line), Some(4), "{d}");
+    let unclosed =
+        compile("languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: [goodbye }\n");
+    let codes: Vec<Code> = unclosed.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::YamlSyntax], "{}", unclosed.rendered_errors());
 }

@@ -208,7 +208,13 @@ fn every_reader_says(text: &str, code: &str) {
     assert_eq!(catalog.code.as_str(), code, "catalog: {catalog}");
     let src = SourceFile::new("flows/hostile.test.yaml", text);
     let scenarios = phonetree::flow::parse::parse_scenarios(&src).expect_err("scenarios");
-    assert_eq!(scenarios.code.as_str(), code, "scenarios: {scenarios}");
+    assert_eq!(scenarios.len(), 1, "scenarios: {scenarios:?}");
+    assert_eq!(
+        scenarios[0].code.as_str(),
+        code,
+        "scenarios: {}",
+        scenarios[0]
+    );
 }
 
 fn levels(kinds: Vec<Level>, len: std::ops::Range<usize>) -> impl Strategy<Value = Vec<Level>> {

@@ -48,6 +48,45 @@ fn simulate_with_scripted_keys_shows_what_the_caller_hears_and_the_path() {
     );
     assert!(out.contains("path: check_hours -> language -> main_menu -> account -> lookup_account -> balance -> survey -> goodbye"), "{out}");
     assert!(out.contains("ended: hangup"), "{out}");
+    // Each prompt is printed under the node that played it, even when a message's
+    // prompt opens the next menu's <Gather>.
+    assert!(
+        out.contains("-> balance (message)\n   say (es-MX): El saldo de la cuenta 1 2 3 4 5 6 es de 42.50 dólares.\n-> survey (menu)\n   say (es-MX): "),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_scenario_file_that_does_not_read_or_fit_its_flow_counts_its_scenarios_as_not_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("flows");
+    std::fs::create_dir_all(&flows).unwrap();
+    std::fs::copy("flows/acme.yaml", flows.join("acme.yaml")).unwrap();
+    std::fs::write(
+        flows.join("acme.test.yaml"),
+        "- name: one\n  keys: [\"1\"\n- name: two\n  keys: [\"2\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = bin::run_phonetree_on(&["test"], &flows, Path::new("prompts"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("error[E001]"), "{out}");
+    assert!(out.lines().any(|l| l.ends_with(" not run")), "{out}");
+    assert!(!out.contains("1 failed"), "{out}");
+
+    // It reads, but names a node the flow does not have: checked before anything runs.
+    std::fs::write(
+        flows.join("acme.test.yaml"),
+        "- name: one\n  keys: [\"1\"]\n  expect: { path: [check_hours, lanugage] }\n- name: two\n  keys: [\"2\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = bin::run_phonetree_on(&["test"], &flows, Path::new("prompts"));
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("error[E006]"), "{out}");
+    assert!(out.contains("did you mean `language`?"), "{out}");
+    assert!(
+        out.lines().any(|l| l == "0 passed, 0 failed, 2 not run"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -198,7 +237,7 @@ fn a_failing_scenario_really_fails_with_the_first_difference() {
 - name: wrong path
   at: "2026-11-24T10:00:00-05:00"
   keys: ["2", "1"]
-  expect: { path: [check_hours, language, main_menu, billing] }
+  expect: { path: [check_hours, language, main_menu, voicemail] }
 - name: wrong words
   at: "2026-11-24T10:00:00-05:00"
   keys: ["2"]
@@ -218,7 +257,7 @@ fn a_failing_scenario_really_fails_with_the_first_difference() {
     assert!(out.contains("scenario right ... ok"), "{out}");
     assert!(out.contains("scenario wrong path ... FAILED"), "{out}");
     assert!(
-        out.contains("path differs at step 4: expected `billing`, got `account`"),
+        out.contains("path differs at step 4: expected `voicemail`, got `account`"),
         "{out}"
     );
     assert!(out.contains("never said \"factura electrónica\""), "{out}");

@@ -43,8 +43,8 @@ pub struct Cli {
 pub enum Command {
     /// Compile flows and prompts; print every error and warning.
     Check(CheckArgs),
-    /// Print the JSON Schema of flow files (for yaml-language-server).
-    Schema,
+    /// Print the JSON Schema of flow files, or of scenario files (for yaml-language-server).
+    Schema(SchemaArgs),
     /// Answer Twilio voice webhooks for the flows.
     Serve(ServeArgs),
     /// Draw a flow as a diagram.
@@ -300,6 +300,23 @@ pub struct ProjectArgs {
     pub prompts: PathBuf,
 }
 
+/// Which files a schema describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SchemaKind {
+    /// Flow files (`flows/<flow>.yaml`).
+    Flow,
+    /// Scenario files (`flows/<flow>.test.yaml`).
+    Scenario,
+}
+
+/// `phonetree schema`.
+#[derive(Debug, clap::Args)]
+pub struct SchemaArgs {
+    /// The files the schema is for.
+    #[arg(value_enum, default_value = "flow")]
+    pub kind: SchemaKind,
+}
+
 /// `phonetree check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -335,12 +352,72 @@ pub fn main() -> ExitCode {
         Command::Open(args) => closure::open(&args),
         Command::Trace(args) => trace::trace(&args),
         Command::Export(args) => export::export(&args),
-        Command::Schema => {
-            let text = serde_json::to_string_pretty(&flow::json_schema()).unwrap_or_default();
+        Command::Schema(args) => {
+            let schema = match args.kind {
+                SchemaKind::Flow => flow::json_schema(),
+                SchemaKind::Scenario => flow::scenario_json_schema(),
+            };
+            let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
             println!("{text}");
             ExitCode::SUCCESS
         }
     }
+}
+
+impl ProjectArgs {
+    /// The prompts directory for flows at `paths`: `--prompts` when it exists, else
+    /// `prompts/` beside the flows directory of the first path (so that
+    /// `phonetree check ../shop/flows/main.yaml` finds `../shop/prompts`).
+    pub fn prompts_for(&self, paths: &[PathBuf]) -> PathBuf {
+        if self.prompts.is_dir() || self.prompts != std::path::Path::new("prompts") {
+            return self.prompts.clone();
+        }
+        let Some(first) = paths.first() else {
+            return self.prompts.clone();
+        };
+        let flows_dir = if first.is_dir() {
+            Some(first.as_path())
+        } else {
+            first.parent()
+        };
+        flows_dir
+            .map(|d| {
+                if d.as_os_str().is_empty() {
+                    std::path::Path::new(".")
+                } else {
+                    d
+                }
+            })
+            .and_then(|d| d.join("..").join("prompts").canonicalize().ok())
+            .filter(|p| p.is_dir())
+            .map(|p| {
+                // Named as reached from the flows, for short diagnostics.
+                flows_dir.map(|d| d.join("..").join("prompts")).unwrap_or(p)
+            })
+            .unwrap_or_else(|| self.prompts.clone())
+    }
+}
+
+/// Scenario files `check` reads: those in the directories given, and `<stem>.test.yaml`
+/// beside each flow file given.
+fn scenario_files_for(paths: &[PathBuf]) -> Vec<PathBuf> {
+    let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    let mut files = crate::tools::scenario::scenario_files(&dirs).unwrap_or_default();
+    for p in paths.iter().filter(|p| p.is_file()) {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stem = name.trim_end_matches(".yaml").trim_end_matches(".yml");
+        if name.contains(".test.") {
+            files.push(p.clone());
+            continue;
+        }
+        for ext in ["test.yaml", "test.yml"] {
+            let beside = p.with_file_name(format!("{stem}.{ext}"));
+            if beside.is_file() && !files.contains(&beside) {
+                files.push(beside);
+            }
+        }
+    }
+    files
 }
 
 fn check(args: &CheckArgs) -> ExitCode {
@@ -349,22 +426,44 @@ fn check(args: &CheckArgs) -> ExitCode {
     } else {
         args.paths.clone()
     };
-    let compiled = match flow::compile_paths(&paths, &args.project.prompts) {
+    // Scenario files given by name are checked, not compiled as flows.
+    let flow_paths: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            !(p.is_file() && name.contains(".test."))
+        })
+        .cloned()
+        .collect();
+    let prompts = args.project.prompts_for(&paths);
+    let (compiled, as_far) = match flow::check_paths(&flow_paths, &prompts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    // Scenario files beside the flows are checked for shape too, so a typo shows up here
-    // and not first in `phonetree test`.
-    let dirs: Vec<PathBuf> = paths.iter().filter(|p| p.is_dir()).cloned().collect();
+    // Scenario files beside the flows are checked too, against the flows as far as they
+    // compiled, so a mistake in one shows up here and not first in `phonetree test`.
     let mut diagnostics = compiled.diagnostics.clone();
-    for file in crate::tools::scenario::scenario_files(&dirs).unwrap_or_default() {
-        if let Err(d) = crate::tools::scenario::load_scenarios(&file) {
-            diagnostics.push(d);
+    for file in scenario_files_for(&paths) {
+        match crate::tools::scenario::read_scenario_file(&file) {
+            Err(mut e) => diagnostics.append(&mut e.diagnostics),
+            Ok(read) => {
+                if let Some(flow) = crate::tools::scenario::flow_among(&as_far, &file) {
+                    diagnostics.extend(crate::tools::scenario::check_scenarios(&read, flow));
+                }
+            }
         }
     }
+    diagnostics.sort_by(|a, b| {
+        let key = |d: &flow::Diagnostic| {
+            d.location
+                .as_ref()
+                .map(|l| (l.file.clone(), l.span.line, l.span.column))
+        };
+        key(a).cmp(&key(b))
+    });
     let mut err = std::io::stderr().lock();
     for d in &diagnostics {
         let _ = writeln!(err, "{d}");
@@ -388,7 +487,20 @@ fn check(args: &CheckArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         _ => {
-            let _ = writeln!(err, "error: {errors} error(s), {warnings} warning(s)");
+            let files: std::collections::BTreeSet<&std::path::Path> = diagnostics
+                .iter()
+                .filter(|d| d.is_error())
+                .filter_map(|d| d.location.as_ref().map(|l| l.file.as_path()))
+                .collect();
+            let _ = writeln!(
+                err,
+                "error: {errors} error(s), {warnings} warning(s){}",
+                if files.len() > 1 {
+                    format!(" in {} files", files.len())
+                } else {
+                    String::new()
+                }
+            );
             ExitCode::from(1)
         }
     }

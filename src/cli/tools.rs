@@ -19,7 +19,8 @@ fn load_flow(project: &ProjectArgs, which: &str) -> Result<(Arc<FlowSet>, Arc<Fl
     } else {
         project.flows.clone()
     };
-    let compiled = match flow::compile_paths(&[flows_dir], &project.prompts) {
+    let prompts = project.prompts_for(std::slice::from_ref(&flows_dir));
+    let compiled = match flow::compile_paths(&[flows_dir], &prompts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -147,7 +148,7 @@ pub(super) fn simulate(args: &SimulateArgs) -> ExitCode {
 
 pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     use crate::tools::scenario::{
-        flow_for, load_scenarios, run_scenario, scenario_files, uncovered,
+        flow_for, load_scenarios_for, run_scenario, scenario_files, uncovered,
     };
     // The flows tested are the ones beside the scenario files.
     let mut flow_dirs: Vec<PathBuf> = Vec::new();
@@ -169,7 +170,8 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     if flow_dirs.is_empty() {
         flow_dirs.push(args.project.flows.clone());
     }
-    let compiled = match flow::compile_paths(&flow_dirs, &args.project.prompts) {
+    let prompts = args.project.prompts_for(&flow_dirs);
+    let compiled = match flow::compile_paths(&flow_dirs, &prompts) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -195,7 +197,7 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     };
     let out = std::io::stdout();
     let mut out = out.lock();
-    let (mut passed, mut failed) = (0usize, 0usize);
+    let (mut passed, mut failed, mut not_run) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();
     let mut coverage: Vec<String> = Vec::new();
     for file in &files {
@@ -209,11 +211,19 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
             failed += 1;
             continue;
         };
-        let scenarios = match load_scenarios(file) {
+        let scenarios = match load_scenarios_for(file, flow) {
             Ok(s) => s,
-            Err(d) => {
-                let _ = writeln!(out, "{d}");
-                failed += 1;
+            Err(e) => {
+                for d in &e.diagnostics {
+                    let _ = writeln!(out, "{d}");
+                }
+                let _ = writeln!(
+                    out,
+                    "{}: does not read; its {} scenario(s) did not run",
+                    file.display(),
+                    e.scenarios
+                );
+                not_run += e.scenarios.max(1);
                 continue;
             }
         };
@@ -266,8 +276,12 @@ pub(super) fn run_scenarios(args: &TestArgs) -> ExitCode {
     for line in &coverage {
         let _ = writeln!(out, "{line}");
     }
-    let _ = writeln!(out, "{passed} passed, {failed} failed");
-    if failed > 0 {
+    if not_run > 0 {
+        let _ = writeln!(out, "{passed} passed, {failed} failed, {not_run} not run");
+    } else {
+        let _ = writeln!(out, "{passed} passed, {failed} failed");
+    }
+    if failed > 0 || not_run > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -1,8 +1,8 @@
 //! The flow language: YAML files under `flows/` and `prompts/` compiled into a
 //! checked, immutable [`FlowSet`].
 //!
-//! `raw` mirrors the YAML, `parse` is the only place that knows serde_yaml,
-//! `compile` validates raw flows into the `model` types, `diagnostic` renders
+//! `yaml` is the only place that parses YAML (into a tree that keeps positions),
+//! `raw` mirrors the YAML, `parse` reads raw types from the tree, `compile` validates raw flows into the `model` types, `diagnostic` renders
 //! what is wrong with file, line, column and a hint.
 
 pub mod compile;
@@ -16,11 +16,12 @@ pub mod prompts;
 pub mod raw;
 pub mod recording;
 pub mod sources;
-pub mod spans;
 pub mod template;
+pub mod yaml;
 
 pub use compile::{
-    Compiled, ProjectError, compile_flow_sources, compile_paths, compile_sources, flow_files,
+    Compiled, FlowsAsFar, ProjectError, check_paths, compile_flow_sources, compile_paths,
+    compile_sources, flow_files,
 };
 pub use diagnostic::{Code, Diagnostic, Severity};
 pub use model::*;
@@ -29,5 +30,11 @@ pub use sources::{BundleError, FlowSources};
 /// JSON Schema of a flow file, generated from the same types the parser uses.
 pub fn json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(raw::RawFlowFile);
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+/// JSON Schema of a scenario file (`flows/<flow>.test.yaml`): a list of scenarios.
+pub fn scenario_json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(raw::RawScenarioFile);
     serde_json::to_value(schema).unwrap_or_default()
 }

@@ -1,26 +1,31 @@
-//! YAML to raw types. The only module that knows serde_yaml, so replacing the
-//! YAML library touches this file alone.
+//! YAML to raw types, with every error of a file reported at once.
 //!
-//! Flow text is written by admins and treated as untrusted: before serde_yaml
-//! sees a file, [`guard`] caps its size ([`MAX_FILE_BYTES`]) and nesting
-//! ([`MAX_NESTING`]) and refuses YAML anchors and aliases, whose expansion can
-//! make a 50 KB file stand for gigabytes. Every parser of flow text (flows,
-//! prompt catalogs, scenario files) goes through it, and [`read_source`] reads
-//! no more of a file than the cap.
+//! Flow text is written by admins and treated as untrusted: [`read_source`]
+//! reads no more of a file than [`MAX_FILE_BYTES`], [`guard`] refuses a larger
+//! one, and the YAML loader ([`crate::flow::yaml`]) refuses anchors and aliases,
+//! whose expansion can make a 50 KB file stand for gigabytes, and nesting deeper
+//! than [`MAX_NESTING`]. Every parser of flow text (flows, prompt catalogs,
+//! scenario files) goes through [`guard`].
 //!
-//! serde_yaml stops at the first error of a document; to report every broken node
-//! of a file at once, a failed file is parsed again node by node. Positions come
-//! from the [`SpanIndex`] of the same text, keyed by the path serde_path_to_error
-//! reports, so value-level errors point at the exact key or value.
+//! A file is parsed once, into a tree that keeps the position of every key and
+//! value; typed values are read from that tree. When a part does not read, the
+//! error is reported and the part is read again with the offending field renamed
+//! to the field it nearly spells, or left out (unknown fields, repeated keys,
+//! misspelt node kinds), so that one mistake does not hide the next. A node that
+//! still does not read is kept as a placeholder, so that targets naming it resolve.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
+use indexmap::IndexMap;
 use regex::Regex;
 use serde::de::DeserializeOwned;
 
 use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
-use crate::flow::raw::{RawCatalog, RawFlowFile, RawNode, RawScenario};
-use crate::flow::spans::{Span, SpanIndex};
+use crate::flow::raw::{RawCatalog, RawFlowFile, RawHangup, RawNode, RawScenario};
+use crate::flow::yaml::{
+    LoadError, Span, SpanIndex, Yaml, YamlKind, from_tree, from_tree_with_path,
+};
 
 /// A source file read into memory with its span index.
 #[derive(Debug, Clone)]
@@ -29,7 +34,9 @@ pub struct SourceFile {
     pub path: std::path::PathBuf,
     /// Contents.
     pub text: String,
-    /// Positions of keys and values, built on first use: a clean compile never needs them.
+    /// The YAML tree, read on first use.
+    tree: std::sync::OnceLock<Result<Yaml, LoadError>>,
+    /// Positions of keys and values, built from the tree on first use: a clean compile never needs them.
     spans: std::sync::OnceLock<SpanIndex>,
     /// Byte offset where each line starts, so a location costs no scan of the text.
     line_starts: Vec<usize>,
@@ -57,6 +64,7 @@ impl SourceFile {
             path: path.into(),
             size: text.len() as u64,
             text,
+            tree: std::sync::OnceLock::new(),
             spans: std::sync::OnceLock::new(),
             line_starts,
         }
@@ -67,9 +75,48 @@ impl SourceFile {
         self.size
     }
 
-    /// The span index of the text.
+    /// The YAML tree of the text, or why it has none.
+    pub fn tree(&self) -> Result<&Yaml, &LoadError> {
+        self.tree
+            .get_or_init(|| crate::flow::yaml::load(&self.text))
+            .as_ref()
+    }
+
+    /// The span index of the text (empty when the text is not YAML).
     pub fn spans(&self) -> &SpanIndex {
-        self.spans.get_or_init(|| SpanIndex::build(&self.text))
+        self.spans.get_or_init(|| match self.tree() {
+            Ok(tree) => SpanIndex::build(tree),
+            Err(_) => SpanIndex::default(),
+        })
+    }
+
+    /// The location of the first of `needles` found inside the value at `path` (a
+    /// `{var}` in a template), else of the whole value.
+    pub fn value_part(&self, path: &[&str], needles: &[&str]) -> Option<Location> {
+        let span = self.spans().value(path)?;
+        let line = self.location(span).line_text;
+        let start: usize = line
+            .char_indices()
+            .nth(span.column.saturating_sub(1))
+            .map_or(line.len(), |(b, _)| b);
+        let within: String = line
+            .get(start..)
+            .unwrap_or("")
+            .chars()
+            .take(span.len)
+            .collect();
+        let Some((at, needle)) = needles
+            .iter()
+            .find_map(|n| within.find(n).map(|at| (at, *n)))
+        else {
+            return Some(self.location(span));
+        };
+        let column = span.column + within[..at].chars().count();
+        Some(self.location(Span {
+            line: span.line,
+            column,
+            len: needle.chars().count(),
+        }))
     }
 
     /// The location of a span in this file, with its source line.
@@ -109,7 +156,7 @@ impl SourceFile {
         self.spans().key(path).map(|s| self.location(s))
     }
 
-    /// A location from a line and column (serde_yaml's own errors).
+    /// A location from a line and column.
     pub fn at_line_col(&self, line: usize, column: usize) -> Location {
         self.location(Span {
             line: line.max(1),
@@ -123,9 +170,7 @@ impl SourceFile {
 /// nodes about 1 MB. Larger is a mistake or an attack, and costs memory to parse.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// How deep collections may nest in flow text. Flows nest about six levels; serde_yaml
-/// gives up at 128, and libyaml's scanner slows down quadratically with deep brackets.
-pub const MAX_NESTING: usize = 64;
+pub use crate::flow::yaml::MAX_NESTING;
 
 /// Chars of a long source line shown after a diagnostic's span.
 const SNIPPET_CONTEXT: usize = 80;
@@ -165,20 +210,14 @@ pub fn read_source(path: impl Into<std::path::PathBuf>) -> std::io::Result<Sourc
     Ok(SourceFile::new(path, text))
 }
 
-/// Refuses flow text that would cost serde_yaml (or the span index) far more
-/// than its size: too large, nested too deep, or using anchors and aliases.
+/// Refuses flow text that would cost far more than its size to read, and text
+/// that is not YAML: too large, nested too deep, using anchors and aliases, or
+/// with a syntax error. On success the file's tree is ready.
 ///
 /// Anchors and aliases are refused outright rather than capped: no flow needs
-/// them (FLOW-SPEC does not mention them), an alias expands where serde_yaml
-/// reads it so that errors inside it would point at the anchor, and a cap on the
-/// expanded size would still let a 50 KB file cost 100 MB.
-///
-/// The check runs yaml-rust2's scanner, which hands out tokens one at a time and
-/// is stopped at the first offence, before anything is built. It counts block
-/// and flow collections; a sequence written flush under its key (`key:` then
-/// `- a`) has no token of its own, so that count can miss one level in two.
-pub fn guard(src: &SourceFile) -> Result<(), Diagnostic> {
-    use yaml_rust2::scanner::{Scanner, TokenType};
+/// them (FLOW-SPEC does not mention them), errors inside an alias would point at
+/// the anchor, and a cap on the expanded size would still let a 50 KB file cost 100 MB.
+pub fn guard(src: &SourceFile) -> Result<&Yaml, Diagnostic> {
     if src.size > MAX_FILE_BYTES {
         return Err(Diagnostic::new(
             Code::FileTooLarge,
@@ -194,257 +233,341 @@ pub fn guard(src: &SourceFile) -> Result<(), Diagnostic> {
             "split it into several files; each flow can have its own".into(),
         )));
     }
-    let text = crate::flow::spans::untab(&src.text);
-    let mut scanner = Scanner::new(text.chars());
-    let mut depth = 0usize;
-    for yaml_rust2::scanner::Token(mark, token) in scanner.by_ref() {
-        let at = |len: usize| {
-            src.location(Span {
-                line: mark.line(),
-                column: mark.col() + 1,
-                len: len.max(1),
-            })
-        };
-        match token {
-            TokenType::Anchor(name) => return Err(anchor_diagnostic(at, '&', &name)),
-            TokenType::Alias(name) => return Err(anchor_diagnostic(at, '*', &name)),
-            TokenType::BlockSequenceStart
-            | TokenType::BlockMappingStart
-            | TokenType::FlowSequenceStart
-            | TokenType::FlowMappingStart => {
-                depth += 1;
-                if depth > MAX_NESTING {
-                    return Err(nesting_diagnostic(
-                        at(1),
-                        format!("level {depth} starts here"),
-                    ));
-                }
-            }
-            TokenType::BlockEnd | TokenType::FlowSequenceEnd | TokenType::FlowMappingEnd => {
-                depth = depth.saturating_sub(1);
-            }
-            _ => {}
-        }
-    }
-    match scanner.get_error() {
-        None => Ok(()),
-        // The scanner reads ahead inside brackets and has a limit of its own (255 levels).
-        Some(err) if err.info() == "recursion limit exceeded" => {
-            let mark = err.marker();
-            let at = src.at_line_col(mark.line(), mark.col() + 1);
-            Err(nesting_diagnostic(at, "too deep by here".into()))
-        }
-        Some(err) => unscanned(src, &err),
-    }
+    src.tree().map_err(|e| load_diagnostic(src, e))
 }
 
-fn nesting_diagnostic(at: Location, label: String) -> Diagnostic {
-    Diagnostic::new(
-        Code::NestingTooDeep,
-        format!("collections nest more than {MAX_NESTING} levels deep"),
-    )
-    .at(Some(at))
-    .label(label)
-    .hint(Some(
-        "flows need only a few levels: look for brackets that are never closed, or indentation that keeps growing".into(),
-    ))
-}
-
-fn anchor_diagnostic(at: impl Fn(usize) -> Location, sigil: char, name: &str) -> Diagnostic {
-    let (what, label) = match sigil {
-        '&' => ("anchor", "an anchor"),
-        _ => ("alias", "an alias"),
-    };
-    Diagnostic::new(
-        Code::YamlAlias,
-        format!("YAML {what} `{sigil}{name}`: anchors and aliases are not allowed"),
-    )
-    .at(Some(at(name.chars().count() + 1)))
-    .label(label)
-    .hint(Some(
-        "write the value out in full at each place it is used".into(),
-    ))
-}
-
-static ALIAS_LIKE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?m)(?:^|[\s\[\]{},:?-])[&*][^\s\[\]{},]").expect("static regex")
-});
-
-/// The scanner stopped at a syntax error. libyaml, behind serde_yaml, agrees
-/// on nearly every one and stops there too; where it does not (the two differ
-/// in corners of the spec), it would read on past what was checked. So the
-/// text must be plainly harmless for serde_yaml to go on, which then reports
-/// the error in its own words: nothing that may be an anchor or an alias and
-/// no more flow brackets in all than [`MAX_NESTING`] allows deep. Otherwise
-/// the scanner's error is the diagnostic.
-fn unscanned(src: &SourceFile, err: &yaml_rust2::ScanError) -> Result<(), Diagnostic> {
-    let brackets = src
-        .text
-        .bytes()
-        .filter(|b| matches!(b, b'[' | b'{'))
-        .count();
-    if brackets <= MAX_NESTING && !ALIAS_LIKE.is_match(&src.text) {
-        return Ok(());
-    }
-    let mark = err.marker();
-    Err(
-        Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {}", err.info()))
-            .at(Some(src.at_line_col(mark.line(), mark.col() + 1)))
-            .label("the parser stopped here")
+fn load_diagnostic(src: &SourceFile, err: &LoadError) -> Diagnostic {
+    match err {
+        LoadError::Anchor { at, name, alias } => {
+            let (what, label, sigil) = if *alias {
+                ("alias", "an alias", '*')
+            } else {
+                ("anchor", "an anchor", '&')
+            };
+            Diagnostic::new(
+                Code::YamlAlias,
+                format!("YAML {what} `{sigil}{name}`: anchors and aliases are not allowed"),
+            )
+            .at(Some(src.location(Span {
+                len: at.len.max(name.chars().count() + 1),
+                ..*at
+            })))
+            .label(label)
             .hint(Some(
-                "check brackets, indentation and quoting; keys need a space after the colon".into(),
-            )),
-    )
+                "write the value out in full at each place it is used".into(),
+            ))
+        }
+        LoadError::TooDeep { at, depth } => Diagnostic::new(
+            Code::NestingTooDeep,
+            format!("collections nest more than {MAX_NESTING} levels deep"),
+        )
+        .at(Some(src.location(*at)))
+        .label(match depth {
+            Some(depth) => format!("level {depth} starts here"),
+            None => "too deep by here".into(),
+        })
+        .hint(Some(
+            "flows need only a few levels: look for brackets that are never closed, or indentation that keeps growing".into(),
+        )),
+        LoadError::Syntax { at, message, tab } => {
+            let hint = if *tab {
+                "indent with spaces; set your editor to insert spaces for the Tab key"
+            } else {
+                "check brackets, indentation and quoting; keys need a space after the colon"
+            };
+            Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {message}"))
+                .at(Some(src.location(*at)))
+                .label(if *tab {
+                    "a tab"
+                } else {
+                    "the parser stopped here"
+                })
+                .hint(Some(hint.into()))
+        }
+    }
+}
+
+/// How many fields of one part are renamed or left out before it is given up.
+const MAX_REPAIRS: usize = 64;
+
+/// Reads `T` from `node` (found at `prefix` in the file). A field that is unknown
+/// or repeated is reported, then renamed to the field it nearly spells or left
+/// out, and the part read again; `None` when it still does not read.
+fn read_repairing<T: DeserializeOwned>(
+    src: &SourceFile,
+    node: &Yaml,
+    prefix: &[&str],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
+    let mut node = Cow::Borrowed(node);
+    for _ in 0..MAX_REPAIRS {
+        let err = match from_tree_with_path::<T>(&node) {
+            Ok(value) => return Some(value),
+            Err(err) => err,
+        };
+        let rel: Vec<String> = err
+            .path()
+            .iter()
+            .filter_map(|seg| match seg {
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
+                serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
+        let inner = err.into_inner();
+        let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
+        path.extend(rel.iter().cloned());
+        let mut d = yaml_error_diagnostic(src, &path, &inner.message, inner.at);
+        if d.code == Code::DuplicateKey
+            && let Some(span) = second_key(&node, &rel, &inner.message)
+        {
+            // The tree as repaired knows the key's place even under a name it was given.
+            d = d.at(Some(src.location(span)));
+        }
+        let repaired = repair(node.to_mut(), &rel, &d, &inner.message);
+        diags.push(d);
+        if !repaired {
+            return None;
+        }
+    }
+    None
+}
+
+/// Renames or removes the field a diagnostic is about; false when it cannot.
+fn repair(tree: &mut Yaml, rel: &[String], d: &Diagnostic, message: &str) -> bool {
+    let words: Vec<String> = BACKTICKED
+        .captures_iter(message)
+        .map(|c| c[1].to_owned())
+        .collect();
+    let Some(bad) = words.first() else {
+        return false;
+    };
+    let mut map_path = rel;
+    if map_path.last() == Some(bad) {
+        map_path = &map_path[..map_path.len() - 1];
+    }
+    let Some(YamlKind::Map(entries)) = walk_mut(tree, map_path).map(|n| &mut n.kind) else {
+        return false;
+    };
+    match d.code {
+        Code::UnknownField | Code::UnknownNodeKind => {
+            let Some(i) = entries.iter().position(|(k, _)| k.as_str() == Some(bad)) else {
+                return false;
+            };
+            let expected = words.iter().skip(1).map(String::as_str);
+            let rename = did_you_mean(bad, expected).and_then(|hint| {
+                let name = BACKTICKED.captures(&hint)?.get(1)?.as_str().to_owned();
+                let taken = entries.iter().any(|(k, _)| k.as_str() == Some(&name));
+                (!taken).then_some(name)
+            });
+            match rename {
+                // Every spelling of it: a repeat then shows up as a repeated key.
+                Some(name) => {
+                    for (key, _) in entries.iter_mut() {
+                        if let YamlKind::Scalar { text, .. } = &mut key.kind
+                            && text == bad
+                        {
+                            text.clone_from(&name);
+                        }
+                    }
+                }
+                None if d.code == Code::UnknownField => {
+                    entries.remove(i);
+                }
+                None => return false,
+            }
+            true
+        }
+        Code::DuplicateKey => {
+            let mut seen = 0;
+            let second = entries.iter().position(|(k, _)| {
+                seen += usize::from(k.as_str() == Some(bad));
+                seen == 2
+            });
+            match second {
+                Some(i) => {
+                    entries.remove(i);
+                    true
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Where the second key named in a duplicate-key `message` sits in the map at `rel`.
+fn second_key(tree: &Yaml, rel: &[String], message: &str) -> Option<Span> {
+    let key = BACKTICKED.captures(message)?.get(1)?.as_str();
+    let mut node = tree;
+    for seg in rel {
+        node = match &node.kind {
+            YamlKind::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(seg.as_str()))
+                .map(|(_, v)| v)?,
+            YamlKind::Seq(items) => items.get(seg.parse::<usize>().ok()?)?,
+            YamlKind::Scalar { .. } => return None,
+        };
+    }
+    node.entries()?
+        .iter()
+        .filter(|(k, _)| k.as_str() == Some(key))
+        .nth(1)
+        .map(|(k, _)| k.span)
+}
+
+fn walk_mut<'t>(mut node: &'t mut Yaml, path: &[String]) -> Option<&'t mut Yaml> {
+    for seg in path {
+        node = match &mut node.kind {
+            YamlKind::Map(entries) => entries
+                .iter_mut()
+                .find(|(k, _)| k.as_str() == Some(seg.as_str()))
+                .map(|(_, v)| v)?,
+            YamlKind::Seq(items) => items.get_mut(seg.parse::<usize>().ok()?)?,
+            YamlKind::Scalar { .. } => return None,
+        };
+    }
+    Some(node)
+}
+
+/// A flow file as far as it reads, with the diagnostics of every part that does not.
+#[derive(Debug)]
+pub struct ParsedFlow {
+    /// The flow, when its top level reads; nodes that did not read are placeholders.
+    pub flow: Option<RawFlowFile>,
+    /// Ids of the nodes that did not read.
+    pub broken_nodes: Vec<String>,
+    /// Every node id the file names, read or not.
+    pub node_ids: Vec<String>,
+    /// What does not read.
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 /// Parses a flow file, reporting every shape error of every node.
-pub fn parse_flow(src: &SourceFile) -> Result<RawFlowFile, Vec<Diagnostic>> {
-    guard(src).map_err(|d| vec![d])?;
-    // Most files are fine: parse once without path tracking, and pay for precise errors only on failure.
-    if let Ok(flow) = serde_yaml::from_str::<RawFlowFile>(&src.text) {
-        return Ok(flow);
-    }
-    syntax_check(src).map_err(|d| vec![d])?;
-    let first = match parse_as::<RawFlowFile>(src, &src.text, &[]) {
-        Ok(flow) => return Ok(flow),
-        Err(d) => d,
+pub fn parse_flow(src: &SourceFile) -> ParsedFlow {
+    let mut parsed = ParsedFlow {
+        flow: None,
+        broken_nodes: Vec::new(),
+        node_ids: Vec::new(),
+        diagnostics: Vec::new(),
     };
-    if first.code == Code::YamlSyntax {
-        return Err(vec![first]);
-    }
-    // Parse again piece by piece so that one bad node does not hide the next.
-    let Ok(serde_yaml::Value::Mapping(mut doc)) =
-        serde_yaml::from_str::<serde_yaml::Value>(&src.text)
-    else {
-        return Err(vec![first]);
+    let tree = match guard(src) {
+        Ok(tree) => tree,
+        Err(d) => {
+            parsed.diagnostics.push(d);
+            return parsed;
+        }
     };
-    let mut errors = Vec::new();
-    if let Some(serde_yaml::Value::Mapping(nodes)) = doc.get("nodes") {
-        for (id, node) in nodes {
-            let Some(id) = scalar_text(id) else { continue };
-            let Ok(text) = serde_yaml::to_string(node) else {
+    let nodes_tree = tree.get("nodes");
+    if let Some(entries) = nodes_tree.and_then(Yaml::entries) {
+        parsed.node_ids = entries
+            .iter()
+            .filter_map(|(k, _)| k.as_str().map(str::to_owned))
+            .collect();
+    }
+    // Most files are fine: read once without path tracking, and pay for precise errors only on failure.
+    if let Ok(flow) = from_tree::<RawFlowFile>(tree) {
+        parsed.flow = Some(flow);
+        return parsed;
+    }
+    let diags = &mut parsed.diagnostics;
+    let mut nodes: IndexMap<String, RawNode> = IndexMap::new();
+    let mut head = tree.clone();
+    if let Some(entries) = nodes_tree.and_then(Yaml::entries) {
+        for (key, value) in entries {
+            let Some(id) = key.as_str() else { continue };
+            if nodes.contains_key(id) {
+                let path = ["nodes".to_owned()];
+                diags.push(yaml_error_diagnostic(
+                    src,
+                    &path,
+                    &format!("duplicate key `{id}`"),
+                    None,
+                ));
                 continue;
-            };
-            if let Err(d) = parse_as::<RawNode>(src, &text, &["nodes", &id]) {
-                errors.push(d);
+            }
+            let node = read_repairing::<RawNode>(src, value, &["nodes", id], diags);
+            if node.is_none() {
+                parsed.broken_nodes.push(id.to_owned());
+            }
+            nodes.insert(
+                id.to_owned(),
+                node.unwrap_or(RawNode::Hangup(RawHangup::default())),
+            );
+        }
+        // The top level is read with the nodes already read.
+        if let YamlKind::Map(top) = &mut head.kind {
+            for (k, v) in top.iter_mut() {
+                if k.as_str() == Some("nodes") {
+                    v.kind = YamlKind::Map(Vec::new());
+                }
             }
         }
     }
-    doc.insert(
-        "nodes".into(),
-        serde_yaml::Value::Mapping(Default::default()),
-    );
-    if let Ok(text) = serde_yaml::to_string(&doc)
-        && let Err(d) = parse_as::<RawFlowFile>(src, &text, &[])
-    {
-        errors.push(d);
+    if let Some(mut flow) = read_repairing::<RawFlowFile>(src, &head, &[], diags) {
+        if nodes_tree.and_then(Yaml::entries).is_some() {
+            flow.nodes = nodes;
+        }
+        parsed.flow = Some(flow);
     }
-    if errors.is_empty() {
-        errors.push(first);
-    }
-    Err(errors)
-}
-
-/// Reports YAML that does not parse at all, at the position the parser stopped.
-fn syntax_check(src: &SourceFile) -> Result<(), Diagnostic> {
-    let Err(err) = serde_yaml::from_str::<serde_yaml::Value>(&src.text) else {
-        return Ok(());
-    };
-    if err.to_string().contains("duplicate entry") {
-        // Not a syntax error: the typed parse reports it at the second key.
-        return Ok(());
-    }
-    let msg = TRAILING_POS.replace(&err.to_string(), "").to_string();
-    let location = err
-        .location()
-        .map(|l| src.at_line_col(l.line(), l.column()))
-        .or_else(|| Some(src.at_line_col(1, 1)));
-    Err(
-        Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {msg}"))
-            .at(location)
-            .label("the parser stopped here")
-            .hint(Some(
-                "check brackets, indentation and quoting; keys need a space after the colon".into(),
-            )),
-    )
+    parsed
 }
 
 /// Parses a prompt catalog (`prompts/<lang>.yaml`).
 pub fn parse_catalog(src: &SourceFile) -> Result<RawCatalog, Diagnostic> {
-    guard(src)?;
+    let tree = guard(src)?;
     if src.text.trim().is_empty() {
         return Ok(RawCatalog::default());
     }
-    syntax_check(src)?;
-    parse_as::<crate::flow::raw::UniqueMap<String>>(src, &src.text, &[]).map(|m| m.0)
+    if let Ok(map) = from_tree::<crate::flow::raw::UniqueMap<String>>(tree) {
+        return Ok(map.0);
+    }
+    let mut diags = Vec::new();
+    read_repairing::<crate::flow::raw::UniqueMap<String>>(src, tree, &[], &mut diags);
+    Err(diags.into_iter().next().unwrap_or_else(|| {
+        Diagnostic::new(Code::InvalidValue, "the catalog does not read")
+            .at(Some(src.at_line_col(1, 1)))
+    }))
 }
 
-/// Parses a scenario file (`flows/<flow>.test.yaml`).
-pub fn parse_scenarios(src: &SourceFile) -> Result<Vec<RawScenario>, Diagnostic> {
-    guard(src)?;
-    syntax_check(src)?;
-    parse_as::<Vec<RawScenario>>(src, &src.text, &[])
+/// Parses a scenario file (`flows/<flow>.test.yaml`): the scenarios that read, and
+/// a diagnostic for every shape error of every scenario.
+pub fn parse_scenarios(src: &SourceFile) -> Result<Vec<RawScenario>, Vec<Diagnostic>> {
+    let tree = guard(src).map_err(|d| vec![d])?;
+    if let Ok(all) = from_tree::<Vec<RawScenario>>(tree) {
+        return Ok(all);
+    }
+    let mut diags = Vec::new();
+    let YamlKind::Seq(items) = &tree.kind else {
+        read_repairing::<Vec<RawScenario>>(src, tree, &[], &mut diags);
+        return Err(diags);
+    };
+    for (i, item) in items.iter().enumerate() {
+        read_repairing::<RawScenario>(src, item, &[&i.to_string()], &mut diags);
+    }
+    Err(diags)
 }
 
-/// Parses any YAML document of `src` into `T`; `text` is `src.text` or a re-serialised
-/// part of it found at `prefix`.
-pub fn parse_as<T: DeserializeOwned>(
-    src: &SourceFile,
-    text: &str,
-    prefix: &[&str],
-) -> Result<T, Diagnostic> {
-    let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, T>(de).map_err(|err| {
-        let mut path: Vec<String> = prefix.iter().map(|s| s.to_string()).collect();
-        path.extend(err.path().iter().filter_map(|seg| match seg {
-            serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
-            serde_path_to_error::Segment::Map { key } => Some(key.clone()),
-            serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
-            serde_path_to_error::Segment::Unknown => None,
-        }));
-        let inner = err.into_inner();
-        let own_location = (prefix.is_empty() && text.len() == src.text.len())
-            .then(|| inner.location())
-            .flatten();
-        let d = yaml_error_diagnostic(
-            src,
-            &path,
-            &inner.to_string(),
-            own_location.map(|l| (l.line(), l.column())),
-        );
-        // A diagnostic always names its file, at worst its first line.
-        if d.location.is_none() {
-            let start = Some(src.at_line_col(1, 1));
-            return d.at(start);
-        }
-        d
-    })
-}
-
-static TRAILING_POS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r" at line \d+ column \d+").expect("static regex"));
-static LEADING_PATH: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^[^\s:]+: ").expect("static regex"));
 static BACKTICKED: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"`([^`]*)`").expect("static regex"));
 
-/// Turns a serde_yaml / serde error into a diagnostic with code, location and hint.
+/// Turns a serde error into a diagnostic with code, location and hint.
 fn yaml_error_diagnostic(
     src: &SourceFile,
     path: &[String],
-    raw: &str,
-    own: Option<(usize, usize)>,
+    msg: &str,
+    own: Option<Span>,
 ) -> Diagnostic {
-    let msg = TRAILING_POS.replace(raw, "").to_string();
-    let msg = LEADING_PATH.replace(&msg, "").to_string();
     let path_ref: Vec<&str> = path.iter().map(String::as_str).collect();
     let words: Vec<String> = BACKTICKED
-        .captures_iter(&msg)
+        .captures_iter(msg)
         .map(|c| c[1].to_owned())
         .collect();
     let context = describe_path(&path_ref);
-
-    if msg.starts_with("unknown field") || msg.starts_with("unknown variant") {
+    let own_location = own.filter(|s| s.len > 0).map(|s| src.location(s));
+    let d = if msg.starts_with("unknown field") || msg.starts_with("unknown variant") {
         let bad = words.first().cloned().unwrap_or_default();
         let expected: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
         let is_kind = msg.starts_with("unknown variant");
@@ -452,7 +575,10 @@ fn yaml_error_diagnostic(
         if at.last() != Some(&bad.as_str()) {
             at.push(&bad);
         }
-        let location = src.key_at(&at).or_else(|| src.locate(&path_ref));
+        let location = src
+            .key_at(&at)
+            .or(own_location)
+            .or_else(|| src.locate(&path_ref));
         let (code, message, label) = if is_kind {
             (
                 Code::UnknownNodeKind,
@@ -469,12 +595,11 @@ fn yaml_error_diagnostic(
         let hint = did_you_mean(&bad, expected.iter().copied()).or_else(|| {
             (!expected.is_empty()).then(|| format!("expected one of: {}", expected.join(", ")))
         });
-        return Diagnostic::new(code, message)
+        Diagnostic::new(code, message)
             .at(location)
             .label(label)
-            .hint(hint);
-    }
-    if msg.starts_with("duplicate key") || msg.starts_with("duplicate field") {
+            .hint(hint)
+    } else if msg.starts_with("duplicate key") || msg.starts_with("duplicate field") {
         let key = words.first().cloned().unwrap_or_default();
         let second = src
             .spans()
@@ -489,46 +614,37 @@ fn yaml_error_diagnostic(
         } else {
             format!("`{key}` appears twice {context}")
         };
-        return Diagnostic::new(Code::DuplicateKey, message)
+        Diagnostic::new(Code::DuplicateKey, message)
             .at(second.or_else(|| src.locate(&path_ref)))
             .label("second definition")
             .hint(Some(
                 "YAML would keep only the last one; remove or merge the two".into(),
-            ));
-    }
-    if msg.starts_with("missing field") {
+            ))
+    } else if msg.starts_with("missing field") {
         let field = words.first().cloned().unwrap_or_default();
         let location = src.key_at(&path_ref).or_else(|| src.locate(&path_ref));
-        return Diagnostic::new(
+        Diagnostic::new(
             Code::MissingField,
             format!("missing field `{field}` {context}"),
         )
-        .at(location)
+        .at(location.or(own_location))
         .label(format!("needs `{field}`"))
-        .hint(Some(format!("add `{field}:`")));
-    }
-    let location = if path.is_empty() {
-        own.map(|(l, c)| src.at_line_col(l, c))
+        .hint(Some(format!("add `{field}:`")))
     } else {
-        src.value_at(&path_ref)
-            .or_else(|| own.map(|(l, c)| src.at_line_col(l, c)))
+        let location = src.value_at(&path_ref).or(own_location);
+        Diagnostic::new(
+            Code::InvalidValue,
+            format!("{msg} {context}").trim_end().to_owned(),
+        )
+        .at(location)
+        .label("unexpected value")
     };
-    let is_syntax =
-        path.is_empty() && !msg.starts_with("invalid type") && !msg.starts_with("invalid value");
-    if is_syntax {
-        return Diagnostic::new(Code::YamlSyntax, format!("YAML syntax: {msg}"))
-            .at(location)
-            .label("here")
-            .hint(Some(
-                "check indentation and quoting; keys need a space after the colon".into(),
-            ));
+    // A diagnostic always names its file, at worst its first line.
+    if d.location.is_none() {
+        let start = Some(src.at_line_col(1, 1));
+        return d.at(start);
     }
-    Diagnostic::new(
-        Code::InvalidValue,
-        format!("{msg} {context}").trim_end().to_owned(),
-    )
-    .at(location)
-    .label("unexpected value")
+    d
 }
 
 /// Names where in the file a path points, for messages: "in node `main_menu`".
@@ -543,18 +659,59 @@ fn describe_path(path: &[&str]) -> String {
     }
 }
 
-fn scalar_text(v: &serde_yaml::Value) -> Option<String> {
-    match v {
-        serde_yaml::Value::String(s) => Some(s.clone()),
-        serde_yaml::Value::Number(n) => Some(n.to_string()),
-        serde_yaml::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn codes(d: &[Diagnostic]) -> Vec<&'static str> {
+        d.iter().map(|d| d.code.as_str()).collect()
+    }
+
+    #[test]
+    fn a_broken_node_is_read_again_without_what_broke_it() {
+        let text = "languages: [en]\nstart: a\nnodes:\n  a:\n    message: { prompt: hi, colour: blue, nxet: b }\n  b:\n    hangpu: { prompt: bye }\n    hangpu: {}\n  c:\n    menu: { prompt: hi, options: { \"1\": a, \"1\": b } }\n  d:\n    message: { prompt: 5 }\n";
+        let parsed = parse_flow(&SourceFile::new("x.yaml", text));
+        // `colour` is left out, `nxet` read as `next`, `hangpu` as `hangup` (its repeat
+        // reported), the second option `1` left out; `d` does not read (a number is no
+        // prompt) and stands in.
+        assert_eq!(
+            codes(&parsed.diagnostics),
+            ["E002", "E002", "E003", "E009", "E009", "E004"],
+            "{:#?}",
+            parsed.diagnostics
+        );
+        let flow = parsed.flow.expect("the top level reads");
+        match &flow.nodes["a"] {
+            RawNode::Message(m) => assert_eq!(m.next.as_deref(), Some("b")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(flow.nodes["b"], RawNode::Hangup(_)));
+        match &flow.nodes["c"] {
+            RawNode::Menu(m) => assert_eq!(m.options.len(), 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parsed.broken_nodes, ["d"]);
+        let at: Vec<(usize, usize)> = parsed
+            .diagnostics
+            .iter()
+            .filter_map(|d| d.location.as_ref().map(|l| (l.span.line, l.span.column)))
+            .collect();
+        assert_eq!(at, [(5, 28), (5, 42), (7, 5), (8, 5), (10, 44), (12, 24)]);
+    }
+
+    #[test]
+    fn a_node_that_still_does_not_read_is_a_placeholder() {
+        let text = "languages: [en]\nstart: a\nnodes:\n  a:\n    message: { prompt: [1, [2]] }\n";
+        let parsed = parse_flow(&SourceFile::new("x.yaml", text));
+        assert_eq!(parsed.broken_nodes, ["a"]);
+        assert!(parsed.flow.is_some_and(|f| f.nodes.contains_key("a")));
+        assert_eq!(
+            codes(&parsed.diagnostics),
+            ["E004"],
+            "{:#?}",
+            parsed.diagnostics
+        );
+    }
 
     /// Regression: a lone `\r` ends a line for YAML, so a position past it must find its line
     /// (found by the compiler property test with `?\r0`).
@@ -579,7 +736,8 @@ mod tests {
             .line_text,
             "c: 2"
         );
-        let d = parse_flow(&SourceFile::new("x.yaml", "?\r0")).unwrap_err();
-        assert_eq!(d[0].code, Code::YamlSyntax);
+        let parsed = parse_flow(&SourceFile::new("x.yaml", "?\r0"));
+        assert!(parsed.flow.is_none());
+        assert!(parsed.diagnostics[0].location.is_some());
     }
 }

@@ -52,6 +52,7 @@ pub struct RawDefaults {
     /// How long to wait for a key after the prompt (`5s`, `500ms`; a bare number means seconds).
     pub timeout: Option<RawDuration>,
     /// Re-prompts after the first attempt before `on_fail`.
+    #[schemars(range(max = 10))]
     pub retries: Option<u32>,
     /// Prompt played after a key that is not an option.
     pub invalid: Option<RawPrompt>,
@@ -67,8 +68,10 @@ pub struct RawDefaults {
     pub on_fail: Option<String>,
     /// Keys every menu accepts unless it defines the same key.
     #[serde(default, deserialize_with = "unique_keys")]
+    #[schemars(extend("propertyNames" = { "pattern": "^[0-9*#]$" }))]
     pub options: IndexMap<String, RawOption>,
-    /// Node entries a call may spend before it is sent to `on_fail` (loop guard).
+    /// Node entries a call may spend before it is sent to `on_fail` (loop guard), 10 to 10000.
+    #[schemars(range(min = 10, max = 10000))]
     pub max_steps: Option<u32>,
 }
 
@@ -111,7 +114,7 @@ pub enum RawNode {
     /// Asks an external HTTP service and keeps its JSON answer.
     Lookup(RawLookup),
     /// Says goodbye and ends the call.
-    Hangup(RawHangup),
+    Hangup(#[schemars(with = "Option<RawHangup>")] RawHangup),
 }
 
 /// Node kinds, in the order the schema and error hints list them.
@@ -179,6 +182,9 @@ impl<'de> Deserialize<'de> for RawNode {
                     other => return Err(de::Error::unknown_variant(other, &NODE_KINDS)),
                 };
                 if let Some(second) = map.next_key::<String>()? {
+                    if second == kind {
+                        return Err(de::Error::custom(format!("duplicate key `{second}`")));
+                    }
                     return Err(de::Error::custom(format!(
                         "a node has exactly one kind, but `{second}` follows `{kind}`"
                     )));
@@ -200,12 +206,14 @@ pub struct RawMenu {
     pub reprompt: Option<RawPrompt>,
     /// Key (`0`-`9`, `*`, `#`) to target.
     #[serde(default, deserialize_with = "unique_keys")]
+    #[schemars(extend("propertyNames" = { "pattern": "^[0-9*#]$" }))]
     pub options: IndexMap<String, RawOption>,
     /// Keep the key pressed in this variable (e.g. a survey score).
     pub store: Option<String>,
     /// Wait for a key after the prompt.
     pub timeout: Option<RawDuration>,
     /// Re-prompts before `on_fail`.
+    #[schemars(range(max = 10))]
     pub retries: Option<u32>,
     /// Prompt after an invalid key.
     pub invalid: Option<RawPrompt>,
@@ -224,14 +232,19 @@ pub struct RawInput {
     /// Variable that receives the digits.
     pub store: String,
     /// Exact number of digits.
+    #[schemars(range(min = 1, max = 30))]
     pub digits: Option<u32>,
     /// Fewest digits accepted.
+    #[schemars(range(min = 1, max = 30))]
     pub min_digits: Option<u32>,
     /// Most digits accepted.
+    #[schemars(range(min = 1, max = 30))]
     pub max_digits: Option<u32>,
     /// Key that ends the entry early (`#` or `*`).
+    #[schemars(regex(pattern = r"^[*#]$"))]
     pub finish_on: Option<String>,
     /// Built-in check: `luhn` (card numbers).
+    #[schemars(extend("enum" = ["luhn", null]))]
     pub validate: Option<String>,
     /// Regular expression the digits must match, e.g. `^[0-9]{6}$`.
     pub pattern: Option<String>,
@@ -239,12 +252,14 @@ pub struct RawInput {
     pub sensitive: Option<bool>,
     /// What the answer measures, for `phonetree report`: `nps` (a Net Promoter Score, 0 to 10:
     /// promoters, passives, detractors and the score).
+    #[schemars(extend("enum" = ["nps", null]))]
     pub scale: Option<String>,
     /// Where the caller goes with valid digits.
     pub next: String,
     /// Wait for digits after the prompt.
     pub timeout: Option<RawDuration>,
     /// Re-prompts before `on_fail`.
+    #[schemars(range(max = 10))]
     pub retries: Option<u32>,
     /// Prompt after digits that fail validation.
     pub invalid: Option<RawPrompt>,
@@ -308,6 +323,7 @@ pub struct RawQueue {
     pub on_timeout: Option<String>,
     /// A key that takes the caller out of the queue while they wait (offered during the
     /// announcement and the hold prompt).
+    #[schemars(regex(pattern = r"^[0-9*#]$"))]
     pub leave_key: Option<String>,
     /// Where the caller goes after pressing `leave_key` (default: `next`).
     pub on_leave: Option<String>,
@@ -327,6 +343,7 @@ pub struct RawVoicemail {
     /// Longest recording.
     pub max_length: Option<RawDuration>,
     /// Key that ends the recording.
+    #[schemars(regex(pattern = r"^[0-9*#]$"))]
     pub finish_on: Option<String>,
     /// Where the caller goes after recording (default: hang up).
     pub next: Option<String>,
@@ -335,6 +352,10 @@ pub struct RawVoicemail {
 /// `branch`: route by hours, variables or caller.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("oneOf" = [
+    { "required": ["hours", "open", "closed"], "properties": { "when": false, "else": false } },
+    { "required": ["when", "else"], "properties": { "hours": false, "open": false, "closed": false } }
+]))]
 pub struct RawBranch {
     /// Name of a schedule under `hours:`.
     pub hours: Option<String>,
@@ -412,7 +433,8 @@ pub struct RawSet {
 pub struct RawLookup {
     /// URL (templated).
     pub url: String,
-    /// `GET` (default) or `POST`.
+    /// `GET` (default) or `POST`, in any case.
+    #[schemars(regex(pattern = r"^([Gg][Ee][Tt]|[Pp][Oo][Ss][Tt])$"))]
     pub method: Option<String>,
     /// Hard limit (default 2s, at most 10s).
     pub timeout: Option<RawDuration>,
@@ -608,8 +630,13 @@ pub struct RawDuration(pub String);
 #[serde(untagged)]
 #[allow(dead_code)]
 enum DurationSchema {
-    Text(#[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?\s*(ms|s|m|h)?$"))] String),
-    Seconds(f64),
+    Text(
+        #[schemars(regex(
+            pattern = r"^\s*([0-9]+\.?[0-9]*|\.[0-9]+)\s*(ms|s|sec|secs|seconds|m|min|mins|minutes|h|hours)?\s*$"
+        ))]
+        String,
+    ),
+    Seconds(#[schemars(range(min = 0))] f64),
 }
 
 impl<'de> Deserialize<'de> for RawDuration {
@@ -663,6 +690,12 @@ impl<'de> Deserialize<'de> for RawScalar {
 /// A prompt catalog (`prompts/<lang>.yaml`): prompt id to text.
 pub type RawCatalog = IndexMap<String, String>;
 
+/// A scenario file (`flows/<flow>.test.yaml`): the scenarios `phonetree test` runs.
+#[derive(JsonSchema)]
+#[schemars(title = "phonetree scenarios")]
+#[allow(dead_code)]
+pub struct RawScenarioFile(Vec<RawScenario>);
+
 /// One scenario of a `flows/<flow>.test.yaml` file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -673,12 +706,14 @@ pub struct RawScenario {
     pub at: Option<String>,
     /// Caller number (`{caller}`, `branch: { when: [{ if: { caller: [...] } }] }`).
     pub caller: Option<String>,
-    /// One entry per prompt that waits for keys; `""` is silence.
+    /// One entry per prompt that waits for keys: digits, `*` and `#`; `""` is silence.
     #[serde(default)]
+    #[schemars(extend("items" = { "anyOf": [{ "type": "string", "pattern": "^[0-9*#]*$" }, { "type": "integer", "minimum": 0 }] }))]
     pub keys: Vec<RawScalar>,
     /// Dial results for the transfers reached, in order (`completed`, `no-answer`, `busy`, `failed`);
     /// a transfer with none left ends the scenario.
     #[serde(default)]
+    #[schemars(extend("items" = { "enum": ["completed", "no-answer", "busy", "failed"] }))]
     pub dial: Vec<String>,
     /// Seconds recorded at each voicemail reached, in order; a voicemail with none left ends the scenario.
     #[serde(default)]
@@ -687,6 +722,7 @@ pub struct RawScenario {
     /// call), `hangup`, `leave-key` (pressed the queue's leave key), `timeout` (waited
     /// `max_wait`), `queue-full` or `error`; a queue with none left ends the scenario.
     #[serde(default)]
+    #[schemars(extend("items" = { "enum": ["bridged", "hangup", "leave-key", "timeout", "queue-full", "error"] }))]
     pub queue: Vec<String>,
     /// Canned answers of lookup nodes, by node id.
     #[serde(default, deserialize_with = "unique_keys")]
@@ -715,6 +751,7 @@ pub struct RawExpect {
     /// Text (or texts) that must be spoken at some point; recordings count as `[play prompts/FILE ...]`.
     pub says: Option<RawTexts>,
     /// How the call ends: `transfer`, `queue`, `voicemail`, `hangup` or `caller_hangup`.
+    #[schemars(extend("enum" = ["transfer", "queue", "voicemail", "hangup", "caller_hangup", null]))]
     pub ends: Option<String>,
     /// Variables and their values at the end.
     #[serde(default, deserialize_with = "unique_keys")]

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::call::{CallEvent, DialStatus, LookupOutcome, QueueResult, lookup_var};
-use crate::flow::parse::{parse_scenarios, read_source};
+use crate::flow::diagnostic::did_you_mean;
+use crate::flow::parse::{SourceFile, parse_scenarios, read_source};
 use crate::flow::raw::RawScenario;
-use crate::flow::{Diagnostic, Flow, FlowSet};
+use crate::flow::{Code, Diagnostic, Flow, FlowSet, NodeKind};
 use crate::tools::driver::{CallDriver, CannedLookups, Waiting, transcript};
 
 /// The time a scenario without `at` runs at: Wednesday 2026-01-07 17:00 UTC.
@@ -90,30 +91,332 @@ fn is_scenario_file(p: &Path) -> bool {
 
 /// The flow a scenario file tests: the one compiled from `<stem>.yaml` beside it, else the flow with id `<stem>`.
 pub fn flow_for<'a>(set: &'a FlowSet, file: &Path) -> Option<&'a std::sync::Arc<Flow>> {
+    flow_among(&set.flows, file)
+}
+
+/// [`flow_for`] among flows by id.
+pub fn flow_among<'a>(
+    flows: &'a indexmap::IndexMap<String, std::sync::Arc<Flow>>,
+    file: &Path,
+) -> Option<&'a std::sync::Arc<Flow>> {
     let name = file.file_name()?.to_str()?;
     let stem = name
         .trim_end_matches(".test.yaml")
         .trim_end_matches(".test.yml");
-    set.flows
+    let dir = file.parent();
+    flows
         .values()
         .find(|f| {
-            f.source
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n == format!("{stem}.yaml") || n == format!("{stem}.yml"))
+            let same_dir = match (f.source.parent(), dir) {
+                (Some(a), Some(b)) => same_dir(a, b),
+                _ => true,
+            };
+            same_dir
+                && f.source
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n == format!("{stem}.yaml") || n == format!("{stem}.yml"))
         })
-        .or_else(|| set.get(stem))
+        .or_else(|| flows.get(stem))
 }
 
-/// Reads a scenario file; a malformed one is a diagnostic with file, line and column.
-pub fn load_scenarios(path: &Path) -> Result<Vec<RawScenario>, Diagnostic> {
-    let src = read_source(path).map_err(|e| {
-        Diagnostic::new(
+fn same_dir(a: &Path, b: &Path) -> bool {
+    let norm = |p: &Path| {
+        if p.as_os_str().is_empty() {
+            Path::new(".").canonicalize().ok()
+        } else {
+            p.canonicalize().ok()
+        }
+    };
+    match (norm(a), norm(b)) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// A scenario file that does not read, or whose scenarios do not fit their flow.
+#[derive(Debug)]
+pub struct ScenarioFileError {
+    /// What is wrong, at file:line:col.
+    pub diagnostics: Vec<Diagnostic>,
+    /// How many scenarios the file holds (entries of its list), none of which runs.
+    pub scenarios: usize,
+}
+
+/// A scenario file read, with its source for positions.
+pub struct ScenarioFile {
+    /// The text and its tree.
+    pub src: SourceFile,
+    /// The scenarios.
+    pub scenarios: Vec<RawScenario>,
+}
+
+/// Reads a scenario file; a malformed one is diagnostics with file, line and column.
+pub fn read_scenario_file(path: &Path) -> Result<ScenarioFile, ScenarioFileError> {
+    let src = read_source(path).map_err(|e| ScenarioFileError {
+        diagnostics: vec![Diagnostic::new(
             crate::flow::Code::Io,
             format!("cannot read {}: {e}", path.display()),
-        )
+        )],
+        scenarios: 0,
     })?;
-    parse_scenarios(&src)
+    match parse_scenarios(&src) {
+        Ok(scenarios) => Ok(ScenarioFile { src, scenarios }),
+        Err(diagnostics) => Err(ScenarioFileError {
+            diagnostics,
+            scenarios: entries(&src),
+        }),
+    }
+}
+
+fn entries(src: &SourceFile) -> usize {
+    match src.tree().map(|t| &t.kind) {
+        Ok(crate::flow::yaml::YamlKind::Seq(items)) => items.len(),
+        _ => 0,
+    }
+}
+
+/// Reads a scenario file and checks it against `flow`: every mistake `check` reports.
+pub fn load_scenarios_for(path: &Path, flow: &Flow) -> Result<Vec<RawScenario>, ScenarioFileError> {
+    let file = read_scenario_file(path)?;
+    let diagnostics = check_scenarios(&file, flow);
+    if diagnostics.is_empty() {
+        Ok(file.scenarios)
+    } else {
+        Err(ScenarioFileError {
+            diagnostics,
+            scenarios: file.scenarios.len(),
+        })
+    }
+}
+
+/// Reads a scenario file without checking it against a flow.
+pub fn load_scenarios(path: &Path) -> Result<Vec<RawScenario>, ScenarioFileError> {
+    read_scenario_file(path).map(|f| f.scenarios)
+}
+
+/// Ways `expect.ends` can be written.
+pub const ENDS: [&str; 5] = ["transfer", "queue", "voicemail", "hangup", "caller_hangup"];
+
+/// Dial results a `dial:` entry can be.
+pub const DIAL_RESULTS: [&str; 4] = ["completed", "no-answer", "busy", "failed"];
+
+/// Ways a caller can leave a queue in `queue:`.
+pub const QUEUE_RESULTS: [&str; 6] = [
+    "bridged",
+    "hangup",
+    "leave-key",
+    "timeout",
+    "queue-full",
+    "error",
+];
+
+/// Every variable `flow` can set, and the call's own.
+fn flow_vars(flow: &Flow) -> BTreeSet<String> {
+    let mut vars: BTreeSet<String> = ["caller", "called", "language", "call_sid"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for node in &flow.nodes {
+        match &node.kind {
+            NodeKind::Menu(m) => {
+                vars.extend(m.store.iter().cloned());
+                for o in &m.options {
+                    vars.extend(o.set.iter().map(|(k, _)| k.clone()));
+                }
+            }
+            NodeKind::Input(i) => {
+                vars.insert(i.store.clone());
+            }
+            NodeKind::Lookup(l) => {
+                vars.insert(l.store.clone());
+            }
+            NodeKind::Set(set) => vars.extend(set.vars.iter().map(|(k, _)| k.clone())),
+            _ => {}
+        }
+    }
+    vars
+}
+
+/// What in a scenario file cannot fit `flow`: node names in `expect.path` and
+/// `lookups:` that name no node (or no lookup), `ends:`, `dial:` and `queue:`
+/// values that are none of their words, `keys:` no menu or input can take,
+/// `expect.vars` the flow never sets and `at:` that is no time.
+pub fn check_scenarios(file: &ScenarioFile, flow: &Flow) -> Vec<Diagnostic> {
+    let src = &file.src;
+    let mut out = Vec::new();
+    let names: Vec<&str> = flow.nodes.iter().map(|n| n.name.as_str()).collect();
+    let lookups: Vec<&str> = flow
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Lookup(_)))
+        .map(|n| n.name.as_str())
+        .collect();
+    let has_input = flow
+        .nodes
+        .iter()
+        .any(|n| matches!(n.kind, NodeKind::Input(_)));
+    let vars = flow_vars(flow);
+    let flow_id = &flow.id;
+    let mut error = |code: Code,
+                     message: String,
+                     at: Option<crate::flow::diagnostic::Location>,
+                     label: &str,
+                     hint: Option<String>| {
+        out.push(
+            Diagnostic::new(code, message)
+                .at(at.or_else(|| Some(src.at_line_col(1, 1))))
+                .label(label)
+                .hint(hint),
+        );
+    };
+    for (i, sc) in file.scenarios.iter().enumerate() {
+        let idx = i.to_string();
+        let name = &sc.name;
+        if let Some(path) = &sc.expect.path {
+            for (j, node) in path.iter().enumerate() {
+                if !names.contains(&node.as_str()) {
+                    let hint = did_you_mean(node, names.iter().copied());
+                    error(
+                        Code::UnknownTarget,
+                        format!(
+                            "scenario `{name}`: `expect.path` names `{node}`, which is no node of flow `{flow_id}`"
+                        ),
+                        src.value_at(&[&idx, "expect", "path", &j.to_string()]),
+                        "no such node",
+                        hint,
+                    );
+                }
+            }
+        }
+        for node in sc.lookups.keys() {
+            if lookups.contains(&node.as_str()) {
+                continue;
+            }
+            let what = if names.contains(&node.as_str()) {
+                "is not a lookup"
+            } else {
+                "names no node"
+            };
+            let hint = did_you_mean(node, lookups.iter().copied()).or_else(|| {
+                Some(if lookups.is_empty() {
+                    format!("flow `{flow_id}` has no lookup nodes")
+                } else {
+                    format!("its lookups: {}", lookups.join(", "))
+                })
+            });
+            error(
+                Code::UnknownTarget,
+                format!("scenario `{name}`: `lookups` key `{node}` {what} in flow `{flow_id}`"),
+                src.key_at(&[&idx, "lookups", node]),
+                "no such lookup",
+                hint,
+            );
+        }
+        for (node, mock) in &sc.lookups {
+            if mock.answer.is_some() == mock.error.is_some() {
+                error(
+                    Code::InvalidValue,
+                    format!(
+                        "scenario `{name}`: lookup `{node}` needs exactly one of `answer` or `error`"
+                    ),
+                    src.key_at(&[&idx, "lookups", node]),
+                    "answer or error",
+                    Some(
+                        "e.g. `{ answer: { balance: \"42.50\" } }` or `{ error: timeout }`".into(),
+                    ),
+                );
+            }
+        }
+        if let Some(ends) = &sc.expect.ends
+            && !ENDS.contains(&ends.as_str())
+        {
+            let hint =
+                did_you_mean(ends, ENDS).or_else(|| Some(format!("one of: {}", ENDS.join(", "))));
+            error(
+                Code::InvalidValue,
+                format!("scenario `{name}`: a call cannot end with `{ends}`"),
+                src.value_at(&[&idx, "expect", "ends"]),
+                "not a way to end",
+                hint,
+            );
+        }
+        for (section, words, list) in [
+            ("dial", &DIAL_RESULTS[..], &sc.dial),
+            ("queue", &QUEUE_RESULTS[..], &sc.queue),
+        ] {
+            for (j, value) in list.iter().enumerate() {
+                if !words.contains(&value.as_str()) {
+                    let hint = did_you_mean(value, words.iter().copied())
+                        .or_else(|| Some(format!("one of: {}", words.join(", "))));
+                    error(
+                        Code::InvalidValue,
+                        format!("scenario `{name}`: `{value}` is not a `{section}` result"),
+                        src.value_at(&[&idx, section, &j.to_string()]),
+                        "unknown result",
+                        hint,
+                    );
+                }
+            }
+        }
+        for (j, key) in sc.keys.iter().enumerate() {
+            let k = key.0.as_str();
+            let at = || src.value_at(&[&idx, "keys", &j.to_string()]);
+            if !k
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '*' || c == '#')
+            {
+                error(
+                    Code::InvalidKey,
+                    format!("scenario `{name}`: `{k}` is not keys a phone can press"),
+                    at(),
+                    "not 0-9, * or #",
+                    Some("keys are digits, `*` and `#`; `\"\"` is silence".into()),
+                );
+            } else if k.chars().count() > 1 && !has_input {
+                error(
+                    Code::InvalidKey,
+                    format!(
+                        "scenario `{name}`: `{k}` is several keys, and flow `{flow_id}` has no input to take them"
+                    ),
+                    at(),
+                    "a menu takes one key",
+                    Some(format!(
+                        "write one entry per menu: {}",
+                        k.chars()
+                            .map(|c| format!("\"{c}\""))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+            }
+        }
+        for var in sc.expect.vars.keys() {
+            let root = var.split('.').next().unwrap_or(var);
+            if !vars.contains(root) {
+                let hint = did_you_mean(root, vars.iter().map(String::as_str));
+                error(
+                    Code::UnknownVariable,
+                    format!("scenario `{name}`: flow `{flow_id}` never sets `{root}`"),
+                    src.key_at(&[&idx, "expect", "vars", var]),
+                    "never set",
+                    hint,
+                );
+            }
+        }
+        if let Some(at) = &sc.at
+            && DateTime::parse_from_rfc3339(at).is_err()
+        {
+            error(
+                Code::InvalidValue,
+                format!("scenario `{name}`: `at: {at}` is not an RFC 3339 time"),
+                src.value_at(&[&idx, "at"]),
+                "not a time",
+                Some("e.g. \"2026-11-24T10:00:00-05:00\"".into()),
+            );
+        }
+    }
+    out
 }
 
 /// Runs one scenario against `flow`.

@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use crate::call::{CallEvent, DialStatus, EventKind, EventValue, LookupOutcome, LookupRequest};
-use crate::flow::{Flow, FlowSet};
+use crate::flow::{Flow, FlowSet, NodeKind, Prompt};
 use crate::lookup::LookupClient;
 use crate::tools::driver::{CallDriver, CannedLookups, LookupResolver, Turn, Waiting, transcript};
 
@@ -143,7 +143,7 @@ pub fn simulate(
         &mut resolver,
     );
     let ending = loop {
-        show_turn(&turn, set, out);
+        show_turn(&turn, set, &driver.session.language, out);
         match turn.waiting.clone() {
             Waiting::Ended => break Ending::Hangup,
             Waiting::Keys {
@@ -296,8 +296,24 @@ fn parse_dial_status(k: &str) -> Option<DialStatus> {
     }
 }
 
-/// Prints the nodes a turn went through and what the caller heard.
-fn show_turn(turn: &Turn, set: &FlowSet, out: &mut dyn Write) {
+/// The prompt a node plays before it moves on or waits outside a `<Gather>`.
+fn spoken_prompt(kind: &NodeKind) -> Option<&Prompt> {
+    match kind {
+        NodeKind::Message(m) => Some(&m.prompt),
+        NodeKind::Hangup(h) => h.prompt.as_ref(),
+        NodeKind::Transfer(t) => t.prompt.as_ref(),
+        NodeKind::Voicemail(v) => v.prompt.as_ref(),
+        _ => None,
+    }
+}
+
+/// Prints the nodes a turn went through and what the caller heard, each prompt under
+/// the node that played it: the caller hears the nodes that speak on their way
+/// (messages, transfers, voicemail, hangup) in the order they were entered, one line
+/// per part of their prompt (a `<Gather>` opens with what they said before it); what
+/// is left belongs to the node that waits, the last one entered.
+fn show_turn(turn: &Turn, set: &FlowSet, language: &str, out: &mut dyn Write) {
+    let mut said: VecDeque<String> = transcript(&turn.verbs).into();
     for e in &turn.events {
         let node = e.node.clone().unwrap_or_default();
         let line = match e.kind {
@@ -353,8 +369,26 @@ fn show_turn(turn: &Turn, set: &FlowSet, out: &mut dyn Write) {
             _ => continue,
         };
         let _ = writeln!(out, "{line}");
+        if e.kind == EventKind::Entered {
+            let parts = set.get(&e.flow).and_then(|f| {
+                let id = f.node_by_name(&node)?;
+                let prompt = spoken_prompt(&f.node(id).kind)?;
+                let lang = f
+                    .language(language)
+                    .or_else(|| f.language(&f.languages.first()?.code))?;
+                Some(prompt.parts(lang).len())
+            });
+            for _ in 0..parts.unwrap_or(0) {
+                match said.pop_front() {
+                    Some(l) => {
+                        let _ = writeln!(out, "   {l}");
+                    }
+                    None => break,
+                }
+            }
+        }
     }
-    for line in transcript(&turn.verbs) {
+    for line in &said {
         let _ = writeln!(out, "   {line}");
     }
     if turn.events.iter().any(|e| e.kind == EventKind::FlowHangup) {

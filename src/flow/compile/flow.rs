@@ -11,7 +11,6 @@ impl<'a> FlowCompiler<'a> {
         library: &'a mut PromptLibrary,
         diags: &'a mut Vec<Diagnostic>,
     ) -> Self {
-        let errors_before = diags.iter().filter(|d| d.is_error()).count();
         FlowCompiler {
             src,
             raw,
@@ -23,7 +22,9 @@ impl<'a> FlowCompiler<'a> {
             languages: Vec::new(),
             known_vars: HashSet::new(),
             schedules: HashMap::new(),
-            errors_before,
+            unresolved: false,
+            regexes: HashMap::new(),
+            pattern_lengths: HashMap::new(),
         }
     }
 
@@ -43,7 +44,9 @@ impl<'a> FlowCompiler<'a> {
         );
     }
 
-    pub(super) fn compile(&mut self) -> Option<Flow> {
+    /// The flow as far as it compiles (errors are in the diagnostics), and whether its
+    /// graph is whole: every target resolved, to its node or to the one it nearly names.
+    pub(super) fn compile(&mut self) -> Option<(Flow, bool)> {
         let raw = self.raw;
         for (i, name) in raw.nodes.keys().enumerate() {
             let path = ["nodes", name.as_str()];
@@ -91,32 +94,32 @@ impl<'a> FlowCompiler<'a> {
                 kind,
             });
         }
-        let errors_now = self.diags.iter().filter(|d| d.is_error()).count();
-        if errors_now > self.errors_before || nodes.is_empty() {
-            if nodes.is_empty() {
-                self.error(
-                    Code::MissingField,
-                    "a flow needs at least one node",
-                    self.src.locate(&["nodes"]),
-                    "empty",
-                    None,
-                );
-            }
+        if nodes.is_empty() {
+            self.error(
+                Code::MissingField,
+                "a flow needs at least one node",
+                self.src.locate(&["nodes"]),
+                "empty",
+                None,
+            );
             return None;
         }
-        Some(Flow {
-            id: self.id.to_owned(),
-            source: self.src.path.clone(),
-            numbers: raw.numbers.clone(),
-            is_default: raw.default,
-            languages: self.languages.clone(),
-            start,
-            nodes,
-            max_steps: defaults.max_steps,
-            on_fail: defaults.on_fail.clone(),
-            apology: defaults.apology.clone(),
-            closed_messages: defaults.closed_messages.clone(),
-        })
+        Some((
+            Flow {
+                id: self.id.to_owned(),
+                source: self.src.path.clone(),
+                numbers: raw.numbers.clone(),
+                is_default: raw.default,
+                languages: self.languages.clone(),
+                start,
+                nodes,
+                max_steps: defaults.max_steps,
+                on_fail: defaults.on_fail.clone(),
+                apology: defaults.apology.clone(),
+                closed_messages: defaults.closed_messages.clone(),
+            },
+            !self.unresolved,
+        ))
     }
 
     pub(super) fn languages(&mut self) {

@@ -98,6 +98,38 @@ pub fn flow_files(dir: &Path) -> Result<Vec<PathBuf>, ProjectError> {
 
 /// Reads and compiles flow files (and directories of them) against `prompts_dir`.
 pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, ProjectError> {
+    check_paths(paths, prompts_dir).map(|(compiled, _)| compiled)
+}
+
+/// Compiles flow sources already in memory; catalogs and recordings come from `prompts_dir`.
+pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled {
+    compile_with_library(sources, PromptLibrary::new(prompts_dir), prompts_dir).0
+}
+
+/// Every flow as far as it compiled, errors or not, by id: what `check` holds the
+/// scenario files beside the flows against.
+pub type FlowsAsFar = IndexMap<String, Arc<Flow>>;
+
+/// Like [`compile_paths`], and also the flows as far as they compiled.
+pub fn check_paths(
+    paths: &[PathBuf],
+    prompts_dir: &Path,
+) -> Result<(Compiled, FlowsAsFar), ProjectError> {
+    let sources = read_flow_sources(paths)?;
+    if !prompts_dir.is_dir() {
+        return Err(ProjectError::Read {
+            path: prompts_dir.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
+        });
+    }
+    Ok(compile_with_library(
+        sources,
+        PromptLibrary::new(prompts_dir),
+        prompts_dir,
+    ))
+}
+
+fn read_flow_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, ProjectError> {
     let mut sources = Vec::new();
     for path in paths {
         let files = if path.is_dir() {
@@ -113,18 +145,7 @@ pub fn compile_paths(paths: &[PathBuf], prompts_dir: &Path) -> Result<Compiled, 
             sources.push(src);
         }
     }
-    if !prompts_dir.is_dir() {
-        return Err(ProjectError::Read {
-            path: prompts_dir.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "not a directory"),
-        });
-    }
-    Ok(compile_sources(sources, prompts_dir))
-}
-
-/// Compiles flow sources already in memory; catalogs and recordings come from `prompts_dir`.
-pub fn compile_sources(sources: Vec<SourceFile>, prompts_dir: &Path) -> Compiled {
-    compile_with_library(sources, PromptLibrary::new(prompts_dir), prompts_dir)
+    Ok(sources)
 }
 
 /// Compiles the files a flow set was compiled from, with no disk access; the same
@@ -140,26 +161,44 @@ pub fn compile_flow_sources(sources: FlowSources, prompts_dir: &Path) -> Compile
         .map(|f| SourceFile::new(f.name, f.text))
         .collect();
     let library = PromptLibrary::from_memory(prompts_dir, catalogs, recordings);
-    compile_with_library(files, library, prompts_dir)
+    compile_with_library(files, library, prompts_dir).0
 }
 
 fn compile_with_library(
     sources: Vec<SourceFile>,
     mut library: PromptLibrary,
     prompts_dir: &Path,
-) -> Compiled {
+) -> (Compiled, FlowsAsFar) {
     let mut diags = Vec::new();
     let mut parsed: Vec<(SourceFile, RawFlowFile, String)> = Vec::new();
+    // Flows whose graph is not whole (nodes that did not read): no unreachable-node warnings.
+    let mut partial: HashSet<String> = HashSet::new();
+    // Node ids of files whose top level does not read, so that targets into them resolve.
+    let mut unread_nodes: HashMap<String, Vec<String>> = HashMap::new();
     for src in sources {
-        match parse_flow(&src) {
-            Ok(raw) => {
+        let mut result = parse_flow(&src);
+        diags.append(&mut result.diagnostics);
+        let named = src
+            .tree()
+            .ok()
+            .and_then(|t| t.get("flow"))
+            .and_then(crate::flow::yaml::Yaml::as_str)
+            .map(str::to_owned);
+        match result.flow {
+            Some(raw) => {
                 let id = raw
                     .flow
                     .clone()
                     .unwrap_or_else(|| flow_id_from_path(&src.path));
+                if !result.broken_nodes.is_empty() {
+                    partial.insert(id.clone());
+                }
                 parsed.push((src, raw, id));
             }
-            Err(mut d) => diags.append(&mut d),
+            None => {
+                let id = named.unwrap_or_else(|| flow_id_from_path(&src.path));
+                unread_nodes.insert(id, result.node_ids);
+            }
         }
     }
 
@@ -228,14 +267,18 @@ fn compile_with_library(
         }
     }
 
-    let node_names: HashMap<String, Vec<String>> = parsed
-        .iter()
-        .map(|(_, raw, id)| (id.clone(), raw.nodes.keys().cloned().collect()))
-        .collect();
+    let mut node_names: HashMap<String, Vec<String>> = unread_nodes;
+    for (_, raw, id) in &parsed {
+        node_names.insert(id.clone(), raw.nodes.keys().cloned().collect());
+    }
     let mut flows = IndexMap::new();
     for (src, raw, id) in &parsed {
         let mut cx = FlowCompiler::new(src, raw, id, &node_names, &mut library, &mut diags);
-        if let Some(flow) = cx.compile() {
+        // A flow with errors is still checked as a graph: loops show up in the same run.
+        if let Some((flow, whole)) = cx.compile() {
+            if !whole {
+                partial.insert(id.clone());
+            }
             crate::flow::graph_check::check_flow(&flow, src, &mut diags);
             flows.insert(id.clone(), Arc::new(flow));
         }
@@ -243,7 +286,11 @@ fn compile_with_library(
     // Targets from other flows make a node reachable; recompute reachability across flows.
     crate::flow::graph_check::check_reachability(
         &flows,
-        &parsed.iter().map(|(s, _, id)| (id.clone(), s)).collect(),
+        &parsed
+            .iter()
+            .filter(|(_, _, id)| !partial.contains(id))
+            .map(|(s, _, id)| (id.clone(), s))
+            .collect(),
         &mut diags,
     );
     let mut library_diags = library.take_diagnostics();
@@ -259,6 +306,7 @@ fn compile_with_library(
     });
     diags.dedup();
     let has_error = diags.iter().any(Diagnostic::is_error);
+    let as_far = flows.clone();
     let flows = (!has_error).then(|| {
         let mut hasher = Sha256::new();
         let mut flow_files = Vec::with_capacity(parsed.len());
@@ -294,10 +342,13 @@ fn compile_with_library(
             },
         }
     });
-    Compiled {
-        flows,
-        diagnostics: diags,
-    }
+    (
+        Compiled {
+            flows,
+            diagnostics: diags,
+        },
+        as_far,
+    )
 }
 
 fn flow_id_from_path(path: &Path) -> String {
@@ -333,7 +384,12 @@ struct FlowCompiler<'a> {
     languages: Vec<Language>,
     known_vars: HashSet<String>,
     schedules: HashMap<String, Schedule>,
-    errors_before: usize,
+    /// A target named nothing and had no near miss to stand for it: the graph has a hole.
+    unresolved: bool,
+    /// Input patterns compiled so far: flows repeat the same few (`^[0-9]{4}$`).
+    regexes: HashMap<String, Result<regex::Regex, String>>,
+    /// Whether a pattern accepts some digit string of a length range, by pattern and range.
+    pattern_lengths: HashMap<(String, u32, u32), bool>,
 }
 
 type P<'p> = &'p [&'p str];

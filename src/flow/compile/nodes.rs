@@ -301,18 +301,36 @@ impl FlowCompiler<'_> {
                 false
             }
         };
-        let pattern = i.pattern.as_ref().and_then(|pat| match regex::Regex::new(pat) {
-            Ok(re) => {
-                if !crate::flow::graph_check::pattern_accepts_some_length(pat, digits.min, digits.max) {
-                    let count = if digits.min == digits.max { format!("{} digits", digits.min) } else { format!("{} to {} digits", digits.min, digits.max) };
-                    self.error(Code::UnsatisfiablePattern, format!("pattern `{pat}` never matches {count}"), self.src.value_at(&p("pattern")), "no digit string of that length matches", Some("make `digits` and `pattern` agree, e.g. `digits: 6` with `^[0-9]{6}$`".into()));
+        let pattern = i.pattern.as_ref().and_then(|pat| {
+            let compiled = self
+                .regexes
+                .entry(pat.clone())
+                .or_insert_with(|| {
+                    regex::Regex::new(pat).map_err(|e| {
+                        e.to_string().lines().last().unwrap_or("").trim().to_owned()
+                    })
+                })
+                .clone();
+            match compiled {
+                Ok(re) => {
+                    let accepts = *self
+                        .pattern_lengths
+                        .entry((pat.clone(), digits.min, digits.max))
+                        .or_insert_with(|| {
+                            crate::flow::graph_check::pattern_accepts_some_length(
+                                pat, digits.min, digits.max,
+                            )
+                        });
+                    if !accepts {
+                        let count = if digits.min == digits.max { format!("{} digits", digits.min) } else { format!("{} to {} digits", digits.min, digits.max) };
+                        self.error(Code::UnsatisfiablePattern, format!("pattern `{pat}` never matches {count}"), self.src.value_at(&p("pattern")), "no digit string of that length matches", Some("make `digits` and `pattern` agree, e.g. `digits: 6` with `^[0-9]{6}$`".into()));
+                    }
+                    Some(re)
                 }
-                Some(re)
-            }
-            Err(e) => {
-                let first = e.to_string().lines().last().unwrap_or("").trim().to_owned();
-                self.error(Code::InvalidValue, format!("pattern `{pat}` is not a regular expression: {first}"), self.src.value_at(&p("pattern")), "invalid regex", None);
-                None
+                Err(first) => {
+                    self.error(Code::InvalidValue, format!("pattern `{pat}` is not a regular expression: {first}"), self.src.value_at(&p("pattern")), "invalid regex", None);
+                    None
+                }
             }
         });
         let sensitive = i.sensitive.unwrap_or(luhn);
@@ -456,6 +474,18 @@ impl FlowCompiler<'_> {
                 open,
                 closed,
             });
+        }
+        if let Some(field) = [("open", &b.open), ("closed", &b.closed)]
+            .into_iter()
+            .find_map(|(f, v)| v.is_some().then_some(f))
+        {
+            self.error(
+                Code::InvalidValue,
+                format!("`{field}` goes with `hours`, and this branch has none"),
+                self.src.key_at(&p(field)),
+                "never taken",
+                Some("add `hours: NAME`, or route with `when` and `else`".into()),
+            );
         }
         let Some(when) = &b.when else {
             self.error(

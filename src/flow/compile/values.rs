@@ -74,10 +74,17 @@ impl FlowCompiler<'_> {
                     );
                 }
             }
+            self.unresolved = true;
             return Target::Hangup;
         }
         let candidates = self.index.keys().copied().chain(RESERVED_TARGETS);
-        let hint = did_you_mean(text, candidates).or_else(|| Some("a target is a node id of this flow, `flow:node`, `repeat`, `back`, `start` or `hangup`".into()));
+        let near = did_you_mean(text, candidates);
+        // The graph checks of this run go where the target nearly points, as they would after the fix.
+        let stands_for = near
+            .as_deref()
+            .and_then(|h| h.split('`').nth(1))
+            .and_then(|name| self.index.get(name).copied());
+        let hint = near.or_else(|| Some("a target is a node id of this flow, `flow:node`, `repeat`, `back`, `start` or `hangup`".into()));
         self.error(
             Code::UnknownTarget,
             format!("target `{text}` names no node"),
@@ -85,7 +92,13 @@ impl FlowCompiler<'_> {
             "no such node",
             hint,
         );
-        Target::Hangup
+        match stands_for {
+            Some(id) => Target::Node(id),
+            None => {
+                self.unresolved = true;
+                Target::Hangup
+            }
+        }
     }
 
     pub(super) fn options(
@@ -178,7 +191,8 @@ impl FlowCompiler<'_> {
                         self.error(
                             Code::UnknownVariable,
                             format!("no part of the flow sets `{root}`"),
-                            self.src.value_at(path),
+                            self.src
+                                .value_part(path, &[&format!("{{{var}}}"), &format!("{{{var}")]),
                             &format!("`{{{var}}}` is never set"),
                             hint,
                         );
