@@ -166,13 +166,15 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: no new connections; finishing webhooks in flight");
 }
 
-/// Logs to stderr from a thread of its own, so a webhook never waits on a write to the
-/// terminal or a pipe; a line that finds the queue full (a reader stuck for long) is
-/// dropped rather than holding calls up.
+/// Logs to stderr from a thread of its own, so a webhook does not wait on a write to the
+/// terminal or a pipe. No line is dropped: once 128,000 lines are queued (a reader stuck
+/// for long), logging waits for it.
 fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stderr());
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

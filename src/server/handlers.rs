@@ -89,6 +89,15 @@ async fn decide_voice(
     let now = state.now();
     let session = CallSession::new(call_sid.as_str(), &flow, &set.version, from, to, now);
     let first = step_with(&set, &session, &CallEvent::Start, now, &state.closures());
+    // Memory alone said this call is new; before a lookup reaches the CRM, the store is
+    // asked whether the call is only on disk (a re-sent call start after a restart, or
+    // one another server took), so the CRM is not asked twice.
+    if reads == Reads::Resident && first.lookup.is_some() {
+        match state.stored_session(call_sid, Reads::Stored).await {
+            Ok(None) => {}
+            Ok(Some(_)) | Err(_) => return Decision::Retry,
+        }
+    }
     let answer = state.drive(&set, first, budget).await;
     if let Some(node) = answer.session.node() {
         tracing::Span::current().record("node", node);

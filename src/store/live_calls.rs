@@ -17,14 +17,17 @@ const SHARDS: usize = 64;
 /// What the store holds of one call.
 #[derive(Debug, Clone)]
 pub(super) struct LiveCall {
-    /// The session as last committed (sensitive values masked).
-    pub session: Arc<CallSession>,
+    /// The session as last committed (sensitive values masked); `None` for a call whose
+    /// session is gone (expired) or was never kept, though its answers were.
+    pub session: Option<Arc<CallSession>>,
     /// The session's `seq`: what the call's next commit must start from.
     pub seq: Option<u32>,
     /// The newest log row of the call (the first link of its chain), if it has one.
     pub log_id: Option<i64>,
     /// The requests answered, as (hash of the fingerprint, log row holding the answer).
     pub replies: Vec<(u64, i64)>,
+    /// When the call last changed, in seconds of the store's clock ([`LiveCalls::now`]).
+    pub touched: u32,
 }
 
 /// What memory says about a request's earlier answer.
@@ -45,12 +48,14 @@ type Shard = Mutex<FxHashMap<Box<str>, LiveCall>>;
 /// Calls held in memory, by CallSid.
 pub(super) struct LiveCalls {
     shards: Box<[Shard]>,
+    started: std::time::Instant,
 }
 
 impl Default for LiveCalls {
     fn default() -> LiveCalls {
         LiveCalls {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            started: std::time::Instant::now(),
         }
     }
 }
@@ -70,14 +75,20 @@ impl LiveCalls {
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Seconds since the store started: how [`LiveCall::touched`] is told.
+    pub fn now(&self) -> u32 {
+        u32::try_from(self.started.elapsed().as_secs()).unwrap_or(u32::MAX)
+    }
+
     /// The held session of a call.
     pub fn session(&self, call_sid: &str) -> Option<Arc<CallSession>> {
         self.shard(call_sid)
             .get(call_sid)
-            .map(|c| Arc::clone(&c.session))
+            .and_then(|c| c.session.clone())
     }
 
     /// Whether the call is held.
+    #[cfg(test)]
     pub fn holds(&self, call_sid: &str) -> bool {
         self.shard(call_sid).contains_key(call_sid)
     }
@@ -116,6 +127,26 @@ impl LiveCalls {
         self.shard(call_sid).remove(call_sid);
     }
 
+    /// Forgets every call.
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+    }
+
+    /// Forgets the calls untouched since `before` (seconds of [`LiveCalls::now`]); returns
+    /// how many.
+    pub fn forget_untouched_since(&self, before: u32) -> usize {
+        let mut n = 0;
+        for shard in &self.shards {
+            let mut map = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let held = map.len();
+            map.retain(|_, call| call.touched >= before);
+            n += held - map.len();
+        }
+        n
+    }
+
     /// How many calls are held.
     pub fn len(&self) -> usize {
         self.shards
@@ -132,7 +163,8 @@ mod tests {
 
     fn call(sid: &str, seq: u32) -> LiveCall {
         LiveCall {
-            session: Arc::new(CallSession {
+            touched: seq,
+            session: Some(Arc::new(CallSession {
                 call_sid: sid.into(),
                 flow: "f".into(),
                 version: "v".into(),
@@ -147,7 +179,7 @@ mod tests {
                 started_at: chrono::DateTime::UNIX_EPOCH,
                 seq,
                 pressed_leave_key: false,
-            }),
+            })),
             seq: Some(seq),
             log_id: Some(i64::from(seq)),
             replies: vec![
@@ -180,6 +212,11 @@ mod tests {
         assert_eq!(live.len(), 1001);
         live.forget("CA1");
         assert_eq!(live.len(), 1000);
+        // `touched` is the seq here: calls 0..500 were untouched since 500.
+        assert_eq!(live.forget_untouched_since(500), 500);
+        assert_eq!(live.len(), 500);
+        live.clear();
+        assert_eq!(live.len(), 0);
         assert!(!live.holds("CA1"));
     }
 }

@@ -156,9 +156,14 @@ CREATE INDEX IF NOT EXISTS call_events_in_call_order ON call_events (call_starte
         // newest of its call; a session whose call has no row (never written so) gets one
         // from its state. `sessions` and `webhook_replies` stay readable as views.
         // The events are found by call through their key (the call's start, then its sid):
-        // `call_events_by_call` and `call_events_by_node` (used by no query) go.
+        // `call_events_by_call` and `call_events_by_node` (used by no query) go. Log ids
+        // only grow (AUTOINCREMENT): a row past the newest a server wrote is another
+        // process's. `store_changes.removals` counts expiries and prunings, so a server
+        // holding calls in memory notices another process removing some.
         sqlite: "
-CREATE TABLE webhook_log (id INTEGER PRIMARY KEY, call_sid TEXT NOT NULL, prev INTEGER, seq INTEGER, at TEXT NOT NULL, fingerprint TEXT, reply TEXT, session TEXT);
+CREATE TABLE webhook_log (id INTEGER PRIMARY KEY AUTOINCREMENT, call_sid TEXT NOT NULL, prev INTEGER, seq INTEGER, at TEXT NOT NULL, fingerprint TEXT, reply TEXT, session TEXT);
+CREATE TABLE store_changes (id INTEGER PRIMARY KEY CHECK (id = 1), removals INTEGER NOT NULL);
+INSERT INTO store_changes (id, removals) VALUES (1, 0);
 INSERT INTO webhook_log (call_sid, at, fingerprint, reply)
   SELECT call_sid, created_at, fingerprint, twiml FROM webhook_replies ORDER BY created_at, rowid;
 INSERT INTO webhook_log (call_sid, seq, at, session)

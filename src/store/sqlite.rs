@@ -201,23 +201,32 @@ impl SqliteStore {
         result.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Reads a call memory does not hold from the database into memory.
-    async fn load(&self, call_sid: &str) -> Result<(), StoreError> {
-        let sid = call_sid.to_owned();
-        self.on_writer(move |w| w.load(&sid)).await
+    /// What is held of a call, read from the database into memory when memory does not
+    /// hold it.
+    async fn load(
+        &self,
+        call_sid: &str,
+    ) -> Result<Option<super::live_calls::LiveCall>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Load {
+            call_sid: call_sid.to_owned(),
+            reply,
+        })?;
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The answer a memory lookup points at.
     async fn reply_of(
         &self,
+        call_sid: &str,
         lookup: ReplyLookup,
         fingerprint: &str,
     ) -> Result<Option<String>, StoreError> {
         let ReplyLookup::Row(id) = lookup else {
             return Ok(None);
         };
-        let fingerprint = fingerprint.to_owned();
-        self.read(move |conn| writer::reply_in_row(conn, id, &fingerprint))
+        let (sid, fingerprint) = (call_sid.to_owned(), fingerprint.to_owned());
+        self.read(move |conn| writer::reply_in_row(conn, &sid, id, &fingerprint))
             .await
     }
 
@@ -827,8 +836,10 @@ impl Store for SqliteStore {
         if let Some(held) = self.live.session(call_sid) {
             return Ok(Some(CallSession::clone(&held)));
         }
-        self.load(call_sid).await?;
-        Ok(self.live.session(call_sid).map(|s| CallSession::clone(&s)))
+        let loaded = self.load(call_sid).await?;
+        Ok(loaded
+            .and_then(|c| c.session)
+            .map(|s| CallSession::clone(&s)))
     }
 
     async fn resident_session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
@@ -838,10 +849,19 @@ impl Store for SqliteStore {
     async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError> {
         let mut lookup = self.live.reply(call_sid, fingerprint);
         if lookup == ReplyLookup::NotHeld {
-            self.load(call_sid).await?;
-            lookup = self.live.reply(call_sid, fingerprint);
+            lookup = match self.load(call_sid).await? {
+                None => ReplyLookup::None,
+                Some(call) => {
+                    let hash = super::live_calls::fingerprint_hash(fingerprint);
+                    call.replies
+                        .iter()
+                        .rev()
+                        .find(|(h, _)| *h == hash)
+                        .map_or(ReplyLookup::None, |(_, row)| ReplyLookup::Row(*row))
+                }
+            };
         }
-        self.reply_of(lookup, fingerprint).await
+        self.reply_of(call_sid, lookup, fingerprint).await
     }
 
     async fn resident_reply(
@@ -849,8 +869,12 @@ impl Store for SqliteStore {
         call_sid: &str,
         fingerprint: &str,
     ) -> Result<Option<String>, StoreError> {
-        self.reply_of(self.live.reply(call_sid, fingerprint), fingerprint)
-            .await
+        self.reply_of(
+            call_sid,
+            self.live.reply(call_sid, fingerprint),
+            fingerprint,
+        )
+        .await
     }
 
     async fn commit(&self, commit: WebhookCommit) -> Result<CommitOutcome, StoreError> {
@@ -957,7 +981,20 @@ impl Store for SqliteStore {
 
     async fn expire_sessions(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
         let before = ts(ended_before);
-        self.on_writer(move |w| writer::expire(w, &before)).await
+        let mut expired = 0;
+        let mut from = String::new();
+        // In chunks, each its own job: webhooks are committed in between.
+        loop {
+            let before = before.clone();
+            let (n, next) = self
+                .on_writer(move |w| writer::expire_chunk(w, &before, &from))
+                .await?;
+            expired += n as u64;
+            if n < writer::REMOVAL_CHUNK {
+                return Ok(expired);
+            }
+            from = next;
+        }
     }
 
     async fn prune(
@@ -966,9 +1003,23 @@ impl Store for SqliteStore {
         keep: &[String],
     ) -> Result<super::Pruned, StoreError> {
         let before = ts(started_before);
+        let mut pruned = super::Pruned::default();
+        loop {
+            let before = before.clone();
+            let (calls, events) = self
+                .on_writer(move |w| writer::prune_chunk(w, &before))
+                .await?;
+            pruned.calls += calls;
+            pruned.events += events;
+            if calls == 0 {
+                break;
+            }
+        }
         let keep = keep.to_vec();
-        self.on_writer(move |w| writer::prune_calls(w, &before, &keep))
-            .await
+        pruned.flow_versions = self
+            .on_writer(move |w| writer::prune_versions(w, &keep))
+            .await?;
+        Ok(pruned)
     }
 
     async fn call(&self, call_sid: &str) -> Result<Option<CallRecord>, StoreError> {
@@ -1418,6 +1469,84 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn another_process_removing_calls_makes_memory_read_the_file_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        let a = SqliteStore::open(&path).unwrap();
+        a.commit(commit("CA1", &[1], Some("a"))).await.unwrap();
+        let ended = next(
+            "CA1",
+            1,
+            CallState::Ended {
+                node: Some("bye".into()),
+                outcome: Some(Outcome::SelfService),
+            },
+            "b",
+        );
+        a.commit(ended).await.unwrap();
+        assert!(a.resident_session("CA1").await.unwrap().is_some());
+        // Another process (a second server, `phonetree prune`) removes the call.
+        let b = SqliteStore::open(&path).unwrap();
+        let pruned = b.prune(t("2030-01-01T00:00:00.000Z"), &[]).await.unwrap();
+        assert_eq!(pruned.calls, 1);
+        drop(b);
+        // A's next commit for the call finds memory behind the file: it is forgotten, and
+        // the file (which has no session now) says the step started from a stale one.
+        let late = next(
+            "CA1",
+            2,
+            CallState::Closed {
+                outcome: Outcome::SelfService,
+            },
+            "c",
+        );
+        assert_eq!(a.commit(late).await.unwrap(), CommitOutcome::Conflict);
+        assert_eq!(a.session("CA1").await.unwrap(), None);
+        // Log ids are never handed out again, so the new rows are not taken for A's own.
+        a.commit(commit("CA2", &[1], Some("d"))).await.unwrap();
+        let ids: Vec<i64> = a
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT id FROM webhook_log").map_err(db)?;
+                let rows = stmt.query_map([], |r| r.get(0)).map_err(db)?;
+                rows.collect::<Result<_, _>>().map_err(db)
+            })
+            .await
+            .unwrap();
+        assert_eq!(ids, [3]);
+    }
+
+    #[tokio::test]
+    async fn expiry_removes_sessions_in_chunks_and_keeps_the_call_log() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let calls = writer::REMOVAL_CHUNK + 7;
+        for i in 0..calls {
+            let sid = format!("CA{i:05}");
+            store.commit(commit(&sid, &[1], Some("a"))).await.unwrap();
+            let done = next(
+                &sid,
+                1,
+                CallState::Closed {
+                    outcome: Outcome::SelfService,
+                },
+                "b",
+            );
+            store.commit(done).await.unwrap();
+        }
+        assert_eq!(store.calls_in_memory(), 0, "closed calls leave memory");
+        assert_eq!(count(&store, "webhook_log").await, 2 * calls as i64);
+        let expired = store
+            .expire_sessions(t("2030-01-01T00:00:00.000Z"))
+            .await
+            .unwrap();
+        assert_eq!(expired, calls as u64);
+        assert_eq!(count(&store, "webhook_log").await, 0);
+        assert_eq!(count(&store, "calls").await, calls as i64);
+        assert_eq!(count(&store, "call_events").await, 2 * calls as i64);
+        assert_eq!(store.session("CA00003").await.unwrap(), None);
+        assert_eq!(store.reply("CA00003", "a").await.unwrap(), None);
+    }
+
+    #[tokio::test]
     async fn a_version_6_database_keeps_its_sessions_and_answers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calls.db");
@@ -1448,9 +1577,27 @@ mod tests {
             )
             .unwrap();
         }
+        // A call whose answers were kept but whose session was lost.
+        raw.execute_batch(
+            "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at)
+               VALUES ('CA2', 'main', 'v7', '+1', '+2', 'en', '2026-11-24T15:00:00.000Z');
+             INSERT INTO webhook_replies (call_sid, fingerprint, twiml, created_at)
+               VALUES ('CA2', 'g1', '<Response>g1</Response>', '3');",
+        )
+        .unwrap();
         drop(raw);
         let store = SqliteStore::open(&path).unwrap();
         assert_eq!(store.session("CA1").await.unwrap().unwrap().seq, 4);
+        assert_eq!(store.session("CA2").await.unwrap(), None);
+        assert_eq!(
+            store.reply("CA2", "g1").await.unwrap().as_deref(),
+            Some("<Response>g1</Response>")
+        );
+        let first = commit("CA2", &[1], Some("g1"));
+        assert_eq!(
+            store.commit(first).await.unwrap(),
+            CommitOutcome::Duplicate("<Response>g1</Response>".into())
+        );
         for fp in ["f1", "f2"] {
             assert_eq!(
                 store.reply("CA1", fp).await.unwrap(),
@@ -1458,11 +1605,11 @@ mod tests {
             );
         }
         // The old tables read the same through their views.
-        assert_eq!(count(&store, "webhook_replies").await, 2);
+        assert_eq!(count(&store, "webhook_replies").await, 3);
         assert_eq!(count(&store, "sessions").await, 1);
         let on = next("CA1", 4, CallState::Starting, "f3");
         assert_eq!(store.commit(on).await.unwrap(), CommitOutcome::Stored);
-        assert_eq!(count(&store, "webhook_replies").await, 3);
+        assert_eq!(count(&store, "webhook_replies").await, 4);
     }
 
     #[tokio::test]

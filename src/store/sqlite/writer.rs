@@ -24,6 +24,13 @@ use crate::call::{CallSession, Outcome};
 
 /// Most webhooks in one transaction: bounds how long the first waiter of a batch waits for the others.
 const MAX_BATCH: usize = 256;
+/// A held call untouched this long leaves memory (the file has it): a call whose status
+/// callback never came, or that went on on another server.
+const IDLE_LIMIT_SECS: u32 = 600;
+/// How often held calls are looked over for [`IDLE_LIMIT_SECS`].
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// Calls one expiry or pruning transaction takes: the writer's commits wait for no longer.
+pub(super) const REMOVAL_CHUNK: usize = 500;
 
 /// Work that runs on the writer thread, with the writer's connection and memory.
 pub(super) type Job = Box<dyn FnOnce(&mut Writer) + Send>;
@@ -37,6 +44,12 @@ pub(super) enum Request {
         commit: WebhookCommit,
         reply: oneshot::Sender<Result<CommitOutcome, StoreError>>,
     },
+    /// Read a call memory does not hold from the file, into memory; answers what is
+    /// held of it then. It writes nothing, so it does not wait for a batch to commit.
+    Load {
+        call_sid: String,
+        reply: oneshot::Sender<Result<Option<LiveCall>, StoreError>>,
+    },
     /// Any other write that must see and change memory and file together.
     Job(Job),
 }
@@ -49,6 +62,9 @@ pub(super) struct Writer {
     /// The newest log row this writer knows of: rows past it were written by another
     /// process sharing the file.
     seen: i64,
+    /// `store_changes.removals` as this writer last saw it: another process expired or
+    /// pruned calls when it moves.
+    removals: i64,
 }
 
 impl Writer {
@@ -57,23 +73,33 @@ impl Writer {
         live: Arc<LiveCalls>,
         file: Option<FileIdentity>,
     ) -> Result<Writer, StoreError> {
-        let seen = newest_log_row(&conn)?;
+        let (seen, removals) = changes(&conn)?;
         Ok(Writer {
             conn,
             live,
             file,
             seen,
+            removals,
         })
     }
 
     /// Serves requests until every sender is gone.
     pub(super) fn run(mut self, queue: mpsc::Receiver<Request>) {
-        while let Ok(first) = queue.recv() {
+        let mut swept = std::time::Instant::now();
+        loop {
+            let first = match queue.recv_timeout(SWEEP_EVERY) {
+                Ok(request) => Some(request),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return,
+            };
             let mut commits = Vec::new();
-            let mut next = Some(first);
+            let mut next = first;
             while let Some(request) = next.take() {
                 match request {
                     Request::Commit { commit, reply } => commits.push((commit, reply)),
+                    Request::Load { call_sid, reply } => {
+                        let _ = reply.send(self.load(&call_sid));
+                    }
                     Request::Job(job) => {
                         // A job runs between batches: commits queued before it go first.
                         self.commit_batch(std::mem::take(&mut commits));
@@ -85,6 +111,14 @@ impl Writer {
                 }
             }
             self.commit_batch(commits);
+            if swept.elapsed() >= SWEEP_EVERY {
+                swept = std::time::Instant::now();
+                let before = self.live.now().saturating_sub(IDLE_LIMIT_SECS);
+                let n = self.live.forget_untouched_since(before);
+                if n > 0 {
+                    tracing::debug!(calls = n, "calls idle in memory left it");
+                }
+            }
         }
     }
 
@@ -130,7 +164,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        let seen = absorb_foreign_rows(&tx, self.seen, &live)?;
+        let (seen, removals) = absorb_foreign_changes(&tx, self.seen, self.removals, &live)?;
         // What each call touched in this batch looks like once committed.
         let mut batch: FxHashMap<String, LiveCall> = FxHashMap::default();
         let mut results = Vec::with_capacity(commits.len());
@@ -172,47 +206,62 @@ impl Writer {
         let newest = batch.values().filter_map(|c| c.log_id).max().unwrap_or(0);
         tx.commit().map_err(db)?;
         self.seen = newest.max(seen);
-        for (sid, call) in batch {
+        self.removals = removals;
+        let now = live.now();
+        for (sid, mut call) in batch {
             // A closed call's record is complete: it leaves memory, and a late callback
             // reads it from the database.
-            if call.session.is_closed() {
+            if call.session.as_ref().is_some_and(|s| s.is_closed()) {
                 live.forget(&sid);
             } else {
+                call.touched = now;
                 live.put(&sid, call);
             }
         }
         Ok(results)
     }
 
-    /// Reads a call the memory does not hold into memory, if the database has its session.
-    pub(super) fn load(&mut self, call_sid: &str) -> Result<(), StoreError> {
-        if self.live.holds(call_sid) {
-            return Ok(());
+    /// What is held of a call, read from the file into memory first when memory does not
+    /// hold it; `None` when the file has nothing of it either.
+    pub(super) fn load(&mut self, call_sid: &str) -> Result<Option<LiveCall>, StoreError> {
+        if let Some(held) = self.live.get(call_sid) {
+            return Ok(Some(held));
         }
-        if let Some(call) = read_call(&self.conn, call_sid)? {
-            self.live.put_if_absent(call_sid, call);
+        let read = read_call(&self.conn, call_sid)?;
+        if let Some(call) = &read {
+            let mut held = call.clone();
+            held.touched = self.live.now();
+            self.live.put_if_absent(call_sid, held);
         }
-        Ok(())
+        Ok(read)
     }
 }
 
-/// The id of the newest log row (0 when there is none).
-fn newest_log_row(conn: &Connection) -> Result<i64, StoreError> {
-    conn.prepare_cached("SELECT COALESCE(MAX(id), 0) FROM webhook_log")
-        .map_err(db)?
-        .query_row([], |r| r.get(0))
-        .map_err(db)
+/// The newest log row (0 when there is none) and `store_changes.removals`.
+fn changes(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT MAX(id) FROM webhook_log), 0), (SELECT removals FROM store_changes)",
+    )
+    .map_err(db)?
+    .query_row([], |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.unwrap_or(0))))
+    .map_err(db)
 }
 
-/// Forgets the calls another process wrote since `seen` (memory would be behind the
-/// file); returns the newest log row. Holding the write lock, nobody writes meanwhile.
-fn absorb_foreign_rows(
+/// Catches memory up with what another process sharing the file did since this writer
+/// last looked: the calls it wrote are forgotten (memory would be behind the file), and
+/// when it expired or pruned calls everything is. Returns the newest log row and the
+/// removals count. Holding the write lock, nobody writes meanwhile; log ids only grow
+/// (AUTOINCREMENT), so a row past `seen` is one this writer did not write.
+fn absorb_foreign_changes(
     tx: &Transaction<'_>,
     seen: i64,
+    removals: i64,
     live: &LiveCalls,
-) -> Result<i64, StoreError> {
-    let newest = newest_log_row(tx)?;
-    if newest > seen {
+) -> Result<(i64, i64), StoreError> {
+    let (newest, now_removals) = changes(tx)?;
+    if now_removals != removals {
+        live.clear();
+    } else if newest > seen {
         let mut stmt = tx
             .prepare_cached("SELECT DISTINCT call_sid FROM webhook_log WHERE id > ?1")
             .map_err(db)?;
@@ -222,7 +271,15 @@ fn absorb_foreign_rows(
             live.forget(&sid);
         }
     }
-    Ok(newest)
+    Ok((newest, now_removals))
+}
+
+/// Counts one removal of calls (expiry, pruning), for other processes to notice.
+fn count_removal(tx: &Transaction<'_>) -> Result<i64, StoreError> {
+    tx.prepare_cached("UPDATE store_changes SET removals = removals + 1 RETURNING removals")
+        .map_err(db)?
+        .query_row([], |r| r.get(0))
+        .map_err(db)
 }
 
 /// A call as the database has it: its newest session and the chain of its answers.
@@ -239,12 +296,16 @@ pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<Live
     let mut session = None;
     let mut replies = Vec::new();
     let mut stmt = conn
-        .prepare_cached("SELECT prev, fingerprint, session FROM webhook_log WHERE id = ?1")
+        .prepare_cached(
+            "SELECT prev, fingerprint, session FROM webhook_log WHERE id = ?1 AND call_sid = ?2",
+        )
         .map_err(db)?;
     let mut link = Some(head);
     while let Some(id) = link {
         let row: Option<(Option<i64>, Option<String>, Option<String>)> = stmt
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row(params![id, call_sid], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
             .map_err(db)?;
         let Some((prev, fingerprint, stored)) = row else {
@@ -264,30 +325,34 @@ pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<Live
         // A chain only goes back: a loop would be a corrupt file.
         link = prev.filter(|p| *p < id);
     }
-    let Some(session) = session else {
+    if session.is_none() && replies.is_empty() {
         return Ok(None);
-    };
+    }
     replies.reverse();
     Ok(Some(LiveCall {
         seq: seq
             .and_then(|s| u32::try_from(s).ok())
-            .or(Some(session.seq)),
-        session: Arc::new(session),
+            .or(session.as_ref().map(|s| s.seq)),
+        session: session.map(Arc::new),
         log_id: Some(head),
         replies,
+        touched: 0,
     }))
 }
 
-/// The answer kept in a log row, if that row answered `fingerprint`.
+/// The answer kept in a log row of `call_sid`, if that row answered `fingerprint`.
 pub(super) fn reply_in_row(
     conn: &Connection,
+    call_sid: &str,
     id: i64,
     fingerprint: &str,
 ) -> Result<Option<String>, StoreError> {
     let row: Option<(Option<String>, Option<String>)> = conn
-        .prepare_cached("SELECT fingerprint, reply FROM webhook_log WHERE id = ?1")
+        .prepare_cached(
+            "SELECT fingerprint, reply FROM webhook_log WHERE id = ?1 AND call_sid = ?2",
+        )
         .map_err(db)?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![id, call_sid], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(db)?;
     Ok(row.and_then(|(fp, reply)| (fp.as_deref() == Some(fingerprint)).then_some(reply)?))
@@ -321,7 +386,7 @@ fn write_one(
     if let (Some((fingerprint, _)), Some(call)) = (&commit.reply, &known) {
         let hash = fingerprint_hash(fingerprint);
         for (_, id) in call.replies.iter().rev().filter(|(h, _)| *h == hash) {
-            if let Some(first) = reply_in_row(conn, *id, fingerprint)? {
+            if let Some(first) = reply_in_row(conn, &s.call_sid, *id, fingerprint)? {
                 return Ok(CommitOutcome::Duplicate(first));
             }
         }
@@ -417,102 +482,145 @@ fn write_one(
     *touched = Some((
         s.call_sid.clone(),
         LiveCall {
-            session: Arc::new(s.clone()),
+            session: Some(Arc::new(s.clone())),
             seq: Some(s.seq),
             log_id: Some(id),
             replies,
+            touched: 0,
         },
     ));
     Ok(CommitOutcome::Stored)
 }
 
-/// Expires the sessions of calls that ended before `before`: their log rows go, their
-/// call rows stay (for analysis), and memory forgets them. Returns how many calls.
-pub(super) fn expire(writer: &mut Writer, before: &str) -> Result<u64, StoreError> {
+/// Deletes the log rows of a call's chain, from its newest row `head` back.
+fn unlink_chain(tx: &Transaction<'_>, call_sid: &str, head: i64) -> Result<(), StoreError> {
+    let mut unlink = tx
+        .prepare_cached("DELETE FROM webhook_log WHERE id = ?1 AND call_sid = ?2 RETURNING prev")
+        .map_err(db)?;
+    let mut link = Some(head);
+    while let Some(id) = link {
+        let prev: Option<Option<i64>> = unlink
+            .query_row(params![id, call_sid], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        link = prev.flatten().filter(|p| *p < id);
+    }
+    Ok(())
+}
+
+/// Expires the sessions of up to [`REMOVAL_CHUNK`] calls that ended before `before`, from
+/// `from` on (the end of the chunk before): their log rows go, their call rows stay (for
+/// analysis), and memory forgets them. Returns how many calls (fewer than the chunk when
+/// none is left) and where the next chunk starts.
+pub(super) fn expire_chunk(
+    writer: &mut Writer,
+    before: &str,
+    from: &str,
+) -> Result<(usize, String), StoreError> {
     let tx = writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    let ended: Vec<(String, i64)> = {
+    let ended: Vec<(String, i64, String)> = {
         let mut stmt = tx
             .prepare_cached(
-                "SELECT call_sid, last_log_id FROM calls
-                 WHERE ended_at IS NOT NULL AND ended_at < ?1 AND last_log_id IS NOT NULL",
+                "SELECT call_sid, last_log_id, ended_at FROM calls
+                 WHERE ended_at >= ?3 AND ended_at < ?1 AND last_log_id IS NOT NULL
+                 ORDER BY ended_at LIMIT ?2",
             )
             .map_err(db)?;
         let rows = stmt
-            .query_map([before], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_map(params![before, REMOVAL_CHUNK as i64, from], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)?
     };
+    let Some((_, _, last)) = ended.last() else {
+        return Ok((0, from.to_owned()));
+    };
+    let next = last.clone();
     {
-        let mut unlink = tx
-            .prepare_cached("DELETE FROM webhook_log WHERE id = ?1 RETURNING prev")
-            .map_err(db)?;
         let mut clear = tx
             .prepare_cached(
                 "UPDATE calls SET last_log_id = NULL, session_seq = NULL WHERE call_sid = ?1",
             )
             .map_err(db)?;
-        for (sid, head) in &ended {
-            let mut link = Some(*head);
-            while let Some(id) = link {
-                let prev: Option<Option<i64>> = unlink
-                    .query_row([id], |r| r.get(0))
-                    .optional()
-                    .map_err(db)?;
-                link = prev.flatten().filter(|p| *p < id);
-            }
+        for (sid, head, _) in &ended {
+            unlink_chain(&tx, sid, *head)?;
             clear.execute([sid]).map_err(db)?;
         }
     }
+    let removals = count_removal(&tx)?;
     tx.commit().map_err(db)?;
-    for (sid, _) in &ended {
+    writer.removals = removals;
+    for (sid, _, _) in &ended {
         writer.live.forget(sid);
     }
-    Ok(ended.len() as u64)
+    Ok((ended.len(), next))
 }
 
-/// Removes everything about calls that started before `before` (memory forgets them).
-pub(super) fn prune_calls(
-    writer: &mut Writer,
-    before: &str,
-    keep: &[String],
-) -> Result<super::super::Pruned, StoreError> {
+/// Removes everything about up to [`REMOVAL_CHUNK`] calls that started before `before`,
+/// oldest first (memory forgets them); returns how many calls and events.
+pub(super) fn prune_chunk(writer: &mut Writer, before: &str) -> Result<(u64, u64), StoreError> {
     let tx = writer
         .conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
-    let old: Vec<String> = {
+    let old: Vec<(String, Option<i64>, String)> = {
         let mut stmt = tx
-            .prepare_cached("SELECT call_sid FROM calls WHERE started_at < ?1")
+            .prepare_cached(
+                "SELECT call_sid, last_log_id, started_at FROM calls WHERE started_at < ?1
+                 ORDER BY started_at LIMIT ?2",
+            )
             .map_err(db)?;
-        let rows = stmt.query_map([before], |r| r.get(0)).map_err(db)?;
+        let rows = stmt
+            .query_map(params![before, REMOVAL_CHUNK as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(db)?;
         rows.collect::<Result<_, _>>().map_err(db)?
     };
-    // Each event keeps its call's start: the events of calls started before are a range.
-    let events = tx
-        .execute(
-            "DELETE FROM call_events WHERE call_started_at < ?1",
-            [before],
-        )
-        .map_err(db)?;
-    tx.execute(
-        "DELETE FROM webhook_log WHERE call_sid IN (SELECT call_sid FROM calls WHERE started_at < ?1)",
-        [before],
-    )
-    .map_err(db)?;
-    let calls = tx
-        .execute("DELETE FROM calls WHERE started_at < ?1", [before])
-        .map_err(db)?;
-    let flow_versions = super::prune_flow_versions(&tx, keep)?;
+    let mut events = 0;
+    if old.is_empty() {
+        // The events no call row holds any more (written without one): by their start.
+        events = tx
+            .execute(
+                "DELETE FROM call_events WHERE call_started_at < ?1",
+                [before],
+            )
+            .map_err(db)? as u64;
+    } else {
+        let mut drop_events = tx
+            .prepare_cached("DELETE FROM call_events WHERE call_started_at = ?1 AND call_sid = ?2")
+            .map_err(db)?;
+        let mut drop_call = tx
+            .prepare_cached("DELETE FROM calls WHERE call_sid = ?1")
+            .map_err(db)?;
+        for (sid, head, started_at) in &old {
+            if let Some(head) = head {
+                unlink_chain(&tx, sid, *head)?;
+            }
+            events += drop_events.execute([started_at, sid]).map_err(db)? as u64;
+            drop_call.execute([sid]).map_err(db)?;
+        }
+    }
+    let removals = count_removal(&tx)?;
     tx.commit().map_err(db)?;
-    for sid in &old {
+    writer.removals = removals;
+    for (sid, _, _) in &old {
         writer.live.forget(sid);
     }
-    Ok(super::super::Pruned {
-        calls: calls as u64,
-        events: events as u64,
-        flow_versions,
-    })
+    Ok((old.len() as u64, events))
+}
+
+/// Removes the flow versions no call is on any more, except `keep`; returns how many.
+pub(super) fn prune_versions(writer: &mut Writer, keep: &[String]) -> Result<u64, StoreError> {
+    let tx = writer
+        .conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let n = super::prune_flow_versions(&tx, keep)?;
+    tx.commit().map_err(db)?;
+    Ok(n)
 }
