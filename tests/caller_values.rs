@@ -79,6 +79,48 @@ async fn a_callers_number_cannot_rewrite_the_lookup_url() {
     server.stop().await;
 }
 
+/// A call start sent again (a retry after a restart, or to another server) reaches a server
+/// that knows the call only from its file: it answers the first answer, and the CRM the
+/// flow asks at the start is asked once, not once per copy.
+#[tokio::test]
+async fn a_call_start_sent_again_to_another_server_asks_the_crm_once() {
+    let (crm, seen) = recording_crm(serde_json::json!({"name": "Ann"})).await;
+    let flow = format!(
+        "default: true\nlanguages: [en]\nstart: who\nnodes:\n  who:\n    lookup: {{ url: \"http://{crm}/accounts/{{caller}}\", store: c, next: hi, on_error: hi }}\n  hi:\n    menu: {{ prompt: [{{ say: \"Hello {{c.name}}. Press 1.\" }}], options: {{ \"1\": bye }} }}\n  bye:\n    hangup: {{ prompt: [{{ say: \"Bye.\" }}] }}\n"
+    );
+    let (dir, flows, prompts) = project(&flow, "x: X\n");
+    let first = TestServer::start(dir, flows.clone(), prompts.clone(), open_time(), None).await;
+    let call = first.call("CA-again");
+    let (status, _, answer) = call
+        .post_raw(&format!("{}/twilio/voice", first.base), &[])
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(parse_twiml(&answer).said(), "Hello Ann. Press 1.");
+    // A second server on the same file holds nothing of the call in memory.
+    let second = TestServer::start_with_store(
+        tempfile::tempdir().unwrap(),
+        flows,
+        prompts,
+        open_time(),
+        None,
+        None,
+        Some(&first.store_url),
+    )
+    .await;
+    let (status, _, again) = call
+        .post_raw(&format!("{}/twilio/voice", second.base), &[])
+        .await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, answer, "the copy gets the first answer");
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        1,
+        "the CRM was asked again for a copy"
+    );
+    second.stop().await;
+    first.stop().await;
+}
+
 /// Regression: a lookup answer that echoed the card number was stored in clear in
 /// `sessions.state`. The rule: a sensitive value is spoken only in the answer to the
 /// webhook that took it; the store, a retried delivery and every later step see it masked.
@@ -117,6 +159,9 @@ async fn a_lookup_that_echoes_a_card_number_does_not_store_it_and_a_retry_hears_
         ("call_events", "value"),
         ("sessions", "state"),
         ("webhook_replies", "twiml"),
+        // Every session and answer the SQLite store kept, not only the newest.
+        ("webhook_log", "session"),
+        ("webhook_log", "reply"),
     ] {
         let hits: i64 = conn
             .query_row(

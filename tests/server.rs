@@ -744,11 +744,16 @@ async fn sensitive_input_never_reaches_the_store_in_clear(db: Db) {
     );
     call.status("completed").await;
 
-    for (table, column) in [
+    let mut kept = vec![
         ("call_events", "value"),
         ("sessions", "state"),
         ("webhook_replies", "twiml"),
-    ] {
+    ];
+    if server.store_url.starts_with("sqlite://") {
+        // Every session and answer the SQLite store kept, not only the newest.
+        kept.extend([("webhook_log", "session"), ("webhook_log", "reply")]);
+    }
+    for (table, column) in kept {
         let hits = number(
             &server,
             &format!("SELECT count(*) FROM {table} WHERE {column} LIKE '%411111111111111%'"),
