@@ -146,10 +146,91 @@ fn shipped_flows_compile_and_keep_persian_and_korean_text_unchanged() {
             .trim_matches('"')
             .to_owned()
     };
-    assert_eq!(text_in("fa"), catalog("fa"));
     assert_eq!(text_in("ko"), catalog("ko"));
-    assert!(text_in("fa").contains("برای موجودی حساب، ۱ را فشار دهید"));
     assert!(text_in("ko").contains("계좌 잔액은 1번"));
+    // No voice speaks Persian: the shipped flow plays its recording.
+    let fa = acme.language("fa").expect("fa");
+    assert!(
+        matches!(&menu.prompt.parts(fa)[..], [PromptPart::Play { file, .. }] if file == "fa/main_menu.wav"),
+        "{:?}",
+        menu.prompt.parts(fa)
+    );
+    assert!(catalog("fa").contains("برای موجودی حساب، ۱ را فشار دهید"));
+}
+
+/// The shipped flow is the example to copy: every language spoken by a voice of its
+/// locale or recorded, nothing for `check` to say.
+#[test]
+fn the_shipped_flow_checks_clean() {
+    let compiled = compile_paths(&[PathBuf::from("flows")], Path::new("prompts")).unwrap();
+    let rendered: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(rendered.is_empty(), "{}", rendered.join("\n"));
+    let set = compiled.flows.expect("acme compiles");
+    let acme = set.get("acme").expect("acme");
+    let voices: Vec<(&str, Option<&str>, Option<&str>)> = acme
+        .languages
+        .iter()
+        .map(|l| (l.code.as_str(), l.locale.as_deref(), l.voice.as_deref()))
+        .collect();
+    assert_eq!(
+        voices,
+        [
+            ("en", Some("en-US"), Some("Polly.Joanna")),
+            ("es", Some("es-MX"), Some("Polly.Mia")),
+            ("fa", Some("fa-IR"), None),
+            ("ko", Some("ko-KR"), Some("Polly.Seoyeon")),
+        ]
+    );
+    let fa = &acme.languages[2].readings;
+    assert_eq!(fa.digits.as_ref().map(Vec::len), Some(10));
+    assert!(fa.records(phonetree::flow::Reading::Amount));
+}
+
+/// Where the admin names no voice, each language gets its locale's default voice; a
+/// language with no voice and text to speak is warned about, not refused.
+#[test]
+fn default_voices_and_locales_fill_in_what_a_flow_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    for (lang, text) in [("en", "Bye."), ("ko", "안녕히 계세요."), ("es", "Adiós.")] {
+        std::fs::write(
+            prompts.join(format!("{lang}.yaml")),
+            format!("bye: \"{text}\"\n"),
+        )
+        .unwrap();
+    }
+    let flow = dir.path().join("f.yaml");
+    std::fs::write(
+        &flow,
+        "languages: [en, ko, es]\nlocale: { es: es-ES }\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: bye }\n",
+    )
+    .unwrap();
+    let compiled = compile_paths(&[flow], &prompts).unwrap();
+    assert!(
+        compiled.diagnostics.is_empty(),
+        "{}",
+        compiled.rendered_errors()
+    );
+    let set = compiled.flows.expect("compiles");
+    let f = set.get("f").expect("f");
+    let got: Vec<(Option<&str>, Option<&str>)> = f
+        .languages
+        .iter()
+        .map(|l| (l.locale.as_deref(), l.voice.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("en-US"), Some("Polly.Joanna")),
+            (Some("ko-KR"), Some("Polly.Seoyeon")),
+            (Some("es-ES"), Some("Polly.Lucia")),
+        ]
+    );
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl FlowCompiler<'_> {
                 let lang = forced.unwrap_or(li);
                 let lang_idx = LangIdx(u16::try_from(lang).unwrap_or(0));
                 match self.item(item, &langs[lang], lang_idx, &ipath) {
-                    Ok(part) => parts.push(part),
+                    Ok(found) => parts.extend(found),
                     Err(ItemMissing::Language) => {
                         if !missing.contains(&langs[lang]) {
                             missing.push(langs[lang].clone());
@@ -110,7 +110,7 @@ impl FlowCompiler<'_> {
         lang: &str,
         lang_idx: LangIdx,
         path: P,
-    ) -> Result<PromptPart, ItemMissing> {
+    ) -> Result<Vec<PromptPart>, ItemMissing> {
         match item {
             RawPromptItem::Id(id) => self.prompt_id(id, lang, lang_idx, path),
             RawPromptItem::Map(m) => {
@@ -169,10 +169,14 @@ impl FlowCompiler<'_> {
                         RawText::PerLanguage(_) => [p.as_slice(), &[lang]].concat(),
                         RawText::Same(_) => p.clone(),
                     };
-                    return Ok(PromptPart::Say {
-                        text: self.template(text, &text_path),
+                    let text = self.template(text, &text_path);
+                    let label = say_label(path);
+                    let loc = self.src.value_at(&text_path);
+                    self.said(&text, lang_idx, label, loc);
+                    return Ok(vec![PromptPart::Say {
+                        text,
                         lang: lang_idx,
-                    });
+                    }]);
                 }
                 if let Some(file) = &m.play {
                     let mut p = path.to_vec();
@@ -180,19 +184,19 @@ impl FlowCompiler<'_> {
                     let src = self.src;
                     let loc = || src.value_at(&p);
                     return match self.library.play(file, lang, &loc) {
-                        Some((file, duration)) => Ok(PromptPart::Play { file, duration }),
+                        Some((file, duration)) => Ok(vec![PromptPart::Play { file, duration }]),
                         None => Err(ItemMissing::Reported),
                     };
                 }
                 if let Some(d) = &m.pause {
                     let mut p = path.to_vec();
                     p.push("pause");
-                    return Ok(PromptPart::Pause(self.duration(
+                    return Ok(vec![PromptPart::Pause(self.duration(
                         d,
                         &p,
                         Duration::from_millis(100),
                         Duration::from_secs(60),
-                    )));
+                    ))]);
                 }
                 Err(ItemMissing::Reported)
             }
@@ -205,7 +209,7 @@ impl FlowCompiler<'_> {
         lang: &str,
         lang_idx: LangIdx,
         path: P,
-    ) -> Result<PromptPart, ItemMissing> {
+    ) -> Result<Vec<PromptPart>, ItemMissing> {
         let src = self.src;
         let loc = || src.value_at(path);
         if id.ends_with(".wav") {
@@ -213,22 +217,135 @@ impl FlowCompiler<'_> {
             return self
                 .library
                 .play(id, lang, &loc)
-                .map(|(file, duration)| PromptPart::Play { file, duration })
+                .map(|(file, duration)| vec![PromptPart::Play { file, duration }])
                 .ok_or(ItemMissing::Reported);
         }
         if let Some(found) = self.library.recording_for_id(id, lang, &loc) {
             return found
-                .map(|(file, duration)| PromptPart::Play { file, duration })
+                .map(|(file, duration)| vec![PromptPart::Play { file, duration }])
                 .ok_or(ItemMissing::Reported);
         }
-        match self.library.text(lang, id, &self.known_vars) {
-            Some(Ok(text)) => Ok(PromptPart::Say {
-                text,
-                lang: lang_idx,
-            }),
+        match self.library.entry(lang, id, &self.known_vars) {
+            Some(Ok(entry)) => {
+                let at = self.library.entry_location(lang, id);
+                let mut parts = Vec::with_capacity(entry.len());
+                for part in entry {
+                    parts.push(match part {
+                        CatalogPart::Text(text) => {
+                            self.said(&text, lang_idx, format!("`{id}`"), at.clone());
+                            PromptPart::Say {
+                                text,
+                                lang: lang_idx,
+                            }
+                        }
+                        CatalogPart::Play { file, duration } => PromptPart::Play { file, duration },
+                        CatalogPart::Pause(d) => PromptPart::Pause(d),
+                    });
+                }
+                Ok(parts)
+            }
             Some(Err(())) => Err(ItemMissing::Reported),
-            None => Err(ItemMissing::Language),
+            None => match builtin_text(id, lang).map(parse_template) {
+                Some(Ok(text)) => {
+                    self.said(&text, lang_idx, format!("`{id}` (built in)"), None);
+                    Ok(vec![PromptPart::Say {
+                        text,
+                        lang: lang_idx,
+                    }])
+                }
+                _ => Err(ItemMissing::Language),
+            },
         }
+    }
+
+    /// Notes text a language speaks: refused when longer than its voice's `<Say>` takes,
+    /// and kept for the checks that need every text (voices, readings from recordings).
+    pub(super) fn said(
+        &mut self,
+        text: &Template,
+        lang: LangIdx,
+        label: String,
+        loc: Option<Location>,
+    ) {
+        let voice = self
+            .languages
+            .get(lang.index())
+            .and_then(|l| l.voice.clone());
+        let engine = crate::flow::voices::Engine::of(voice.as_deref());
+        let bytes: usize = text
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => t.len(),
+                Segment::Var { .. } => 0,
+            })
+            .sum();
+        if bytes > engine.say_limit() {
+            let who = voice.as_deref().unwrap_or("Twilio's basic voice");
+            self.error(
+                Code::ProviderLimit,
+                format!(
+                    "{label} is {bytes} bytes of text; one <Say> of {who} takes at most {}",
+                    engine.say_limit()
+                ),
+                loc.clone(),
+                "too long for one <Say>",
+                Some("split it into several prompts or items".into()),
+            );
+        }
+        let key = (lang, label.clone(), text.clone());
+        if self.spoken_seen.insert(key) {
+            self.spoken.push(Spoken {
+                lang,
+                label,
+                text: text.clone(),
+                loc,
+            });
+        }
+    }
+
+    /// The fault apology when `defaults.apology` names none: the prompt `fault_apology` in
+    /// every language, from a recording, the catalog, or the built-in text.
+    pub(super) fn fault_apology(&mut self) -> Prompt {
+        let langs: Vec<String> = self.languages.iter().map(|l| l.code.clone()).collect();
+        let mut by_language = Vec::with_capacity(langs.len());
+        for (i, code) in langs.iter().enumerate() {
+            let idx = LangIdx(u16::try_from(i).unwrap_or(0));
+            let path = ["languages".to_owned(), i.to_string()];
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            match self.prompt_id(FAULT_APOLOGY, code, idx, &path) {
+                Ok(parts) => by_language.push(parts),
+                Err(missing) => {
+                    if matches!(missing, ItemMissing::Language) {
+                        self.error(
+                            Code::MissingPrompt,
+                            format!("language `{code}` has no fault apology (prompt `{FAULT_APOLOGY}`)"),
+                            self.src.value_at(&path),
+                            "no apology in this language",
+                            Some(format!(
+                                "add `{FAULT_APOLOGY}: \"...\"` to {} or record {} (built in for en, es, fa and ko), or set `defaults.apology`",
+                                self.library.catalog_path(code).display(),
+                                self.library.recording_hint(code, FAULT_APOLOGY)
+                            )),
+                        );
+                    }
+                    by_language.push(Vec::new());
+                }
+            }
+        }
+        Prompt {
+            by_language,
+            summary: FAULT_APOLOGY.to_owned(),
+            items: vec![FAULT_APOLOGY.to_owned()],
+        }
+    }
+}
+
+/// What a `say` item is called in messages: "`say` in node `x`".
+fn say_label(path: P) -> String {
+    match path {
+        ["nodes", node, ..] => format!("`say` in node `{node}`"),
+        _ => format!("`say` in `{}`", path.join(".")),
     }
 }
 
