@@ -151,7 +151,7 @@ fn shipped_flows_compile_and_keep_persian_and_korean_text_unchanged() {
     // No voice speaks Persian: the shipped flow plays its recording.
     let fa = acme.language("fa").expect("fa");
     assert!(
-        matches!(&menu.prompt.parts(fa)[..], [PromptPart::Play { file, .. }] if file == "fa/main_menu.wav"),
+        matches!(menu.prompt.parts(fa), [PromptPart::Play { file, .. }] if file == "fa/main_menu.wav"),
         "{:?}",
         menu.prompt.parts(fa)
     );

@@ -140,7 +140,7 @@ fn digit_files<'l>(value: &str, language: &'l Language) -> Option<Vec<&'l Record
     (!out.is_empty()).then_some(out)
 }
 
-fn fragment_files<'l>(names: Vec<String>, language: &'l Language) -> Option<Vec<&'l Recorded>> {
+fn fragment_files(names: Vec<String>, language: &Language) -> Option<Vec<&Recorded>> {
     let numbers = language.readings.numbers.as_ref()?;
     names.iter().map(|n| numbers.files.get(n)).collect()
 }

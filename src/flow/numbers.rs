@@ -132,7 +132,7 @@ fn english_below_1000(n: u64, out: &mut Vec<String>) {
     }
     if rest >= 20 {
         out.push((rest / 10 * 10).to_string());
-        if rest % 10 > 0 {
+        if !rest.is_multiple_of(10) {
             out.push((rest % 10).to_string());
         }
     } else if rest > 0 {
@@ -166,7 +166,7 @@ fn persian_below_1000(n: u64) -> Vec<String> {
     }
     if rest >= 20 {
         parts.push((rest / 10 * 10).to_string());
-        if rest % 10 > 0 {
+        if !rest.is_multiple_of(10) {
             parts.push((rest % 10).to_string());
         }
     } else if rest > 0 {
@@ -222,7 +222,7 @@ fn korean_below_10000(n: u64, out: &mut Vec<String>) {
             out.push(unit.to_string());
         }
     }
-    if n % 10 > 0 {
+    if !n.is_multiple_of(10) {
         out.push((n % 10).to_string());
     }
 }

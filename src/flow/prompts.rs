@@ -47,6 +47,17 @@ pub fn builtin_text(id: &str, lang: &str) -> Option<&'static str> {
     }
 }
 
+/// What [`PromptLibrary::recording`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingState {
+    /// No such file.
+    Missing,
+    /// A telephony-ready recording of this duration.
+    Ready(Duration),
+    /// A file that cannot be played (already reported).
+    Unfit,
+}
+
 /// One part of a catalog entry, compiled.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CatalogPart {
@@ -359,17 +370,15 @@ impl PromptLibrary {
         self.files.iter().any(|f| f.starts_with(prefix))
     }
 
-    /// A recording at `rel` when the directory has it: `Ok(None)` when it does not,
-    /// `Err(())` when it is unfit (reported at `loc`).
-    pub fn recording(
-        &mut self,
-        rel: &str,
-        loc: &dyn Fn() -> Option<Location>,
-    ) -> Result<Option<Duration>, ()> {
+    /// The recording at `rel`, if the directory has it (an unfit one is reported at `loc`).
+    pub fn recording(&mut self, rel: &str, loc: &dyn Fn() -> Option<Location>) -> RecordingState {
         if !self.files.contains(rel) {
-            return Ok(None);
+            return RecordingState::Missing;
         }
-        self.inspect(rel, loc).map(Some).ok_or(())
+        match self.inspect(rel, loc) {
+            Some(duration) => RecordingState::Ready(duration),
+            None => RecordingState::Unfit,
+        }
     }
 
     /// The recording standing for prompt `id` in `lang`, if one exists: `Some(None)`

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::flow::numbers::NumberRules;
+use crate::flow::prompts::RecordingState;
 use crate::flow::voices::{self, Voice};
 
 /// Voices named in a hint, at most.
@@ -146,12 +147,12 @@ impl FlowCompiler<'_> {
             let rel = format!("{dir}{d}.wav");
             let at = loc.clone();
             match self.library.recording(&rel, &move || at.clone()) {
-                Ok(Some(duration)) => found.push(Recorded {
+                RecordingState::Ready(duration) => found.push(Recorded {
                     file: rel,
                     duration,
                 }),
-                Ok(None) => missing.push(format!("{d}.wav")),
-                Err(()) => unfit = true,
+                RecordingState::Missing => missing.push(format!("{d}.wav")),
+                RecordingState::Unfit => unfit = true,
             }
         }
         if !missing.is_empty() {
@@ -218,7 +219,7 @@ impl FlowCompiler<'_> {
             let rel = format!("{dir}{name}.wav");
             let at = loc.clone();
             match self.library.recording(&rel, &move || at.clone()) {
-                Ok(Some(duration)) => {
+                RecordingState::Ready(duration) => {
                     files.insert(
                         name.clone(),
                         Recorded {
@@ -227,8 +228,8 @@ impl FlowCompiler<'_> {
                         },
                     );
                 }
-                Ok(None) => missing.push(format!("{name}.wav")),
-                Err(()) => unfit = true,
+                RecordingState::Missing => missing.push(format!("{name}.wav")),
+                RecordingState::Unfit => unfit = true,
             }
         }
         if !missing.is_empty() {
