@@ -398,3 +398,52 @@ fn a_tab_in_indentation_and_an_unclosed_bracket_are_syntax_errors_that_say_so() 
     let codes: Vec<Code> = unclosed.diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(codes, [Code::YamlSyntax], "{}", unclosed.rendered_errors());
 }
+
+/// What `check` says about voices and retry prompts beyond the pinned fixtures: a voice for
+/// a locale no voice speaks, a voice Twilio does not offer, and both `reprompt` and
+/// `reprompts` on one menu.
+#[test]
+fn voices_and_reprompts_that_cannot_work_are_refused_with_a_way_out() {
+    let compile = |text: &str| {
+        phonetree::flow::compile_sources(
+            vec![phonetree::flow::parse::SourceFile::new(
+                "flows/x.yaml",
+                text,
+            )],
+            Path::new("tests/fixtures/prompts"),
+        )
+    };
+    let persian = compile(
+        "languages: [en, fa]\nvoice: { fa: Polly.Joanna }\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    );
+    let d: Vec<&phonetree::flow::Diagnostic> = persian.errors().collect();
+    assert_eq!(d.len(), 1, "{}", persian.rendered_errors());
+    assert_eq!(d[0].code, Code::VoiceLocale);
+    assert!(d[0].message.contains("speaks en-US, not fa-IR"), "{}", d[0]);
+    assert!(
+        d[0].hint
+            .as_deref()
+            .is_some_and(|h| h.contains("no Twilio voice speaks fa-IR")),
+        "{}",
+        d[0]
+    );
+
+    let typo = compile(
+        "languages: [en]\nvoice: { en: Polly.Jonna }\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    );
+    let d: Vec<&phonetree::flow::Diagnostic> = typo.errors().collect();
+    assert_eq!(d.len(), 1, "{}", typo.rendered_errors());
+    assert_eq!(d[0].code, Code::VoiceLocale);
+    assert_eq!(d[0].hint.as_deref(), Some("did you mean `Polly.Joanna`?"));
+
+    let both = compile(
+        "languages: [en]\nstart: menu\nnodes:\n  menu:\n    menu: { prompt: main_menu, reprompt: main_menu, reprompts: [main_menu], options: { \"1\": bye } }\n  bye:\n    hangup: { prompt: goodbye }\n",
+    );
+    let codes: Vec<Code> = both.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::InvalidValue], "{}", both.rendered_errors());
+    assert!(
+        both.diagnostics[0]
+            .message
+            .contains("`reprompt` and `reprompts`")
+    );
+}

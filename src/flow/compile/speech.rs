@@ -45,10 +45,31 @@ impl FlowCompiler<'_> {
                     Some(written.clone())
                 }
             },
-            None => match &voice {
-                Some((_, Some(v))) => v.locales.first().map(|l| (*l).to_owned()),
-                _ => voices::default_locale(code).map(str::to_owned),
-            },
+            // The voice's locale of the language (`en` with `Polly.Amy` is `en-GB`), else the
+            // language's usual locale, checked against the voice below.
+            None => {
+                let base = code.split(['-', '_']).next().unwrap_or(code);
+                let of_voice = match &voice {
+                    Some((_, Some(v))) => v
+                        .locales
+                        .iter()
+                        .find(|l| {
+                            l.split('-')
+                                .next()
+                                .is_some_and(|b| b.eq_ignore_ascii_case(base))
+                        })
+                        .copied(),
+                    _ => None,
+                };
+                let first = match &voice {
+                    Some((_, Some(v))) => v.locales.first().copied(),
+                    _ => None,
+                };
+                of_voice
+                    .or_else(|| voices::default_locale(code))
+                    .or(first)
+                    .map(str::to_owned)
+            }
         };
         let voice = match voice {
             Some((name, Some(v))) => {
