@@ -393,7 +393,7 @@ struct FlowCompiler<'a> {
     pattern_lengths: HashMap<(String, u32, u32), bool>,
     /// Every text the flow speaks, by language, once each.
     spoken: Vec<Spoken>,
-    spoken_seen: HashSet<(LangIdx, String, Template)>,
+    spoken_seen: HashSet<(LangIdx, String, TextAt)>,
 }
 
 /// A text a flow speaks in a language: what checks of voices and readings look at.
@@ -404,8 +404,20 @@ struct Spoken {
     label: String,
     /// The text.
     text: Template,
-    /// Where it is written.
-    loc: Option<Location>,
+    /// Where it is written, found only when a diagnostic needs it.
+    at: TextAt,
+}
+
+/// Where a spoken text is written: locations cost a span index, which a clean compile
+/// never builds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TextAt {
+    /// The entry `id` of the catalog of `lang`.
+    Catalog { lang: String, id: String },
+    /// The value at this path of the flow file.
+    Flow(Vec<String>),
+    /// Built in.
+    Nowhere,
 }
 
 type P<'p> = &'p [&'p str];

@@ -171,8 +171,8 @@ impl FlowCompiler<'_> {
                     };
                     let text = self.template(text, &text_path);
                     let label = say_label(path);
-                    let loc = self.src.value_at(&text_path);
-                    self.said(&text, lang_idx, label, loc);
+                    let at = TextAt::Flow(text_path.iter().map(|s| (*s).to_owned()).collect());
+                    self.said(&text, lang_idx, label, at);
                     return Ok(vec![PromptPart::Say {
                         text,
                         lang: lang_idx,
@@ -227,12 +227,15 @@ impl FlowCompiler<'_> {
         }
         match self.library.entry(lang, id, &self.known_vars) {
             Some(Ok(entry)) => {
-                let at = self.library.entry_location(lang, id);
                 let mut parts = Vec::with_capacity(entry.len());
                 for part in entry {
                     parts.push(match part {
                         CatalogPart::Text(text) => {
-                            self.said(&text, lang_idx, format!("`{id}`"), at.clone());
+                            let at = TextAt::Catalog {
+                                lang: lang.to_owned(),
+                                id: id.to_owned(),
+                            };
+                            self.said(&text, lang_idx, format!("`{id}`"), at);
                             PromptPart::Say {
                                 text,
                                 lang: lang_idx,
@@ -247,7 +250,12 @@ impl FlowCompiler<'_> {
             Some(Err(())) => Err(ItemMissing::Reported),
             None => match builtin_text(id, lang).map(parse_template) {
                 Some(Ok(text)) => {
-                    self.said(&text, lang_idx, format!("`{id}` (built in)"), None);
+                    self.said(
+                        &text,
+                        lang_idx,
+                        format!("`{id}` (built in)"),
+                        TextAt::Nowhere,
+                    );
                     Ok(vec![PromptPart::Say {
                         text,
                         lang: lang_idx,
@@ -260,13 +268,7 @@ impl FlowCompiler<'_> {
 
     /// Notes text a language speaks: refused when longer than its voice's `<Say>` takes,
     /// and kept for the checks that need every text (voices, readings from recordings).
-    pub(super) fn said(
-        &mut self,
-        text: &Template,
-        lang: LangIdx,
-        label: String,
-        loc: Option<Location>,
-    ) {
+    pub(super) fn said(&mut self, text: &Template, lang: LangIdx, label: String, at: TextAt) {
         let voice = self
             .languages
             .get(lang.index())
@@ -288,19 +290,36 @@ impl FlowCompiler<'_> {
                     "{label} is {bytes} bytes of text; one <Say> of {who} takes at most {}",
                     engine.say_limit()
                 ),
-                loc.clone(),
+                self.locate(&at),
                 "too long for one <Say>",
                 Some("split it into several prompts or items".into()),
             );
         }
-        let key = (lang, label.clone(), text.clone());
-        if self.spoken_seen.insert(key) {
-            self.spoken.push(Spoken {
-                lang,
-                label,
-                text: text.clone(),
-                loc,
-            });
+        // One entry per text and language: a catalog prompt is resolved at every use.
+        if self
+            .spoken_seen
+            .contains(&(lang, label.clone(), at.clone()))
+        {
+            return;
+        }
+        self.spoken_seen.insert((lang, label.clone(), at.clone()));
+        self.spoken.push(Spoken {
+            lang,
+            label,
+            text: text.clone(),
+            at,
+        });
+    }
+
+    /// The location of a spoken text.
+    pub(super) fn locate(&self, at: &TextAt) -> Option<Location> {
+        match at {
+            TextAt::Catalog { lang, id } => self.library.entry_location(lang, id),
+            TextAt::Flow(path) => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                self.src.value_at(&path)
+            }
+            TextAt::Nowhere => None,
         }
     }
 

@@ -127,7 +127,7 @@ impl FlowCompiler<'_> {
     /// `{var|amount}` from: where `prompts/<lang>/digits/` or `prompts/<lang>/numbers/`
     /// holds any file, every recording the reading needs must be there.
     pub(super) fn readings(&mut self) {
-        let mut uses: Vec<(LangIdx, Reading, String, Option<Location>)> = Vec::new();
+        let mut uses: Vec<(LangIdx, Reading, String, TextAt)> = Vec::new();
         for spoken in &self.spoken {
             for seg in &spoken.text.segments {
                 if let Segment::Var { reading, path } = seg
@@ -137,30 +137,31 @@ impl FlowCompiler<'_> {
                         .any(|(l, r, _, _)| *l == spoken.lang && r == reading)
                 {
                     let label = format!("`{{{path}|{}}}` in {}", reading.as_str(), spoken.label);
-                    uses.push((spoken.lang, *reading, label, spoken.loc.clone()));
+                    uses.push((spoken.lang, *reading, label, spoken.at.clone()));
                 }
             }
         }
         uses.sort_by_key(|(l, r, _, _)| (l.index(), *r));
-        for (lang, reading, label, loc) in uses {
+        for (lang, reading, label, at) in uses {
             let code = self.languages[lang.index()].code.clone();
             match reading {
-                Reading::Digits => self.digit_recordings(lang, &code, &label, loc),
+                Reading::Digits => self.digit_recordings(lang, &code, &label, &at),
                 Reading::Number | Reading::Amount => {
-                    self.number_recordings(lang, &code, reading, &label, loc)
+                    self.number_recordings(lang, &code, reading, &label, &at)
                 }
                 Reading::Plain => {}
             }
         }
     }
 
-    fn digit_recordings(&mut self, lang: LangIdx, code: &str, label: &str, loc: Option<Location>) {
+    fn digit_recordings(&mut self, lang: LangIdx, code: &str, label: &str, at: &TextAt) {
         let dir = format!("{code}/digits/");
         if self.languages[lang.index()].readings.digits.is_some()
             || !self.library.has_files_under(&dir)
         {
             return;
         }
+        let loc = self.locate(at);
         let mut found = Vec::new();
         let mut missing = Vec::new();
         let mut unfit = false;
@@ -202,12 +203,13 @@ impl FlowCompiler<'_> {
         code: &str,
         reading: Reading,
         label: &str,
-        loc: Option<Location>,
+        at: &TextAt,
     ) {
         let dir = format!("{code}/numbers/");
         if !self.library.has_files_under(&dir) {
             return;
         }
+        let loc = self.locate(at);
         let Some(rules) = NumberRules::for_language(code) else {
             self.error(
                 Code::MissingReading,
