@@ -393,7 +393,7 @@ struct FlowCompiler<'a> {
     pattern_lengths: HashMap<(String, u32, u32), bool>,
     /// Every text the flow speaks, by language, once each.
     spoken: Vec<Spoken>,
-    spoken_seen: HashSet<(LangIdx, String, TextAt)>,
+    spoken_seen: HashSet<(LangIdx, TextAt, Template)>,
 }
 
 /// A text a flow speaks in a language: what checks of voices and readings look at.

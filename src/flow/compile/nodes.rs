@@ -271,20 +271,22 @@ impl FlowCompiler<'_> {
                 max: max.unwrap_or(20),
             },
         };
-        let digits_at = self
-            .src
-            .locate(&p(if i.digits.is_some() {
+        // Located only for a diagnostic: a clean compile builds no span index.
+        let src = self.src;
+        let digits_at = || {
+            src.locate(&p(if i.digits.is_some() {
                 "digits"
             } else {
                 "min_digits"
             }))
-            .or_else(|| self.src.key_at(&["nodes", name, "input"]));
+            .or_else(|| src.key_at(&["nodes", name, "input"]))
+        };
         if digits.min == 0 || digits.max == 0 {
             self.error(
                 Code::ProviderLimit,
                 "an input of no digits: Twilio's <Gather numDigits> is a positive number"
                     .to_owned(),
-                digits_at,
+                digits_at(),
                 "at least 1",
                 Some("take at least one digit".into()),
             );
@@ -292,7 +294,7 @@ impl FlowCompiler<'_> {
             self.error(
                 Code::InvalidValue,
                 format!("digit count {}..{} is out of range", digits.min, digits.max),
-                digits_at,
+                digits_at(),
                 "1 to 30 digits, min <= max",
                 None,
             );

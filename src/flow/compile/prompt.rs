@@ -170,9 +170,12 @@ impl FlowCompiler<'_> {
                         RawText::Same(_) => p.clone(),
                     };
                     let text = self.template(text, &text_path);
-                    let label = say_label(path);
-                    let at = TextAt::Flow(text_path.iter().map(|s| (*s).to_owned()).collect());
-                    self.said(&text, lang_idx, label, at);
+                    self.said(
+                        &text,
+                        lang_idx,
+                        || say_label(path),
+                        || TextAt::Flow(text_path.iter().map(|s| (*s).to_owned()).collect()),
+                    );
                     return Ok(vec![PromptPart::Say {
                         text,
                         lang: lang_idx,
@@ -231,11 +234,15 @@ impl FlowCompiler<'_> {
                 for part in entry {
                     parts.push(match part {
                         CatalogPart::Text(text) => {
-                            let at = TextAt::Catalog {
-                                lang: lang.to_owned(),
-                                id: id.to_owned(),
-                            };
-                            self.said(&text, lang_idx, format!("`{id}`"), at);
+                            self.said(
+                                &text,
+                                lang_idx,
+                                || format!("`{id}`"),
+                                || TextAt::Catalog {
+                                    lang: lang.to_owned(),
+                                    id: id.to_owned(),
+                                },
+                            );
                             PromptPart::Say {
                                 text,
                                 lang: lang_idx,
@@ -253,8 +260,8 @@ impl FlowCompiler<'_> {
                     self.said(
                         &text,
                         lang_idx,
-                        format!("`{id}` (built in)"),
-                        TextAt::Nowhere,
+                        || format!("`{id}` (built in)"),
+                        || TextAt::Nowhere,
                     );
                     Ok(vec![PromptPart::Say {
                         text,
@@ -267,13 +274,21 @@ impl FlowCompiler<'_> {
     }
 
     /// Notes text a language speaks: refused when longer than its voice's `<Say>` takes,
-    /// and kept for the checks that need every text (voices, readings from recordings).
-    pub(super) fn said(&mut self, text: &Template, lang: LangIdx, label: String, at: TextAt) {
+    /// and kept for the checks that look at every text of a language no voice speaks and
+    /// at every value read from recordings. What it is and where it is written are only
+    /// made when needed: a clean compile of a large flow never makes them.
+    pub(super) fn said(
+        &mut self,
+        text: &Template,
+        lang: LangIdx,
+        label: impl FnOnce() -> String,
+        at: impl FnOnce() -> TextAt,
+    ) {
         let voice = self
             .languages
             .get(lang.index())
-            .and_then(|l| l.voice.clone());
-        let engine = crate::flow::voices::Engine::of(voice.as_deref());
+            .and_then(|l| l.voice.as_deref());
+        let engine = crate::flow::voices::Engine::of(voice);
         let bytes: usize = text
             .segments
             .iter()
@@ -282,33 +297,39 @@ impl FlowCompiler<'_> {
                 Segment::Var { .. } => 0,
             })
             .sum();
+        let reads = text
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Var { reading, .. } if *reading != Reading::Plain));
+        let kept = voice.is_none() || reads;
+        if bytes <= engine.say_limit() && !kept {
+            return;
+        }
+        let who = voice.unwrap_or("Twilio's basic voice").to_owned();
+        let (label, at) = (label(), at());
         if bytes > engine.say_limit() {
-            let who = voice.as_deref().unwrap_or("Twilio's basic voice");
+            let loc = self.locate(&at);
             self.error(
                 Code::ProviderLimit,
                 format!(
                     "{label} is {bytes} bytes of text; one <Say> of {who} takes at most {}",
                     engine.say_limit()
                 ),
-                self.locate(&at),
+                loc,
                 "too long for one <Say>",
                 Some("split it into several prompts or items".into()),
             );
         }
-        // One entry per text and language: a catalog prompt is resolved at every use.
-        if self
-            .spoken_seen
-            .contains(&(lang, label.clone(), at.clone()))
-        {
-            return;
+        // One entry per text, place and language: a catalog prompt is resolved at every use
+        // (and a sequence holds several texts).
+        if kept && self.spoken_seen.insert((lang, at.clone(), text.clone())) {
+            self.spoken.push(Spoken {
+                lang,
+                label,
+                text: text.clone(),
+                at,
+            });
         }
-        self.spoken_seen.insert((lang, label.clone(), at.clone()));
-        self.spoken.push(Spoken {
-            lang,
-            label,
-            text: text.clone(),
-            at,
-        });
     }
 
     /// The location of a spoken text.
