@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -98,7 +99,7 @@ pub struct PromptLibrary {
     origin: Origin,
     files: HashSet<String>,
     catalogs: HashMap<String, CatalogState>,
-    texts: HashMap<(String, String), Result<Vec<CatalogPart>, ()>>,
+    texts: HashMap<(String, String), Result<Arc<[CatalogPart]>, ()>>,
     recordings: HashMap<String, Option<Duration>>,
     /// The bytes of every recording read, as inspected and hashed.
     recording_bytes: BTreeMap<String, Vec<u8>>,
@@ -223,7 +224,7 @@ impl PromptLibrary {
         lang: &str,
         id: &str,
         known_vars: &HashSet<String>,
-    ) -> Option<Result<Vec<CatalogPart>, ()>> {
+    ) -> Option<Result<Arc<[CatalogPart]>, ()>> {
         let key = (lang.to_owned(), id.to_owned());
         if let Some(done) = self.texts.get(&key) {
             return Some(done.clone());
@@ -251,7 +252,7 @@ impl PromptLibrary {
         id: &str,
         entry: RawCatalogEntry,
         known_vars: &HashSet<String>,
-    ) -> Result<Vec<CatalogPart>, ()> {
+    ) -> Result<Arc<[CatalogPart]>, ()> {
         let items: Vec<(Vec<String>, RawCatalogItem)> = match entry {
             RawCatalogEntry::Text(text) => vec![(vec![id.to_owned()], RawCatalogItem::Text(text))],
             RawCatalogEntry::Sequence(items) => items
@@ -318,7 +319,7 @@ impl PromptLibrary {
                 },
             }
         }
-        if broken { Err(()) } else { Ok(parts) }
+        if broken { Err(()) } else { Ok(parts.into()) }
     }
 
     /// A catalog text as a template; unknown variables and bad templates are reported.

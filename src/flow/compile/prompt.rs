@@ -41,8 +41,8 @@ impl FlowCompiler<'_> {
             for (li, parts) in by_language.iter_mut().enumerate() {
                 let lang = forced.unwrap_or(li);
                 let lang_idx = LangIdx(u16::try_from(lang).unwrap_or(0));
-                match self.item(item, &langs[lang], lang_idx, &ipath) {
-                    Ok(found) => parts.extend(found),
+                match self.item(item, &langs[lang], lang_idx, &ipath, parts) {
+                    Ok(()) => {}
                     Err(ItemMissing::Language) => {
                         if !missing.contains(&langs[lang]) {
                             missing.push(langs[lang].clone());
@@ -110,9 +110,10 @@ impl FlowCompiler<'_> {
         lang: &str,
         lang_idx: LangIdx,
         path: P,
-    ) -> Result<Vec<PromptPart>, ItemMissing> {
+        out: &mut Vec<PromptPart>,
+    ) -> Result<(), ItemMissing> {
         match item {
-            RawPromptItem::Id(id) => self.prompt_id(id, lang, lang_idx, path),
+            RawPromptItem::Id(id) => self.prompt_id(id, lang, lang_idx, path, out),
             RawPromptItem::Map(m) => {
                 let given = [
                     m.say.is_some(),
@@ -140,7 +141,7 @@ impl FlowCompiler<'_> {
                 if let Some(id) = &m.prompt {
                     let mut p = path.to_vec();
                     p.push("prompt");
-                    return self.prompt_id(id, lang, lang_idx, &p);
+                    return self.prompt_id(id, lang, lang_idx, &p, out);
                 }
                 if let Some(say) = &m.say {
                     let mut p = path.to_vec();
@@ -176,10 +177,11 @@ impl FlowCompiler<'_> {
                         || say_label(path),
                         || TextAt::Flow(text_path.iter().map(|s| (*s).to_owned()).collect()),
                     );
-                    return Ok(vec![PromptPart::Say {
+                    out.push(PromptPart::Say {
                         text,
                         lang: lang_idx,
-                    }]);
+                    });
+                    return Ok(());
                 }
                 if let Some(file) = &m.play {
                     let mut p = path.to_vec();
@@ -187,19 +189,20 @@ impl FlowCompiler<'_> {
                     let src = self.src;
                     let loc = || src.value_at(&p);
                     return match self.library.play(file, lang, &loc) {
-                        Some((file, duration)) => Ok(vec![PromptPart::Play { file, duration }]),
+                        Some((file, duration)) => {
+                            out.push(PromptPart::Play { file, duration });
+                            Ok(())
+                        }
                         None => Err(ItemMissing::Reported),
                     };
                 }
                 if let Some(d) = &m.pause {
                     let mut p = path.to_vec();
                     p.push("pause");
-                    return Ok(vec![PromptPart::Pause(self.duration(
-                        d,
-                        &p,
-                        Duration::from_millis(100),
-                        Duration::from_secs(60),
-                    ))]);
+                    let pause =
+                        self.duration(d, &p, Duration::from_millis(100), Duration::from_secs(60));
+                    out.push(PromptPart::Pause(pause));
+                    return Ok(());
                 }
                 Err(ItemMissing::Reported)
             }
@@ -212,7 +215,8 @@ impl FlowCompiler<'_> {
         lang: &str,
         lang_idx: LangIdx,
         path: P,
-    ) -> Result<Vec<PromptPart>, ItemMissing> {
+        out: &mut Vec<PromptPart>,
+    ) -> Result<(), ItemMissing> {
         let src = self.src;
         let loc = || src.value_at(path);
         if id.ends_with(".wav") {
@@ -220,19 +224,18 @@ impl FlowCompiler<'_> {
             return self
                 .library
                 .play(id, lang, &loc)
-                .map(|(file, duration)| vec![PromptPart::Play { file, duration }])
+                .map(|(file, duration)| out.push(PromptPart::Play { file, duration }))
                 .ok_or(ItemMissing::Reported);
         }
         if let Some(found) = self.library.recording_for_id(id, lang, &loc) {
             return found
-                .map(|(file, duration)| vec![PromptPart::Play { file, duration }])
+                .map(|(file, duration)| out.push(PromptPart::Play { file, duration }))
                 .ok_or(ItemMissing::Reported);
         }
         match self.library.entry(lang, id, &self.known_vars) {
             Some(Ok(entry)) => {
-                let mut parts = Vec::with_capacity(entry.len());
-                for part in entry {
-                    parts.push(match part {
+                for part in entry.iter().cloned() {
+                    out.push(match part {
                         CatalogPart::Text(text) => {
                             self.said(
                                 &text,
@@ -252,7 +255,7 @@ impl FlowCompiler<'_> {
                         CatalogPart::Pause(d) => PromptPart::Pause(d),
                     });
                 }
-                Ok(parts)
+                Ok(())
             }
             Some(Err(())) => Err(ItemMissing::Reported),
             None => match builtin_text(id, lang).map(parse_template) {
@@ -263,10 +266,11 @@ impl FlowCompiler<'_> {
                         || format!("`{id}` (built in)"),
                         || TextAt::Nowhere,
                     );
-                    Ok(vec![PromptPart::Say {
+                    out.push(PromptPart::Say {
                         text,
                         lang: lang_idx,
-                    }])
+                    });
+                    Ok(())
                 }
                 _ => Err(ItemMissing::Language),
             },
@@ -353,8 +357,9 @@ impl FlowCompiler<'_> {
             let idx = LangIdx(u16::try_from(i).unwrap_or(0));
             let path = ["languages".to_owned(), i.to_string()];
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
-            match self.prompt_id(FAULT_APOLOGY, code, idx, &path) {
-                Ok(parts) => by_language.push(parts),
+            let mut parts = Vec::new();
+            match self.prompt_id(FAULT_APOLOGY, code, idx, &path, &mut parts) {
+                Ok(()) => by_language.push(parts),
                 Err(missing) => {
                     if matches!(missing, ItemMissing::Language) {
                         self.error(
