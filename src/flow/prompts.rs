@@ -75,6 +75,10 @@ pub enum CatalogPart {
     Pause(Duration),
 }
 
+/// A catalog entry compiled once and shared by every prompt that plays it; `Err` when it
+/// is broken (already reported).
+pub type CompiledEntry = Result<Arc<[CatalogPart]>, ()>;
+
 /// A parsed catalog, or the fact that it failed to parse (already reported).
 enum CatalogState {
     Parsed(Box<SourceFile>, RawCatalog),
@@ -99,7 +103,7 @@ pub struct PromptLibrary {
     origin: Origin,
     files: HashSet<String>,
     catalogs: HashMap<String, CatalogState>,
-    texts: HashMap<(String, String), Result<Arc<[CatalogPart]>, ()>>,
+    texts: HashMap<(String, String), CompiledEntry>,
     recordings: HashMap<String, Option<Duration>>,
     /// The bytes of every recording read, as inspected and hashed.
     recording_bytes: BTreeMap<String, Vec<u8>>,
@@ -224,7 +228,7 @@ impl PromptLibrary {
         lang: &str,
         id: &str,
         known_vars: &HashSet<String>,
-    ) -> Option<Result<Arc<[CatalogPart]>, ()>> {
+    ) -> Option<CompiledEntry> {
         let key = (lang.to_owned(), id.to_owned());
         if let Some(done) = self.texts.get(&key) {
             return Some(done.clone());
@@ -252,7 +256,7 @@ impl PromptLibrary {
         id: &str,
         entry: RawCatalogEntry,
         known_vars: &HashSet<String>,
-    ) -> Result<Arc<[CatalogPart]>, ()> {
+    ) -> CompiledEntry {
         let items: Vec<(Vec<String>, RawCatalogItem)> = match entry {
             RawCatalogEntry::Text(text) => vec![(vec![id.to_owned()], RawCatalogItem::Text(text))],
             RawCatalogEntry::Sequence(items) => items
