@@ -488,7 +488,7 @@ fn copy(from: &Path, to: &Path) {
 }
 
 #[test]
-fn the_committed_catalog_schema_is_the_generated_one() {
+fn the_committed_catalog_schema_is_the_generated_one_and_the_shipped_catalogs_point_at_it() {
     let generated = serde_json::to_string_pretty(&phonetree::flow::catalog_json_schema()).unwrap();
     let committed = std::fs::read_to_string("schema/catalog.schema.json").unwrap();
     assert_eq!(
@@ -496,4 +496,11 @@ fn the_committed_catalog_schema_is_the_generated_one() {
         generated.trim_end(),
         "run `cargo run -- schema catalog > schema/catalog.schema.json`"
     );
+    for lang in ["en", "es", "fa", "ko"] {
+        let catalog = std::fs::read_to_string(format!("prompts/{lang}.yaml")).unwrap();
+        assert!(
+            catalog.starts_with("# yaml-language-server: $schema=../schema/catalog.schema.json"),
+            "{lang}"
+        );
+    }
 }
