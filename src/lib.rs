@@ -29,7 +29,8 @@
 //!   no clock, no tokio.
 //! - [`flow`]: the flow language: parsing (`flow::parse`, the only user of
 //!   granit-parser), validation (`flow::compile`), the compiled model, diagnostics,
-//!   prompts and recordings, opening hours.
+//!   prompts and recordings, Twilio's voices by locale (`flow::voices`), numbers
+//!   composed from recorded fragments (`flow::numbers`), opening hours.
 //!
 //! # Example
 //!

@@ -11,6 +11,7 @@ use quick_xml::events::{BytesDecl, BytesText, Event};
 
 use crate::call::{Continuation, Verb};
 use crate::flow::DialTarget;
+use crate::flow::voices::Engine;
 
 use crate::call::URL_COMPONENT as PATH_SEGMENT;
 
@@ -87,14 +88,20 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             locale,
             voice,
         } => {
-            let mut el = w.create_element("Say");
-            if let Some(l) = locale {
-                el = el.with_attribute(("language", clean(l).as_str()));
+            let text = clean(text);
+            // Twilio cuts a <Say> longer than its voice takes: a long text (a value from a
+            // lookup) goes out as several, split between words.
+            let limit = Engine::of(voice.as_deref()).say_limit();
+            for chunk in say_chunks(&text, limit) {
+                let mut el = w.create_element("Say");
+                if let Some(l) = locale {
+                    el = el.with_attribute(("language", clean(l).as_str()));
+                }
+                if let Some(v) = voice {
+                    el = el.with_attribute(("voice", clean(v).as_str()));
+                }
+                el.write_text_content(BytesText::new(chunk))?;
             }
-            if let Some(v) = voice {
-                el = el.with_attribute(("voice", clean(v).as_str()));
-            }
-            el.write_text_content(BytesText::new(&clean(text)))?;
         }
         Verb::Play { file, .. } => {
             w.create_element("Play")
@@ -220,9 +227,61 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
     Ok(())
 }
 
+/// `text` in pieces of at most `limit` UTF-8 bytes, cut after the last whitespace that
+/// fits (inside a word only when a word alone is longer); one piece when it fits.
+fn say_chunks(text: &str, limit: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while rest.len() > limit {
+        let mut cut = limit;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let at_space = if rest[cut..].starts_with(char::is_whitespace) {
+            Some(cut)
+        } else {
+            rest[..cut]
+                .char_indices()
+                .rev()
+                .find(|(_, c)| c.is_whitespace())
+                .map(|(i, c)| i + c.len_utf8())
+        };
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let cut = at_space.filter(|&i| i > 0).unwrap_or(cut).max(first);
+        let (head, tail) = rest.split_at(cut);
+        if !head.trim().is_empty() {
+            out.push(head.trim_end());
+        }
+        rest = tail.trim_start();
+    }
+    if out.is_empty() {
+        out.push(rest);
+    } else if !rest.trim().is_empty() {
+        out.push(rest.trim_end());
+    }
+    out
+}
+
 /// Drops characters XML 1.0 cannot carry (control characters, unpaired surrogates are impossible in `str`).
 fn clean(s: &str) -> String {
     s.chars()
         .filter(|&c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}'))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::say_chunks;
+
+    #[test]
+    fn long_text_is_cut_between_words_within_the_limit() {
+        assert_eq!(say_chunks("short", 10), ["short"]);
+        assert_eq!(say_chunks("", 10), [""]);
+        assert_eq!(say_chunks("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
+        assert_eq!(say_chunks("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+        let persian = "موجودی ".repeat(1000);
+        let chunks = say_chunks(&persian, 3000);
+        assert!(chunks.iter().all(|c| c.len() <= 3000 && !c.is_empty()));
+        assert_eq!(chunks.concat().replace(' ', ""), persian.replace(' ', ""));
+    }
 }

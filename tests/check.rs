@@ -146,10 +146,91 @@ fn shipped_flows_compile_and_keep_persian_and_korean_text_unchanged() {
             .trim_matches('"')
             .to_owned()
     };
-    assert_eq!(text_in("fa"), catalog("fa"));
     assert_eq!(text_in("ko"), catalog("ko"));
-    assert!(text_in("fa").contains("برای موجودی حساب، ۱ را فشار دهید"));
     assert!(text_in("ko").contains("계좌 잔액은 1번"));
+    // No voice speaks Persian: the shipped flow plays its recording.
+    let fa = acme.language("fa").expect("fa");
+    assert!(
+        matches!(menu.prompt.parts(fa), [PromptPart::Play { file, .. }] if file == "fa/main_menu.wav"),
+        "{:?}",
+        menu.prompt.parts(fa)
+    );
+    assert!(catalog("fa").contains("برای موجودی حساب، ۱ را فشار دهید"));
+}
+
+/// The shipped flow is the example to copy: every language spoken by a voice of its
+/// locale or recorded, nothing for `check` to say.
+#[test]
+fn the_shipped_flow_checks_clean() {
+    let compiled = compile_paths(&[PathBuf::from("flows")], Path::new("prompts")).unwrap();
+    let rendered: Vec<String> = compiled
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(rendered.is_empty(), "{}", rendered.join("\n"));
+    let set = compiled.flows.expect("acme compiles");
+    let acme = set.get("acme").expect("acme");
+    let voices: Vec<(&str, Option<&str>, Option<&str>)> = acme
+        .languages
+        .iter()
+        .map(|l| (l.code.as_str(), l.locale.as_deref(), l.voice.as_deref()))
+        .collect();
+    assert_eq!(
+        voices,
+        [
+            ("en", Some("en-US"), Some("Polly.Joanna")),
+            ("es", Some("es-MX"), Some("Polly.Mia")),
+            ("fa", Some("fa-IR"), None),
+            ("ko", Some("ko-KR"), Some("Polly.Seoyeon")),
+        ]
+    );
+    let fa = &acme.languages[2].readings;
+    assert_eq!(fa.digits.as_ref().map(Vec::len), Some(10));
+    assert!(fa.records(phonetree::flow::Reading::Amount));
+}
+
+/// Where the admin names no voice, each language gets its locale's default voice; a
+/// language with no voice and text to speak is warned about, not refused.
+#[test]
+fn default_voices_and_locales_fill_in_what_a_flow_leaves_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompts = dir.path().join("prompts");
+    std::fs::create_dir_all(&prompts).unwrap();
+    for (lang, text) in [("en", "Bye."), ("ko", "안녕히 계세요."), ("es", "Adiós.")] {
+        std::fs::write(
+            prompts.join(format!("{lang}.yaml")),
+            format!("bye: \"{text}\"\n"),
+        )
+        .unwrap();
+    }
+    let flow = dir.path().join("f.yaml");
+    std::fs::write(
+        &flow,
+        "languages: [en, ko, es]\nlocale: { es: es-ES }\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: bye }\n",
+    )
+    .unwrap();
+    let compiled = compile_paths(&[flow], &prompts).unwrap();
+    assert!(
+        compiled.diagnostics.is_empty(),
+        "{}",
+        compiled.rendered_errors()
+    );
+    let set = compiled.flows.expect("compiles");
+    let f = set.get("f").expect("f");
+    let got: Vec<(Option<&str>, Option<&str>)> = f
+        .languages
+        .iter()
+        .map(|l| (l.locale.as_deref(), l.voice.as_deref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Some("en-US"), Some("Polly.Joanna")),
+            (Some("ko-KR"), Some("Polly.Seoyeon")),
+            (Some("es-ES"), Some("Polly.Lucia")),
+        ]
+    );
 }
 
 #[test]
@@ -316,4 +397,53 @@ fn a_tab_in_indentation_and_an_unclosed_bracket_are_syntax_errors_that_say_so() 
         compile("languages: [en]\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: [goodbye }\n");
     let codes: Vec<Code> = unclosed.diagnostics.iter().map(|d| d.code).collect();
     assert_eq!(codes, [Code::YamlSyntax], "{}", unclosed.rendered_errors());
+}
+
+/// What `check` says about voices and retry prompts beyond the pinned fixtures: a voice for
+/// a locale no voice speaks, a voice Twilio does not offer, and both `reprompt` and
+/// `reprompts` on one menu.
+#[test]
+fn voices_and_reprompts_that_cannot_work_are_refused_with_a_way_out() {
+    let compile = |text: &str| {
+        phonetree::flow::compile_sources(
+            vec![phonetree::flow::parse::SourceFile::new(
+                "flows/x.yaml",
+                text,
+            )],
+            Path::new("tests/fixtures/prompts"),
+        )
+    };
+    let persian = compile(
+        "languages: [en, fa]\nvoice: { fa: Polly.Joanna }\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    );
+    let d: Vec<&phonetree::flow::Diagnostic> = persian.errors().collect();
+    assert_eq!(d.len(), 1, "{}", persian.rendered_errors());
+    assert_eq!(d[0].code, Code::VoiceLocale);
+    assert!(d[0].message.contains("speaks en-US, not fa-IR"), "{}", d[0]);
+    assert!(
+        d[0].hint
+            .as_deref()
+            .is_some_and(|h| h.contains("no Twilio voice speaks fa-IR")),
+        "{}",
+        d[0]
+    );
+
+    let typo = compile(
+        "languages: [en]\nvoice: { en: Polly.Jonna }\nstart: bye\nnodes:\n  bye:\n    hangup: { prompt: goodbye }\n",
+    );
+    let d: Vec<&phonetree::flow::Diagnostic> = typo.errors().collect();
+    assert_eq!(d.len(), 1, "{}", typo.rendered_errors());
+    assert_eq!(d[0].code, Code::VoiceLocale);
+    assert_eq!(d[0].hint.as_deref(), Some("did you mean `Polly.Joanna`?"));
+
+    let both = compile(
+        "languages: [en]\nstart: menu\nnodes:\n  menu:\n    menu: { prompt: main_menu, reprompt: main_menu, reprompts: [main_menu], options: { \"1\": bye } }\n  bye:\n    hangup: { prompt: goodbye }\n",
+    );
+    let codes: Vec<Code> = both.diagnostics.iter().map(|d| d.code).collect();
+    assert_eq!(codes, [Code::InvalidValue], "{}", both.rendered_errors());
+    assert!(
+        both.diagnostics[0]
+            .message
+            .contains("`reprompt` and `reprompts`")
+    );
 }

@@ -240,6 +240,24 @@ const FLOW_VARIANTS: &[(&str, &str, &str, bool)] = &[
         false,
     ),
     ("missing start", "start: check_hours\n", "", false),
+    (
+        "reprompts on a menu",
+        "prompt: main_menu\n",
+        "prompt: main_menu\n      reprompts: [main_menu, { say: \"Press 1, 2 or 3.\" }]\n",
+        true,
+    ),
+    (
+        "reprompts on an input",
+        "store: account,",
+        "reprompts: [enter_account], store: account,",
+        true,
+    ),
+    (
+        "no reprompts",
+        "store: account,",
+        "reprompts: [], store: account,",
+        false,
+    ),
 ];
 
 /// Variants of the shipped scenario file.
@@ -373,4 +391,116 @@ fn the_committed_scenario_schema_is_the_generated_one_and_the_shipped_file_point
     );
     let tests = std::fs::read_to_string("flows/acme.test.yaml").unwrap();
     assert!(tests.starts_with("# yaml-language-server: $schema=../schema/scenario.schema.json"));
+}
+
+/// Variants of the shipped Persian catalog: (what, from, to, valid).
+const CATALOG_VARIANTS: &[(&str, &str, &str, bool)] = &[
+    ("shipped", "", "", true),
+    (
+        "a text as a sequence of one text",
+        "press_3_persian: \"برای فارسی، ۳ را فشار دهید.\"",
+        "press_3_persian: [\"برای فارسی، ۳ را فشار دهید.\"]",
+        true,
+    ),
+    (
+        "a pause in a sequence",
+        "  - play: is.wav",
+        "  - pause: 500ms\n  - play: is.wav",
+        true,
+    ),
+    (
+        "a sequence item with a recording and a pause",
+        "  - play: is.wav",
+        "  - { play: is.wav, pause: 1s }",
+        false,
+    ),
+    (
+        "a sequence item with an unknown field",
+        "  - play: is.wav",
+        "  - plya: is.wav",
+        false,
+    ),
+    (
+        "an entry that is a map",
+        "goodbye: \"از تماس شما با اکمی سپاسگزاریم. خدانگهدار.\"",
+        "goodbye: { play: goodbye.wav }",
+        false,
+    ),
+    (
+        "a pause that is no duration",
+        "  - play: is.wav",
+        "  - pause: soon",
+        false,
+    ),
+];
+
+#[test]
+fn the_catalog_schema_and_the_compiler_agree() {
+    let Some(python) = python() else {
+        eprintln!(
+            "SKIPPED: no Python `jsonschema` (set PHONETREE_JSONSCHEMA_PYTHON or run .ci/run)"
+        );
+        return;
+    };
+    let shipped = std::fs::read_to_string("prompts/fa.yaml").unwrap();
+    let texts: Vec<String> = CATALOG_VARIANTS
+        .iter()
+        .map(|(what, from, to, _)| variant(&shipped, from, to, what))
+        .collect();
+    let instances: Vec<serde_json::Value> = texts.iter().map(|t| as_json(t)).collect();
+    let verdicts = validate(&python, &phonetree::flow::catalog_json_schema(), &instances);
+    let acme = std::fs::read_to_string("flows/acme.yaml").unwrap();
+    let mut disagreements = Vec::new();
+    for (((what, _, _, valid), text), schema_errors) in
+        CATALOG_VARIANTS.iter().zip(&texts).zip(&verdicts)
+    {
+        let dir = tempfile::tempdir().unwrap();
+        copy(Path::new("prompts"), dir.path());
+        std::fs::write(dir.path().join("fa.yaml"), text).unwrap();
+        let compiled = compile_sources(
+            vec![SourceFile::new("flows/acme.yaml", acme.clone())],
+            dir.path(),
+        );
+        let compiler_ok = compiled.error_count() == 0;
+        let schema_ok = schema_errors.is_empty();
+        if compiler_ok != *valid || schema_ok != *valid {
+            disagreements.push(format!(
+                "{what}: expected {}, compiler {compiler_ok}, schema {schema_ok}\n  compiler: {}\n  schema: {schema_errors:?}",
+                if *valid { "valid" } else { "invalid" },
+                compiled.rendered_errors().lines().next().unwrap_or(""),
+            ));
+        }
+    }
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_committed_catalog_schema_is_the_generated_one_and_the_shipped_catalogs_point_at_it() {
+    let generated = serde_json::to_string_pretty(&phonetree::flow::catalog_json_schema()).unwrap();
+    let committed = std::fs::read_to_string("schema/catalog.schema.json").unwrap();
+    assert_eq!(
+        committed.trim_end(),
+        generated.trim_end(),
+        "run `cargo run -- schema catalog > schema/catalog.schema.json`"
+    );
+    for lang in ["en", "es", "fa", "ko"] {
+        let catalog = std::fs::read_to_string(format!("prompts/{lang}.yaml")).unwrap();
+        assert!(
+            catalog.starts_with("# yaml-language-server: $schema=../schema/catalog.schema.json"),
+            "{lang}"
+        );
+    }
 }

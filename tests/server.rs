@@ -47,6 +47,7 @@ on_each_store!(
     caller_hang_up_closes_the_record_at_the_node_they_were_in,
     a_retried_webhook_gets_the_same_answer_and_one_set_of_rows,
     persian_and_korean_text_reach_twiml_intact,
+    a_persian_caller_hears_the_account_number_from_digit_recordings,
     signed_requests_pass_and_unsigned_ones_are_refused_with_twiml,
     bad_input_gets_a_defined_twiml_answer,
     a_reload_keeps_calls_on_their_version_and_a_broken_edit_keeps_the_last_good_one,
@@ -171,7 +172,22 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey(db: Db) 
         Some("es-MX"),
         "each option is spoken in its own language"
     );
-    assert_eq!(says[2].attr("language"), Some("fa-IR"));
+    assert_eq!(says[1].attr("voice"), Some("Polly.Mia"));
+    // No voice speaks Persian: its option is a recording, between the Spanish and Korean ones.
+    let heard: Vec<&str> = t
+        .find("Gather")
+        .expect("gather")
+        .children
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(heard, ["Say", "Say", "Play", "Say"]);
+    assert!(
+        t.find("Play")
+            .is_some_and(|p| p.text.ends_with("/prompts/fa/press_3_persian.wav"))
+    );
+    assert_eq!(says[2].attr("language"), Some("ko-KR"));
+    assert_eq!(says[2].attr("voice"), Some("Polly.Seoyeon"));
 
     let t = call.press("2").await;
     assert!(
@@ -185,7 +201,7 @@ async fn spanish_caller_keeps_spanish_through_lookup_balance_and_survey(db: Db) 
     );
     assert_eq!(
         t.find("Say").and_then(|s| s.attr("voice")),
-        Some("Polly.Lupe")
+        Some("Polly.Mia")
     );
 
     let t = call.press("1").await;
@@ -531,10 +547,13 @@ async fn persian_and_korean_text_reach_twiml_intact(db: Db) {
     let mut call = server.call("CA-fa");
     call.start().await;
     let t = call.press("3").await;
+    // Persian is recorded: nothing goes to a voice that cannot speak it.
+    assert!(t.says().is_empty(), "{}", t.said());
     assert!(
-        t.said().contains("برای موجودی حساب، ۱ را فشار دهید."),
-        "{}",
-        t.said()
+        t.find("Play")
+            .is_some_and(|p| p.text.ends_with("/prompts/fa/main_menu.wav")),
+        "{:?}",
+        t.verbs()
     );
     let mut call = server.call("CA-ko");
     call.start().await;
@@ -544,6 +563,72 @@ async fn persian_and_korean_text_reach_twiml_intact(db: Db) {
         t.find("Say").and_then(|s| s.attr("language")),
         Some("ko-KR")
     );
+    server.stop().await;
+}
+
+/// A Persian caller's account number is read back from `prompts/fa/digits/*.wav`, digit by
+/// digit in the order entered, and the balance composed from `prompts/fa/numbers/`; every
+/// URL is absolute under `--public-url` and served.
+async fn a_persian_caller_hears_the_account_number_from_digit_recordings(db: Db) {
+    let (crm, _crm) = start_crm().await;
+    let Some(server) = acme(&crm, open_time(), None, db).await else {
+        return;
+    };
+    let mut call = server.call("CA-fa-digits");
+    call.start().await;
+    call.press("3").await;
+    let t = call.press("1").await;
+    assert!(
+        t.find("Play")
+            .is_some_and(|p| p.text.ends_with("/prompts/fa/enter_account.wav")),
+        "{:?}",
+        t.verbs()
+    );
+    let t = call.press("123456#").await;
+    assert!(
+        t.says().is_empty(),
+        "nothing spoken by a voice: {}",
+        t.said()
+    );
+    let plays: Vec<String> = t.find_all("Play").iter().map(|p| p.text.clone()).collect();
+    let base = format!("{}/prompts/fa/", server.base);
+    let heard: Vec<&str> = plays
+        .iter()
+        .map(|url| {
+            url.strip_prefix(&base)
+                .unwrap_or_else(|| panic!("{url} under {base}"))
+        })
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            "balance_of_account.wav",
+            "digits/1.wav",
+            "digits/2.wav",
+            "digits/3.wav",
+            "digits/4.wav",
+            "digits/5.wav",
+            "digits/6.wav",
+            "equals.wav",
+            // چهل و دو دلار و پنجاه سنت: 42.50 as Persian says it.
+            "numbers/40.wav",
+            "numbers/and.wav",
+            "numbers/2.wav",
+            "numbers/currency.wav",
+            "numbers/and.wav",
+            "numbers/50.wav",
+            "numbers/cents.wav",
+            "is.wav",
+            "rate_us_1_to_5.wav",
+        ]
+    );
+    let http = reqwest::Client::new();
+    for url in &plays[1..7] {
+        let resp = http.get(url).send().await.expect("GET");
+        assert_eq!(resp.status(), 200, "{url}");
+        let bytes = resp.bytes().await.expect("body");
+        assert_eq!(&bytes[..4], b"RIFF", "{url} is a WAV file");
+    }
     server.stop().await;
 }
 

@@ -218,7 +218,7 @@ fn test_runs_the_shipped_scenarios_and_covers_every_node() {
         "{out}"
     );
     assert!(out.contains("coverage: flow `acme`: 12/12 nodes"), "{out}");
-    assert!(out.lines().any(|l| l == "12 passed, 0 failed"), "{out}");
+    assert!(out.lines().any(|l| l == "13 passed, 0 failed"), "{out}");
 }
 
 #[test]

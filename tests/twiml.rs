@@ -216,3 +216,33 @@ fn text_with_markup_characters_and_control_bytes_stays_well_formed() {
     assert!(xml.contains(r#"language="fa-IR&quot;&gt;&lt;x""#), "{xml}");
     assert!(Path::new(BASE).to_str().is_some());
 }
+
+#[test]
+fn a_say_longer_than_its_voice_takes_goes_out_as_several_cut_between_words() {
+    let text = "Please hold while we look at your account. ".repeat(200);
+    let xml = render_twiml(
+        &[Verb::Say {
+            text: text.clone(),
+            locale: Some("en-US".into()),
+            voice: Some("Polly.Joanna".into()),
+        }],
+        BASE,
+    );
+    let parts: Vec<&str> = xml
+        .split("<Say language=\"en-US\" voice=\"Polly.Joanna\">")
+        .skip(1)
+        .map(|p| p.split("</Say>").next().unwrap())
+        .collect();
+    assert_eq!(
+        parts.len(),
+        3,
+        "{} bytes in Polly's 3,000-byte pieces",
+        text.len()
+    );
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.len() <= 3000 && !p.ends_with(char::is_whitespace))
+    );
+    assert_eq!(parts.join(" "), text.trim_end());
+}

@@ -198,15 +198,13 @@ impl Run<'_> {
     pub(super) fn ask(&mut self, node: NodeId, attempt: u32, lead: Vec<Verb>) {
         let flow = self.flow.clone();
         let (prompt, num_digits, finish_on_key, timeout) = match &flow.node(node).kind {
-            NodeKind::Menu(m) => {
-                let p = if attempt > 1 {
-                    m.reprompt.as_ref().unwrap_or(&m.prompt)
-                } else {
-                    &m.prompt
-                };
-                (p, Some(1), None, m.retry.timeout)
-            }
-            NodeKind::Input(i) => (&i.prompt, Some(i.digits.max), i.finish_on, i.retry.timeout),
+            NodeKind::Menu(m) => (m.prompt_for(attempt), Some(1), None, m.retry.timeout),
+            NodeKind::Input(i) => (
+                i.prompt_for(attempt),
+                Some(i.digits.max),
+                i.finish_on,
+                i.retry.timeout,
+            ),
             _ => return,
         };
         // Whatever plays just before (a message on the way here, an apology) goes inside the

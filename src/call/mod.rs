@@ -10,6 +10,7 @@ mod closures;
 mod event;
 mod keys;
 mod session;
+mod speech;
 mod step;
 mod vars;
 mod walk;

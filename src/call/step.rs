@@ -11,13 +11,10 @@ use crate::call::event::{
     QueueResult,
 };
 use crate::call::session::{At, CallSession};
-use crate::call::vars::render_template;
 use crate::call::{Continuation, Resume, Verb};
-use crate::flow::{
-    Flow, FlowSet, LangIdx, LookupMethod, NodeId, NodeKind, Prompt, PromptPart, Target,
-};
+use crate::flow::{Flow, FlowSet, LangIdx, LookupMethod, NodeId, NodeKind, Target};
 
-/// Said before sending a caller to `on_fail` after an internal fault.
+/// Said when the call's flow is gone from the set, so its own apology cannot be played.
 const FAULT_APOLOGY: &str = "Sorry, something went wrong.";
 
 /// The result of one step: what to tell the provider, the session after it, what to log.
@@ -182,36 +179,6 @@ impl Run<'_> {
             attempt,
             visit: self.s.visit(),
         }
-    }
-
-    pub(super) fn prompt_verbs(&mut self, prompt: &Prompt) -> Vec<Verb> {
-        let lang = self.lang();
-        let mut out = Vec::new();
-        for part in prompt.parts(lang) {
-            match part {
-                PromptPart::Say { text, lang } => {
-                    let (text, missing) = render_template(text, &self.s);
-                    for m in missing {
-                        self.warnings
-                            .push(format!("placeholder `{{{m}}}` has no value"));
-                    }
-                    let l = self.flow.lang(*lang);
-                    out.push(Verb::Say {
-                        text,
-                        locale: l.locale.clone(),
-                        voice: l.voice.clone(),
-                    });
-                }
-                PromptPart::Play { file, duration } => out.push(Verb::Play {
-                    file: file.clone(),
-                    duration: *duration,
-                }),
-                PromptPart::Pause(d) => out.push(Verb::Pause {
-                    seconds: whole_seconds(*d),
-                }),
-            }
-        }
-        out
     }
 
     pub(super) fn node_at(&mut self, at: At) -> Option<NodeId> {
@@ -587,12 +554,15 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
-    /// The fault apology, in the caller's language when the flow has one.
+    /// The fault apology, in the caller's language.
     pub(super) fn apology_verbs(&mut self) -> Vec<Verb> {
-        match self.flow.apology.clone() {
-            Some(prompt) => self.prompt_verbs(&prompt),
-            None => vec![apology()],
+        let flow = self.flow.clone();
+        let verbs = self.prompt_verbs(&flow.apology);
+        if verbs.is_empty() {
+            // A flow as far as it compiled may lack it; a served flow never does.
+            return vec![apology()];
         }
+        verbs
     }
 }
 

@@ -1,7 +1,7 @@
 //! Filling `{placeholders}` from a call's session.
 
 use crate::call::session::CallSession;
-use crate::flow::{Segment, Template};
+use crate::flow::{Reading, Segment, Template};
 
 /// The text of a variable (dotted paths reach into lookup answers); `None` when unset.
 pub fn lookup_var(session: &CallSession, path: &str) -> Option<String> {
@@ -83,9 +83,13 @@ pub fn render_url_template(
                     rest = after;
                 }
             }
-            Segment::Var { path, digits } => match lookup_var(session, path) {
+            Segment::Var { path, reading } => match lookup_var(session, path) {
                 Some(v) => {
-                    let v = if *digits { spaced_digits(&v) } else { v };
+                    let v = if *reading == Reading::Digits {
+                        spaced_digits(&v)
+                    } else {
+                        v
+                    };
                     if part == Part::Path
                         && (v.contains(['/', '\\']) || v.contains("..") || v == ".")
                     {
@@ -100,7 +104,7 @@ pub fn render_url_template(
     Ok((out, missing))
 }
 
-fn spaced_digits(v: &str) -> String {
+pub(crate) fn spaced_digits(v: &str) -> String {
     let spaced: Vec<String> = v
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -116,8 +120,8 @@ pub fn render_template(template: &Template, session: &CallSession) -> (String, V
     for seg in &template.segments {
         match seg {
             Segment::Text(t) => out.push_str(t),
-            Segment::Var { path, digits } => match lookup_var(session, path) {
-                Some(v) if *digits => out.push_str(&spaced_digits(&v)),
+            Segment::Var { path, reading } => match lookup_var(session, path) {
+                Some(v) if *reading == Reading::Digits => out.push_str(&spaced_digits(&v)),
                 Some(v) => out.push_str(&v),
                 None => missing.push(path.clone()),
             },

@@ -307,6 +307,8 @@ pub enum SchemaKind {
     Flow,
     /// Scenario files (`flows/<flow>.test.yaml`).
     Scenario,
+    /// Prompt catalogs (`prompts/<lang>.yaml`).
+    Catalog,
 }
 
 /// `phonetree schema`.
@@ -356,6 +358,7 @@ pub fn main() -> ExitCode {
             let schema = match args.kind {
                 SchemaKind::Flow => flow::json_schema(),
                 SchemaKind::Scenario => flow::scenario_json_schema(),
+                SchemaKind::Catalog => flow::catalog_json_schema(),
             };
             let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
             println!("{text}");

@@ -64,10 +64,20 @@ pub enum Code {
     YamlAlias,
     /// E023: collections nested deeper than flow text may nest.
     NestingTooDeep,
+    /// E024: a value Twilio refuses (a `<Record>` shorter than 2 s, a queue name longer than
+    /// 64 characters, a `<Say>` longer than its voice takes, a `<Gather>` of no digits).
+    ProviderLimit,
+    /// E025: a voice Twilio does not offer, or one that does not speak its language's locale.
+    VoiceLocale,
+    /// E026: a value read from recordings (`{var|digits}`, `{var|number}`,
+    /// `{var|amount}`) whose recordings are incomplete.
+    MissingReading,
     /// W001: a node no path reaches.
     UnreachableNode,
     /// W002: a recording longer than 30 seconds.
     LongPrompt,
+    /// W003: a language whose locale no Twilio voice speaks, with prompts that have no recording.
+    NoVoice,
 }
 
 impl Code {
@@ -97,15 +107,19 @@ impl Code {
             Code::FileTooLarge => "E021",
             Code::YamlAlias => "E022",
             Code::NestingTooDeep => "E023",
+            Code::ProviderLimit => "E024",
+            Code::VoiceLocale => "E025",
+            Code::MissingReading => "E026",
             Code::UnreachableNode => "W001",
             Code::LongPrompt => "W002",
+            Code::NoVoice => "W003",
         }
     }
 
     /// Errors fail `check`; warnings do not.
     pub fn severity(self) -> Severity {
         match self {
-            Code::UnreachableNode | Code::LongPrompt => Severity::Warning,
+            Code::UnreachableNode | Code::LongPrompt | Code::NoVoice => Severity::Warning,
             _ => Severity::Error,
         }
     }

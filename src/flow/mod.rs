@@ -3,7 +3,8 @@
 //!
 //! `yaml` is the only place that parses YAML (into a tree that keeps positions),
 //! `raw` mirrors the YAML, `parse` reads raw types from the tree, `compile` validates raw flows into the `model` types, `diagnostic` renders
-//! what is wrong with file, line, column and a hint.
+//! what is wrong with file, line, column and a hint. `voices` is Twilio's table of voices by
+//! locale, `numbers` composes numbers from recorded fragments by each language's rules.
 
 pub mod compile;
 pub mod diagnostic;
@@ -11,12 +12,14 @@ pub mod duration;
 pub mod graph_check;
 pub mod hours;
 pub mod model;
+pub mod numbers;
 pub mod parse;
 pub mod prompts;
 pub mod raw;
 pub mod recording;
 pub mod sources;
 pub mod template;
+pub mod voices;
 pub mod yaml;
 
 pub use compile::{
@@ -36,5 +39,11 @@ pub fn json_schema() -> serde_json::Value {
 /// JSON Schema of a scenario file (`flows/<flow>.test.yaml`): a list of scenarios.
 pub fn scenario_json_schema() -> serde_json::Value {
     let schema = schemars::schema_for!(raw::RawScenarioFile);
+    serde_json::to_value(schema).unwrap_or_default()
+}
+
+/// JSON Schema of a prompt catalog (`prompts/<lang>.yaml`): prompt ids to texts or sequences.
+pub fn catalog_json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(raw::RawCatalogFile);
     serde_json::to_value(schema).unwrap_or_default()
 }

@@ -97,8 +97,8 @@ pub struct Flow {
     pub max_steps: u32,
     /// Where a call goes when the flow fails it (step budget spent, internal fault).
     pub on_fail: Target,
-    /// Said before `on_fail` after an internal fault; `None` for the built-in English apology.
-    pub apology: Option<Prompt>,
+    /// Said before `on_fail` after an internal fault, in the caller's language.
+    pub apology: Prompt,
     /// What `phonetree close --message ID` may play while an admin has the flow closed, by id.
     pub closed_messages: Vec<(String, Prompt)>,
 }
@@ -140,10 +140,59 @@ impl Flow {
 pub struct Language {
     /// Code as written (`en`, `fa`).
     pub code: String,
-    /// TwiML `language` attribute (`en-US`), if configured.
+    /// TwiML `language` attribute (`en-US`): as configured, else the language's usual
+    /// locale ([`crate::flow::voices::default_locale`]); `None` when neither is known.
     pub locale: Option<String>,
-    /// TwiML `voice` attribute (`Polly.Joanna`), if configured.
+    /// TwiML `voice` attribute (`Polly.Joanna`): as configured, else the default voice of
+    /// the locale; `None` when no Twilio voice speaks it.
     pub voice: Option<String>,
+    /// Recordings that read `{var|digits}`, `{var|number}` and `{var|amount}` in this
+    /// language instead of text to speech.
+    pub readings: Readings,
+}
+
+/// A recording and how long it plays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Path relative to `prompts/`, with `/` separators.
+    pub file: String,
+    /// Its duration.
+    pub duration: Duration,
+}
+
+/// The recordings a language reads values from, when it has them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Readings {
+    /// `prompts/<lang>/digits/0.wav` to `9.wav`, by digit.
+    pub digits: Option<Vec<Recorded>>,
+    /// `prompts/<lang>/numbers/`: the fragments numbers (and amounts) are composed of.
+    pub numbers: Option<NumberFragments>,
+}
+
+/// A language's number fragments and the rules that compose them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberFragments {
+    /// The language's rules.
+    pub rules: crate::flow::numbers::NumberRules,
+    /// Each fragment by name (`20`, `and`, `thousand`).
+    pub files: BTreeMap<String, Recorded>,
+}
+
+impl Readings {
+    /// True when a value read this way plays from recordings in this language.
+    pub fn records(&self, reading: Reading) -> bool {
+        match reading {
+            Reading::Plain => false,
+            Reading::Digits => self.digits.is_some(),
+            Reading::Number | Reading::Amount => self.numbers.as_ref().is_some_and(|n| {
+                reading == Reading::Number
+                    || n.rules
+                        .amount_fragments()
+                        .iter()
+                        .all(|f| n.files.contains_key(f))
+            }),
+        }
+    }
 }
 
 /// A compiled node.
@@ -256,8 +305,8 @@ pub struct MenuOption {
 pub struct MenuNode {
     /// First prompt.
     pub prompt: Prompt,
-    /// Prompt for retries.
-    pub reprompt: Option<Prompt>,
+    /// One prompt per retry, the last repeating; empty: the first prompt again.
+    pub reprompts: Vec<Prompt>,
     /// Options, own first then inherited, each key once.
     pub options: Vec<MenuOption>,
     /// Variable that keeps the key pressed.
@@ -271,6 +320,23 @@ impl MenuNode {
     pub fn option(&self, key: char) -> Option<&MenuOption> {
         self.options.iter().find(|o| o.key == key)
     }
+
+    /// The prompt of attempt `attempt` (1-based).
+    pub fn prompt_for(&self, attempt: u32) -> &Prompt {
+        prompt_for(&self.prompt, &self.reprompts, attempt)
+    }
+}
+
+/// Attempt 1 hears `prompt`; retry n hears the n-th reprompt, the last one repeating.
+fn prompt_for<'p>(prompt: &'p Prompt, reprompts: &'p [Prompt], attempt: u32) -> &'p Prompt {
+    if attempt <= 1 {
+        return prompt;
+    }
+    let retry = usize::try_from(attempt - 2).unwrap_or(usize::MAX);
+    reprompts
+        .get(retry)
+        .or_else(|| reprompts.last())
+        .unwrap_or(prompt)
 }
 
 /// How many digits an input takes.
@@ -287,6 +353,8 @@ pub struct DigitCount {
 pub struct InputNode {
     /// Prompt.
     pub prompt: Prompt,
+    /// One prompt per retry, the last repeating; empty: the first prompt again.
+    pub reprompts: Vec<Prompt>,
     /// Variable that receives the digits.
     pub store: String,
     /// Digit count.
@@ -305,6 +373,13 @@ pub struct InputNode {
     pub next: Target,
     /// Retries.
     pub retry: Retry,
+}
+
+impl InputNode {
+    /// The prompt of attempt `attempt` (1-based).
+    pub fn prompt_for(&self, attempt: u32) -> &Prompt {
+        prompt_for(&self.prompt, &self.reprompts, attempt)
+    }
 }
 
 /// `message`.
@@ -671,24 +746,50 @@ pub enum PromptPart {
 }
 
 /// Text with `{placeholders}`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Template {
     /// Literal and placeholder segments in order.
     pub segments: Vec<Segment>,
 }
 
 /// A segment of a template.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Segment {
     /// Literal text.
     Text(String),
-    /// `{name}`, `{name.field}`, `{caller}`, `{called}`; `digits` for `{name|digits}`.
+    /// `{name}`, `{name.field}`, `{caller}`, `{called}`, with how the value is read:
+    /// `{name|digits}`, `{name|number}`, `{name|amount}`.
     Var {
         /// Dotted path.
         path: String,
-        /// Read digit by digit.
-        digits: bool,
+        /// How the value is read.
+        reading: Reading,
     },
+}
+
+/// How a placeholder's value is read to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reading {
+    /// As text (`{name}`).
+    Plain,
+    /// Digit by digit (`{name|digits}`): from `prompts/<lang>/digits/` where recorded.
+    Digits,
+    /// As a number (`{name|number}`): composed from `prompts/<lang>/numbers/` where recorded.
+    Number,
+    /// As an amount of money (`{name|amount}`): a number, the currency, and its hundredths.
+    Amount,
+}
+
+impl Reading {
+    /// The form as written after `|`; empty for [`Reading::Plain`].
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reading::Plain => "",
+            Reading::Digits => "digits",
+            Reading::Number => "number",
+            Reading::Amount => "amount",
+        }
+    }
 }
 
 impl Template {
@@ -711,11 +812,12 @@ impl Template {
         for s in &self.segments {
             match s {
                 Segment::Text(t) => out.push_str(&t.replace('{', "{{").replace('}', "}}")),
-                Segment::Var { path, digits } => {
+                Segment::Var { path, reading } => {
                     out.push('{');
                     out.push_str(path);
-                    if *digits {
-                        out.push_str("|digits");
+                    if *reading != Reading::Plain {
+                        out.push('|');
+                        out.push_str(reading.as_str());
                     }
                     out.push('}');
                 }

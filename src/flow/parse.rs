@@ -521,11 +521,18 @@ pub fn parse_catalog(src: &SourceFile) -> Result<RawCatalog, Diagnostic> {
     if src.text.trim().is_empty() {
         return Ok(RawCatalog::default());
     }
-    if let Ok(map) = from_tree::<crate::flow::raw::UniqueMap<String>>(tree) {
+    if let Ok(map) =
+        from_tree::<crate::flow::raw::UniqueMap<crate::flow::raw::RawCatalogEntry>>(tree)
+    {
         return Ok(map.0);
     }
     let mut diags = Vec::new();
-    read_repairing::<crate::flow::raw::UniqueMap<String>>(src, tree, &[], &mut diags);
+    read_repairing::<crate::flow::raw::UniqueMap<crate::flow::raw::RawCatalogEntry>>(
+        src,
+        tree,
+        &[],
+        &mut diags,
+    );
     Err(diags.into_iter().next().unwrap_or_else(|| {
         Diagnostic::new(Code::InvalidValue, "the catalog does not read")
             .at(Some(src.at_line_col(1, 1)))

@@ -8,14 +8,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 
 use crate::flow::diagnostic::{Code, Diagnostic, Location, did_you_mean};
+use crate::flow::duration::{format_duration, parse_duration};
 use crate::flow::model::Template;
 use crate::flow::parse::{SourceFile, parse_catalog, read_source};
+use crate::flow::raw::{RawCatalog, RawCatalogEntry, RawCatalogItem};
 use crate::flow::recording::{RecordingError, inspect_recording_bytes};
 use crate::flow::template::parse_template;
 
@@ -26,9 +29,59 @@ pub const LONG_PROMPT: Duration = Duration::from_secs(30);
 /// its version (an hour of 8 kHz 16-bit mono is 58 MB).
 pub const MAX_RECORDING_BYTES: u64 = 64 * 1024 * 1024;
 
+/// The prompt id a flow plays before `on_fail` after an internal fault, unless its
+/// `defaults.apology` says otherwise.
+pub const FAULT_APOLOGY: &str = "fault_apology";
+
+/// The built-in text of a prompt id in a shipped language, used when the catalog has none:
+/// only [`FAULT_APOLOGY`] has them, in en, es, fa and ko.
+pub fn builtin_text(id: &str, lang: &str) -> Option<&'static str> {
+    if id != FAULT_APOLOGY {
+        return None;
+    }
+    match lang {
+        "en" => Some("Sorry, something went wrong."),
+        "es" => Some("Lo sentimos, algo salió mal."),
+        "fa" => Some("متأسفیم، مشکلی پیش آمد."),
+        "ko" => Some("죄송합니다. 문제가 발생했습니다."),
+        _ => None,
+    }
+}
+
+/// What [`PromptLibrary::recording`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingState {
+    /// No such file.
+    Missing,
+    /// A telephony-ready recording of this duration.
+    Ready(Duration),
+    /// A file that cannot be played (already reported).
+    Unfit,
+}
+
+/// One part of a catalog entry, compiled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CatalogPart {
+    /// Text to speak, or a value to read.
+    Text(Template),
+    /// A recording.
+    Play {
+        /// Path relative to `prompts/`.
+        file: String,
+        /// Its duration.
+        duration: Duration,
+    },
+    /// Silence.
+    Pause(Duration),
+}
+
+/// A catalog entry compiled once and shared by every prompt that plays it; `Err` when it
+/// is broken (already reported).
+pub type CompiledEntry = Result<Arc<[CatalogPart]>, ()>;
+
 /// A parsed catalog, or the fact that it failed to parse (already reported).
 enum CatalogState {
-    Parsed(Box<SourceFile>, IndexMap<String, String>),
+    Parsed(Box<SourceFile>, RawCatalog),
     Broken,
     Missing,
 }
@@ -50,7 +103,7 @@ pub struct PromptLibrary {
     origin: Origin,
     files: HashSet<String>,
     catalogs: HashMap<String, CatalogState>,
-    texts: HashMap<(String, String), Result<Template, ()>>,
+    texts: HashMap<(String, String), CompiledEntry>,
     recordings: HashMap<String, Option<Duration>>,
     /// The bytes of every recording read, as inspected and hashed.
     recording_bytes: BTreeMap<String, Vec<u8>>,
@@ -112,7 +165,7 @@ impl PromptLibrary {
     }
 
     /// The catalog of a language; `None` when it has no file.
-    pub fn catalog(&mut self, lang: &str) -> Option<&IndexMap<String, String>> {
+    pub fn catalog(&mut self, lang: &str) -> Option<&RawCatalog> {
         if !self.catalogs.contains_key(lang) {
             let state = self.load_catalog(lang);
             self.catalogs.insert(lang.to_owned(), state);
@@ -120,7 +173,7 @@ impl PromptLibrary {
         match self.catalogs.get(lang) {
             Some(CatalogState::Parsed(_, map)) => Some(map),
             Some(CatalogState::Broken) => {
-                static EMPTY: std::sync::LazyLock<IndexMap<String, String>> =
+                static EMPTY: std::sync::LazyLock<RawCatalog> =
                     std::sync::LazyLock::new(IndexMap::new);
                 Some(&EMPTY)
             }
@@ -160,26 +213,130 @@ impl PromptLibrary {
         }
     }
 
-    /// The text of prompt `id` in `lang`: `None` when the catalog lacks it,
+    /// Where the entry of prompt `id` sits in the catalog of `lang`.
+    pub fn entry_location(&self, lang: &str, id: &str) -> Option<Location> {
+        match self.catalogs.get(lang) {
+            Some(CatalogState::Parsed(src, _)) => src.value_at(&[id]),
+            _ => None,
+        }
+    }
+
+    /// The entry of prompt `id` in `lang`, compiled: `None` when the catalog lacks it,
     /// `Some(Err)` when it is broken (already reported).
-    pub fn text(
+    pub fn entry(
         &mut self,
         lang: &str,
         id: &str,
         known_vars: &HashSet<String>,
-    ) -> Option<Result<Template, ()>> {
+    ) -> Option<CompiledEntry> {
         let key = (lang.to_owned(), id.to_owned());
         if let Some(done) = self.texts.get(&key) {
             return Some(done.clone());
         }
         self.catalog(lang)?;
-        let (src, text) = match self.catalogs.get(lang) {
-            Some(CatalogState::Parsed(src, map)) => (src, map.get(id)?),
-            Some(CatalogState::Broken) => return Some(Err(())),
-            _ => return None,
+        // Out of the map while its entry compiles: compiling reads recordings.
+        let state = self.catalogs.remove(lang)?;
+        let result = match &state {
+            CatalogState::Parsed(src, map) => map
+                .get(id)
+                .map(|entry| self.compile_entry(src, lang, id, entry.clone(), known_vars)),
+            CatalogState::Broken => Some(Err(())),
+            CatalogState::Missing => None,
         };
-        let loc = || src.value_at(&[id]);
-        let result = match parse_template(text) {
+        self.catalogs.insert(lang.to_owned(), state);
+        let result = result?;
+        self.texts.insert(key, result.clone());
+        Some(result)
+    }
+
+    fn compile_entry(
+        &mut self,
+        src: &SourceFile,
+        lang: &str,
+        id: &str,
+        entry: RawCatalogEntry,
+        known_vars: &HashSet<String>,
+    ) -> CompiledEntry {
+        let items: Vec<(Vec<String>, RawCatalogItem)> = match entry {
+            RawCatalogEntry::Text(text) => vec![(vec![id.to_owned()], RawCatalogItem::Text(text))],
+            RawCatalogEntry::Sequence(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| (vec![id.to_owned(), i.to_string()], item))
+                .collect(),
+        };
+        let mut parts = Vec::new();
+        let mut broken = false;
+        for (path, item) in items {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            match item {
+                RawCatalogItem::Text(text) => {
+                    match self.catalog_template(src, id, &text, &path, known_vars) {
+                        Some(t) => parts.push(CatalogPart::Text(t)),
+                        None => broken = true,
+                    }
+                }
+                RawCatalogItem::Part(part) => match (&part.play, &part.pause) {
+                    (Some(file), None) => {
+                        let mut p = path.clone();
+                        p.push("play");
+                        let loc = || src.value_at(&p);
+                        match self.play(file, lang, &loc) {
+                            Some((file, duration)) => {
+                                parts.push(CatalogPart::Play { file, duration })
+                            }
+                            None => broken = true,
+                        }
+                    }
+                    (None, Some(pause)) => {
+                        let mut p = path.clone();
+                        p.push("pause");
+                        let (min, max) = (Duration::from_millis(100), Duration::from_secs(60));
+                        match parse_duration(&pause.0) {
+                            Some(d) if d >= min && d <= max => parts.push(CatalogPart::Pause(d)),
+                            _ => {
+                                self.diagnostics.push(
+                                    Diagnostic::new(
+                                        Code::InvalidDuration,
+                                        format!("prompt `{id}`: pause `{}` is not a duration between {} and {}", pause.0, format_duration(min), format_duration(max)),
+                                    )
+                                    .at(src.value_at(&p))
+                                    .label("bad pause")
+                                    .hint(Some("write `500ms`, `1s` or a number of seconds".into())),
+                                );
+                                broken = true;
+                            }
+                        }
+                    }
+                    _ => {
+                        self.diagnostics.push(
+                            Diagnostic::new(
+                                Code::InvalidValue,
+                                format!("prompt `{id}`: an item of a sequence has exactly one of `play`, `pause`"),
+                            )
+                            .at(src.value_at(&path))
+                            .label("not one item")
+                            .hint(Some("split it into two items".into())),
+                        );
+                        broken = true;
+                    }
+                },
+            }
+        }
+        if broken { Err(()) } else { Ok(parts.into()) }
+    }
+
+    /// A catalog text as a template; unknown variables and bad templates are reported.
+    fn catalog_template(
+        &mut self,
+        src: &SourceFile,
+        id: &str,
+        text: &str,
+        path: &[&str],
+        known_vars: &HashSet<String>,
+    ) -> Option<Template> {
+        let loc = || src.value_at(path);
+        match parse_template(text) {
             Ok(t) => {
                 let unknown: BTreeSet<&str> = t
                     .vars()
@@ -200,7 +357,7 @@ impl PromptLibrary {
                         .hint(hint),
                     );
                 }
-                Ok(t)
+                Some(t)
             }
             Err(e) => {
                 self.diagnostics.push(
@@ -208,11 +365,25 @@ impl PromptLibrary {
                         .at(loc())
                         .label("bad template"),
                 );
-                Err(())
+                None
             }
-        };
-        self.texts.insert(key, result.clone());
-        Some(result)
+        }
+    }
+
+    /// True when some file sits under `prefix` (`fa/digits/`).
+    pub fn has_files_under(&self, prefix: &str) -> bool {
+        self.files.iter().any(|f| f.starts_with(prefix))
+    }
+
+    /// The recording at `rel`, if the directory has it (an unfit one is reported at `loc`).
+    pub fn recording(&mut self, rel: &str, loc: &dyn Fn() -> Option<Location>) -> RecordingState {
+        if !self.files.contains(rel) {
+            return RecordingState::Missing;
+        }
+        match self.inspect(rel, loc) {
+            Some(duration) => RecordingState::Ready(duration),
+            None => RecordingState::Unfit,
+        }
     }
 
     /// The recording standing for prompt `id` in `lang`, if one exists: `Some(None)`

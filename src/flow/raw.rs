@@ -58,7 +58,8 @@ pub struct RawDefaults {
     pub invalid: Option<RawPrompt>,
     /// Prompt played after silence.
     pub no_input: Option<RawPrompt>,
-    /// Said before a caller is sent to `on_fail` after an internal fault (default: an English apology).
+    /// Said before a caller is sent to `on_fail` after an internal fault (default: the prompt
+    /// `fault_apology`, with a built-in text in en, es, fa and ko).
     pub apology: Option<RawPrompt>,
     /// Prompt ids `phonetree close FLOW --message ID` may play to callers while an admin has
     /// the flow closed (besides any prompt id a node of the flow plays on its own).
@@ -204,6 +205,9 @@ pub struct RawMenu {
     pub prompt: RawPrompt,
     /// A shorter prompt for retries (default: `prompt`).
     pub reprompt: Option<RawPrompt>,
+    /// One prompt per retry, in order; the last one repeats (instead of `reprompt`).
+    #[schemars(length(min = 1))]
+    pub reprompts: Option<Vec<RawPrompt>>,
     /// Key (`0`-`9`, `*`, `#`) to target.
     #[serde(default, deserialize_with = "unique_keys")]
     #[schemars(extend("propertyNames" = { "pattern": "^[0-9*#]$" }))]
@@ -229,6 +233,11 @@ pub struct RawMenu {
 pub struct RawInput {
     /// What the caller hears.
     pub prompt: RawPrompt,
+    /// A shorter prompt for retries (default: `prompt`).
+    pub reprompt: Option<RawPrompt>,
+    /// One prompt per retry, in order; the last one repeats (instead of `reprompt`).
+    #[schemars(length(min = 1))]
+    pub reprompts: Option<Vec<RawPrompt>>,
     /// Variable that receives the digits.
     pub store: String,
     /// Exact number of digits.
@@ -687,8 +696,117 @@ impl<'de> Deserialize<'de> for RawScalar {
     }
 }
 
-/// A prompt catalog (`prompts/<lang>.yaml`): prompt id to text.
-pub type RawCatalog = IndexMap<String, String>;
+/// A prompt catalog (`prompts/<lang>.yaml`): prompt id to its entry.
+pub type RawCatalog = IndexMap<String, RawCatalogEntry>;
+
+/// A prompt catalog file (`prompts/<lang>.yaml`), for its JSON Schema.
+#[derive(JsonSchema)]
+#[schemars(title = "phonetree prompt catalog")]
+#[allow(dead_code)]
+pub struct RawCatalogFile(IndexMap<String, RawCatalogEntry>);
+
+/// A catalog entry: text to speak (a template), or a sequence of recordings and texts
+/// played in order, so that a sentence can be recorded around its values.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum RawCatalogEntry {
+    /// Text, with placeholders: `{var}`, `{var|digits}`, `{var|number}`, `{var|amount}`.
+    Text(String),
+    /// Recordings, pauses and texts in play order.
+    Sequence(#[schemars(length(min = 1))] Vec<RawCatalogItem>),
+}
+
+/// One item of a catalog sequence.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+pub enum RawCatalogItem {
+    /// Text or a template value (`"{account|digits}"`).
+    Text(String),
+    /// A recording or a pause.
+    Part(RawCatalogPart),
+}
+
+/// A recording or a pause in a catalog sequence; exactly one of `play`, `pause`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1, "maxProperties" = 1))]
+pub struct RawCatalogPart {
+    /// A recording in `prompts/<lang>/`, else `prompts/`.
+    pub play: Option<String>,
+    /// Silence.
+    pub pause: Option<RawDuration>,
+}
+
+fn scalar_text<E: de::Error>(v: impl fmt::Display) -> Result<String, E> {
+    Ok(v.to_string())
+}
+
+impl<'de> Deserialize<'de> for RawCatalogEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> Visitor<'de> for EntryVisitor {
+            type Value = RawCatalogEntry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("text, or a list of texts and `{ play: FILE }` / `{ pause: 1s }` items")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCatalogEntry, E> {
+                Ok(RawCatalogEntry::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCatalogEntry, E> {
+                scalar_text(v).map(RawCatalogEntry::Text)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCatalogEntry, E> {
+                scalar_text(v).map(RawCatalogEntry::Text)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawCatalogEntry, E> {
+                scalar_text(v).map(RawCatalogEntry::Text)
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawCatalogEntry, E> {
+                scalar_text(v).map(RawCatalogEntry::Text)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawCatalogEntry, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element::<RawCatalogItem>()? {
+                    items.push(item);
+                }
+                if items.is_empty() {
+                    return Err(de::Error::custom("a sequence needs at least one item"));
+                }
+                Ok(RawCatalogEntry::Sequence(items))
+            }
+        }
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawCatalogItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ItemVisitor;
+        impl<'de> Visitor<'de> for ItemVisitor {
+            type Value = RawCatalogItem;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("text, `{ play: FILE }` or `{ pause: 1s }`")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<RawCatalogItem, E> {
+                Ok(RawCatalogItem::Text(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawCatalogItem, E> {
+                scalar_text(v).map(RawCatalogItem::Text)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawCatalogItem, E> {
+                scalar_text(v).map(RawCatalogItem::Text)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawCatalogItem, E> {
+                scalar_text(v).map(RawCatalogItem::Text)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawCatalogItem, A::Error> {
+                RawCatalogPart::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(RawCatalogItem::Part)
+            }
+        }
+        deserializer.deserialize_any(ItemVisitor)
+    }
+}
 
 /// A scenario file (`flows/<flow>.test.yaml`): the scenarios `phonetree test` runs.
 #[derive(JsonSchema)]

@@ -301,10 +301,27 @@ mod tests {
             sources.catalogs.keys().collect::<Vec<_>>(),
             ["en", "es", "fa", "ko"]
         );
+        // Every recording shipped is played by the flow: the Persian ones too.
+        fn wavs(dir: &Path, prefix: &str, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let rel = format!("{prefix}{name}");
+                if path.is_dir() {
+                    wavs(&path, &format!("{rel}/"), out);
+                } else if name.ends_with(".wav") {
+                    out.push(rel);
+                }
+            }
+        }
+        let mut shipped = Vec::new();
+        wavs(&repo().join("prompts"), "", &mut shipped);
+        shipped.sort();
         assert_eq!(
             sources.recordings.keys().collect::<Vec<_>>(),
-            ["en/goodbye.wav", "hold.wav"]
+            shipped.iter().collect::<Vec<_>>()
         );
+        assert!(sources.recordings.contains_key("fa/digits/7.wav"));
         let wav = std::fs::read(repo().join("prompts/en/goodbye.wav")).unwrap();
         assert_eq!(sources.recordings["en/goodbye.wav"], wav);
         let bundle = sources.to_bundle();

@@ -1,6 +1,6 @@
 //! Prompt and URL templates: `Your balance is {acct.balance} dollars.`
 
-use crate::flow::model::{Segment, Template};
+use crate::flow::model::{Reading, Segment, Template};
 
 /// Why a template does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -11,9 +11,9 @@ pub enum TemplateError {
     /// `}` without its `{`.
     #[error("`}}` at character {0} has no opening `{{` (write `}}}}` for a literal brace)")]
     StrayClose(usize),
-    /// A placeholder that is not `name`, `name.field` or `name|digits`.
+    /// A placeholder that is not `name`, `name.field` or `name|FORM` (digits, number, amount).
     #[error(
-        "`{{{0}}}` is not a placeholder (use `{{name}}`, `{{name.field}}` or `{{name|digits}}`)"
+        "`{{{0}}}` is not a placeholder (use `{{name}}`, `{{name.field}}`, `{{name|digits}}`, `{{name|number}}` or `{{name|amount}}`)"
     )]
     BadPlaceholder(String),
 }
@@ -47,10 +47,17 @@ pub fn parse_template(text: &str) -> Result<Template, TemplateError> {
                 if !closed {
                     return Err(TemplateError::Unclosed(text[..i].chars().count()));
                 }
-                let (path, digits) = match inner.trim().split_once('|') {
-                    Some((p, f)) if f.trim() == "digits" => (p.trim().to_owned(), true),
-                    Some(_) => return Err(TemplateError::BadPlaceholder(inner)),
-                    None => (inner.trim().to_owned(), false),
+                let (path, reading) = match inner.trim().split_once('|') {
+                    Some((p, f)) => {
+                        let reading = match f.trim() {
+                            "digits" => Reading::Digits,
+                            "number" => Reading::Number,
+                            "amount" => Reading::Amount,
+                            _ => return Err(TemplateError::BadPlaceholder(inner)),
+                        };
+                        (p.trim().to_owned(), reading)
+                    }
+                    None => (inner.trim().to_owned(), Reading::Plain),
                 };
                 let valid = !path.is_empty()
                     && path.split('.').all(|part| {
@@ -65,7 +72,7 @@ pub fn parse_template(text: &str) -> Result<Template, TemplateError> {
                 if !literal.is_empty() {
                     segments.push(Segment::Text(std::mem::take(&mut literal)));
                 }
-                segments.push(Segment::Var { path, digits });
+                segments.push(Segment::Var { path, reading });
             }
             c => literal.push(c),
         }
@@ -84,18 +91,20 @@ mod tests {
     fn parses_placeholders_and_keeps_unicode() {
         let t =
             parse_template("موجودی شما {acct.balance} دلار است. {{x}} {account|digits}").unwrap();
+        let forms = parse_template("{n|number} {a | amount}").unwrap();
+        assert_eq!(forms.source(), "{n|number} {a|amount}");
         assert_eq!(
             t.segments,
             vec![
                 Segment::Text("موجودی شما ".into()),
                 Segment::Var {
                     path: "acct.balance".into(),
-                    digits: false
+                    reading: Reading::Plain
                 },
                 Segment::Text(" دلار است. {x} ".into()),
                 Segment::Var {
                     path: "account".into(),
-                    digits: true
+                    reading: Reading::Digits
                 },
             ]
         );

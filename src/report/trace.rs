@@ -204,8 +204,8 @@ fn seconds_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
 
 /// The prompt ids played at `node` for `ev`, as the state machine picks them: a node's
 /// prompt on entry; after an invalid entry or silence that leaves a retry, the
-/// `invalid` or `no_input` prompt and then the menu's reprompt (its prompt when it has
-/// none) or the input's prompt; nothing once retries are spent.
+/// `invalid` or `no_input` prompt and then the reprompt of the next attempt (the node's
+/// prompt when it has none); nothing once retries are spent.
 fn prompts_heard(node: &Node, ev: &LogEvent) -> Vec<String> {
     let items = |p: Option<&Prompt>| p.map(|p| p.items.clone()).unwrap_or_default();
     match (ev.kind, &node.kind) {
@@ -216,10 +216,10 @@ fn prompts_heard(node: &Node, ev: &LogEvent) -> Vec<String> {
         (EventKind::Entered, NodeKind::Voicemail(v)) => items(v.prompt.as_ref()),
         (EventKind::Entered, NodeKind::Hangup(h)) => items(h.prompt.as_ref()),
         (EventKind::Invalid | EventKind::NoInput, NodeKind::Menu(m)) => {
-            retry_prompts(&m.retry, ev, m.reprompt.as_ref().unwrap_or(&m.prompt))
+            retry_prompts(&m.retry, ev, m.prompt_for(ev.attempt + 1))
         }
         (EventKind::Invalid | EventKind::NoInput, NodeKind::Input(i)) => {
-            retry_prompts(&i.retry, ev, &i.prompt)
+            retry_prompts(&i.retry, ev, i.prompt_for(ev.attempt + 1))
         }
         _ => Vec::new(),
     }

@@ -331,19 +331,20 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = tempfile::tempdir().unwrap();
         let (flows, prompts) = (dir.path().join("flows"), dir.path().join("prompts"));
-        for (from, to) in [
-            ("flows", &flows),
-            ("prompts", &prompts),
-            ("prompts/en", &prompts.join("en")),
-        ] {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
             std::fs::create_dir_all(to).unwrap();
-            for entry in std::fs::read_dir(root.join(from)).unwrap() {
+            for entry in std::fs::read_dir(from).unwrap() {
                 let path = entry.unwrap().path();
-                if path.is_file() {
-                    std::fs::copy(&path, to.join(path.file_name().unwrap())).unwrap();
+                let target = to.join(path.file_name().unwrap());
+                if path.is_dir() {
+                    copy(&path, &target);
+                } else {
+                    std::fs::copy(&path, target).unwrap();
                 }
             }
         }
+        copy(&root.join("flows"), &flows);
+        copy(&root.join("prompts"), &prompts);
         (dir, flows, prompts)
     }
 

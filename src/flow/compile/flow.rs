@@ -25,6 +25,8 @@ impl<'a> FlowCompiler<'a> {
             unresolved: false,
             regexes: HashMap::new(),
             pattern_lengths: HashMap::new(),
+            spoken: Vec::new(),
+            spoken_seen: HashSet::new(),
         }
     }
 
@@ -94,6 +96,10 @@ impl<'a> FlowCompiler<'a> {
                 kind,
             });
         }
+        // Every text is known now: which values read from recordings, which languages
+        // no voice speaks.
+        self.readings();
+        self.unspoken_languages();
         if nodes.is_empty() {
             self.error(
                 Code::MissingField,
@@ -149,10 +155,12 @@ impl<'a> FlowCompiler<'a> {
                     hint,
                 );
             }
+            let (locale, voice) = self.locale_and_voice(code);
             self.languages.push(Language {
                 code: code.clone(),
-                locale: raw.locale.get(code).cloned(),
-                voice: raw.voice.get(code).cloned(),
+                locale,
+                voice,
+                readings: Readings::default(),
             });
         }
         for section in ["locale", "voice"] {
@@ -274,10 +282,10 @@ impl<'a> FlowCompiler<'a> {
             .no_input
             .as_ref()
             .map(|p| self.prompt(p, &["defaults", "no_input"]));
-        let apology = d
-            .apology
-            .as_ref()
-            .map(|p| self.prompt(p, &["defaults", "apology"]));
+        let apology = match &d.apology {
+            Some(p) => self.prompt(p, &["defaults", "apology"]),
+            None => self.fault_apology(),
+        };
         let closed_messages = d
             .closed_messages
             .iter()

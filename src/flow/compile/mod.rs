@@ -20,7 +20,7 @@ use crate::flow::duration::{format_duration, parse_duration};
 use crate::flow::hours::{HoursField, Schedule};
 use crate::flow::model::*;
 use crate::flow::parse::{SourceFile, parse_flow, read_source};
-use crate::flow::prompts::PromptLibrary;
+use crate::flow::prompts::{CatalogPart, FAULT_APOLOGY, PromptLibrary, builtin_text};
 use crate::flow::raw::*;
 use crate::flow::sources::{FlowFileText, FlowSources};
 use crate::flow::template::parse_template;
@@ -28,6 +28,7 @@ use crate::flow::template::parse_template;
 mod flow;
 mod nodes;
 mod prompt;
+mod speech;
 mod values;
 
 /// Target words that are not node ids.
@@ -390,6 +391,33 @@ struct FlowCompiler<'a> {
     regexes: HashMap<String, Result<regex::Regex, String>>,
     /// Whether a pattern accepts some digit string of a length range, by pattern and range.
     pattern_lengths: HashMap<(String, u32, u32), bool>,
+    /// Every text the flow speaks, by language, once each.
+    spoken: Vec<Spoken>,
+    spoken_seen: HashSet<(LangIdx, TextAt, Template)>,
+}
+
+/// A text a flow speaks in a language: what checks of voices and readings look at.
+struct Spoken {
+    /// The language it is spoken in.
+    lang: LangIdx,
+    /// What it is, for messages: "`main_menu`", "`say` in node `x`".
+    label: String,
+    /// The text.
+    text: Template,
+    /// Where it is written, found only when a diagnostic needs it.
+    at: TextAt,
+}
+
+/// Where a spoken text is written: locations cost a span index, which a clean compile
+/// never builds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum TextAt {
+    /// The entry `id` of the catalog of `lang`.
+    Catalog { lang: String, id: String },
+    /// The value at this path of the flow file.
+    Flow(Vec<String>),
+    /// Built in.
+    Nowhere,
 }
 
 type P<'p> = &'p [&'p str];
@@ -407,7 +435,7 @@ struct Defaults {
     retries: u32,
     invalid: Option<Prompt>,
     no_input: Option<Prompt>,
-    apology: Option<Prompt>,
+    apology: Prompt,
     closed_messages: Vec<(String, Prompt)>,
     on_fail: Target,
     options: Vec<MenuOption>,

@@ -2,6 +2,15 @@
 
 use super::*;
 
+/// The longest queue name Twilio's `<Enqueue>` takes
+/// (<https://www.twilio.com/docs/voice/twiml/enqueue>).
+const MAX_QUEUE_NAME: usize = 64;
+
+/// The shortest and longest `<Record maxLength>` Twilio takes: an integer greater than 1,
+/// at most 14,400 s on an account with the default call length.
+const MIN_RECORD: Duration = Duration::from_secs(2);
+const MAX_RECORD: Duration = Duration::from_secs(14_400);
+
 impl FlowCompiler<'_> {
     pub(super) fn node(&mut self, name: &str, node: &RawNode, defaults: &Defaults) -> NodeKind {
         let kind = node.kind();
@@ -10,7 +19,7 @@ impl FlowCompiler<'_> {
         match node {
             RawNode::Menu(m) => {
                 let prompt = self.prompt(&m.prompt, &p("prompt"));
-                let reprompt = m.reprompt.as_ref().map(|r| self.prompt(r, &p("reprompt")));
+                let reprompts = self.reprompts(m.reprompt.as_ref(), m.reprompts.as_deref(), &base);
                 let mut options = self.options(&m.options, &p("options"), false);
                 for inherited in &defaults.options {
                     if !options.iter().any(|o| o.key == inherited.key) {
@@ -39,7 +48,7 @@ impl FlowCompiler<'_> {
                 );
                 NodeKind::Menu(MenuNode {
                     prompt,
-                    reprompt,
+                    reprompts,
                     options,
                     store,
                     retry,
@@ -111,6 +120,18 @@ impl FlowCompiler<'_> {
                         None,
                     );
                 }
+                let length = q.name.chars().count();
+                if length > MAX_QUEUE_NAME {
+                    self.error(
+                        Code::ProviderLimit,
+                        format!(
+                            "queue name is {length} characters; Twilio's <Enqueue> takes at most {MAX_QUEUE_NAME}"
+                        ),
+                        self.src.value_at(&p("name")),
+                        "too long",
+                        Some("use a shorter name (https://www.twilio.com/docs/voice/twiml/enqueue)".into()),
+                    );
+                }
                 let next = self.opt_target(q.next.as_ref(), &p("next"), Target::Hangup);
                 // The announcement alone may name the queue's figures.
                 let added: Vec<&str> = QUEUE_VARS
@@ -170,12 +191,7 @@ impl FlowCompiler<'_> {
             }
             RawNode::Voicemail(v) => {
                 let max_length = match &v.max_length {
-                    Some(d) => self.duration(
-                        d,
-                        &p("max_length"),
-                        Duration::from_secs(1),
-                        Duration::from_secs(3600),
-                    ),
+                    Some(d) => self.record_length(d, &p("max_length")),
                     None => Duration::from_secs(120),
                 };
                 let finish_on = self
@@ -255,17 +271,30 @@ impl FlowCompiler<'_> {
                 max: max.unwrap_or(20),
             },
         };
-        if digits.min == 0 || digits.max > 30 || digits.min > digits.max {
+        // Located only for a diagnostic: a clean compile builds no span index.
+        let src = self.src;
+        let digits_at = || {
+            src.locate(&p(if i.digits.is_some() {
+                "digits"
+            } else {
+                "min_digits"
+            }))
+            .or_else(|| src.key_at(&["nodes", name, "input"]))
+        };
+        if digits.min == 0 || digits.max == 0 {
+            self.error(
+                Code::ProviderLimit,
+                "an input of no digits: Twilio's <Gather numDigits> is a positive number"
+                    .to_owned(),
+                digits_at(),
+                "at least 1",
+                Some("take at least one digit".into()),
+            );
+        } else if digits.max > 30 || digits.min > digits.max {
             self.error(
                 Code::InvalidValue,
                 format!("digit count {}..{} is out of range", digits.min, digits.max),
-                self.src
-                    .locate(&p(if i.digits.is_some() {
-                        "digits"
-                    } else {
-                        "min_digits"
-                    }))
-                    .or_else(|| self.src.key_at(&["nodes", name, "input"])),
+                digits_at(),
                 "1 to 30 digits, min <= max",
                 None,
             );
@@ -368,6 +397,11 @@ impl FlowCompiler<'_> {
                 false
             }
         };
+        let reprompts = self.reprompts(
+            i.reprompt.as_ref(),
+            i.reprompts.as_deref(),
+            &["nodes", name, "input"],
+        );
         let retry = self.retry(
             name,
             "input",
@@ -380,6 +414,7 @@ impl FlowCompiler<'_> {
         );
         NodeKind::Input(InputNode {
             prompt: self.prompt(&i.prompt, &p("prompt")),
+            reprompts,
             store: i.store.clone(),
             digits,
             finish_on,
@@ -390,6 +425,75 @@ impl FlowCompiler<'_> {
             next: self.target(&i.next, &p("next")),
             retry,
         })
+    }
+
+    /// The retry prompts of a menu or input: `reprompt` (one) or `reprompts` (one per
+    /// retry, the last repeating), never both.
+    pub(super) fn reprompts(
+        &mut self,
+        one: Option<&RawPrompt>,
+        many: Option<&[RawPrompt]>,
+        base: P,
+    ) -> Vec<Prompt> {
+        let at = |field: &'static str| -> Vec<&str> { [base, &[field]].concat() };
+        match (one, many) {
+            (Some(_), Some(_)) => {
+                self.error(
+                    Code::InvalidValue,
+                    "`reprompt` and `reprompts` exclude each other",
+                    self.src.key_at(&at("reprompts")),
+                    "pick one",
+                    Some("list every retry prompt under `reprompts`".into()),
+                );
+                Vec::new()
+            }
+            (Some(r), None) => vec![self.prompt(r, &at("reprompt"))],
+            (None, Some([])) => {
+                self.error(
+                    Code::InvalidValue,
+                    "`reprompts` is empty",
+                    self.src.value_at(&at("reprompts")),
+                    "no prompts",
+                    Some("list one prompt per retry, or leave `reprompts` out".into()),
+                );
+                Vec::new()
+            }
+            (None, Some(list)) => list
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let idx = i.to_string();
+                    let path = [base, &["reprompts", idx.as_str()]].concat();
+                    self.prompt(r, &path)
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        }
+    }
+
+    /// A voicemail's `max_length` within what Twilio's `<Record maxLength>` takes: more than
+    /// 1 s and at most 4 h (<https://www.twilio.com/docs/voice/twiml/record>).
+    fn record_length(&mut self, raw: &RawDuration, path: P) -> Duration {
+        let (min, max) = (MIN_RECORD, MAX_RECORD);
+        match parse_duration(&raw.0) {
+            Some(d) if d < min || d > max => {
+                self.error(
+                    Code::ProviderLimit,
+                    format!(
+                        "`max_length: {}` is outside what Twilio's <Record> takes",
+                        raw.0
+                    ),
+                    self.src.value_at(path),
+                    &format!("{} here", format_duration(d)),
+                    Some(
+                        "<Record maxLength> is 2s to 4h (https://www.twilio.com/docs/voice/twiml/record)"
+                            .into(),
+                    ),
+                );
+                d.clamp(min, max)
+            }
+            _ => self.duration(raw, path, min, max),
+        }
     }
 
     pub(super) fn split(&mut self, name: &str, s: &RawSplit) -> NodeKind {

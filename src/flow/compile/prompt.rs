@@ -41,8 +41,8 @@ impl FlowCompiler<'_> {
             for (li, parts) in by_language.iter_mut().enumerate() {
                 let lang = forced.unwrap_or(li);
                 let lang_idx = LangIdx(u16::try_from(lang).unwrap_or(0));
-                match self.item(item, &langs[lang], lang_idx, &ipath) {
-                    Ok(part) => parts.push(part),
+                match self.item(item, &langs[lang], lang_idx, &ipath, parts) {
+                    Ok(()) => {}
                     Err(ItemMissing::Language) => {
                         if !missing.contains(&langs[lang]) {
                             missing.push(langs[lang].clone());
@@ -110,9 +110,10 @@ impl FlowCompiler<'_> {
         lang: &str,
         lang_idx: LangIdx,
         path: P,
-    ) -> Result<PromptPart, ItemMissing> {
+        out: &mut Vec<PromptPart>,
+    ) -> Result<(), ItemMissing> {
         match item {
-            RawPromptItem::Id(id) => self.prompt_id(id, lang, lang_idx, path),
+            RawPromptItem::Id(id) => self.prompt_id(id, lang, lang_idx, path, out),
             RawPromptItem::Map(m) => {
                 let given = [
                     m.say.is_some(),
@@ -140,7 +141,7 @@ impl FlowCompiler<'_> {
                 if let Some(id) = &m.prompt {
                     let mut p = path.to_vec();
                     p.push("prompt");
-                    return self.prompt_id(id, lang, lang_idx, &p);
+                    return self.prompt_id(id, lang, lang_idx, &p, out);
                 }
                 if let Some(say) = &m.say {
                     let mut p = path.to_vec();
@@ -169,10 +170,18 @@ impl FlowCompiler<'_> {
                         RawText::PerLanguage(_) => [p.as_slice(), &[lang]].concat(),
                         RawText::Same(_) => p.clone(),
                     };
-                    return Ok(PromptPart::Say {
-                        text: self.template(text, &text_path),
+                    let text = self.template(text, &text_path);
+                    self.said(
+                        &text,
+                        lang_idx,
+                        || say_label(path),
+                        || TextAt::Flow(text_path.iter().map(|s| (*s).to_owned()).collect()),
+                    );
+                    out.push(PromptPart::Say {
+                        text,
                         lang: lang_idx,
                     });
+                    return Ok(());
                 }
                 if let Some(file) = &m.play {
                     let mut p = path.to_vec();
@@ -180,19 +189,20 @@ impl FlowCompiler<'_> {
                     let src = self.src;
                     let loc = || src.value_at(&p);
                     return match self.library.play(file, lang, &loc) {
-                        Some((file, duration)) => Ok(PromptPart::Play { file, duration }),
+                        Some((file, duration)) => {
+                            out.push(PromptPart::Play { file, duration });
+                            Ok(())
+                        }
                         None => Err(ItemMissing::Reported),
                     };
                 }
                 if let Some(d) = &m.pause {
                     let mut p = path.to_vec();
                     p.push("pause");
-                    return Ok(PromptPart::Pause(self.duration(
-                        d,
-                        &p,
-                        Duration::from_millis(100),
-                        Duration::from_secs(60),
-                    )));
+                    let pause =
+                        self.duration(d, &p, Duration::from_millis(100), Duration::from_secs(60));
+                    out.push(PromptPart::Pause(pause));
+                    return Ok(());
                 }
                 Err(ItemMissing::Reported)
             }
@@ -205,7 +215,8 @@ impl FlowCompiler<'_> {
         lang: &str,
         lang_idx: LangIdx,
         path: P,
-    ) -> Result<PromptPart, ItemMissing> {
+        out: &mut Vec<PromptPart>,
+    ) -> Result<(), ItemMissing> {
         let src = self.src;
         let loc = || src.value_at(path);
         if id.ends_with(".wav") {
@@ -213,22 +224,173 @@ impl FlowCompiler<'_> {
             return self
                 .library
                 .play(id, lang, &loc)
-                .map(|(file, duration)| PromptPart::Play { file, duration })
+                .map(|(file, duration)| out.push(PromptPart::Play { file, duration }))
                 .ok_or(ItemMissing::Reported);
         }
         if let Some(found) = self.library.recording_for_id(id, lang, &loc) {
             return found
-                .map(|(file, duration)| PromptPart::Play { file, duration })
+                .map(|(file, duration)| out.push(PromptPart::Play { file, duration }))
                 .ok_or(ItemMissing::Reported);
         }
-        match self.library.text(lang, id, &self.known_vars) {
-            Some(Ok(text)) => Ok(PromptPart::Say {
-                text,
-                lang: lang_idx,
-            }),
+        match self.library.entry(lang, id, &self.known_vars) {
+            Some(Ok(entry)) => {
+                for part in entry.iter().cloned() {
+                    out.push(match part {
+                        CatalogPart::Text(text) => {
+                            self.said(
+                                &text,
+                                lang_idx,
+                                || format!("`{id}`"),
+                                || TextAt::Catalog {
+                                    lang: lang.to_owned(),
+                                    id: id.to_owned(),
+                                },
+                            );
+                            PromptPart::Say {
+                                text,
+                                lang: lang_idx,
+                            }
+                        }
+                        CatalogPart::Play { file, duration } => PromptPart::Play { file, duration },
+                        CatalogPart::Pause(d) => PromptPart::Pause(d),
+                    });
+                }
+                Ok(())
+            }
             Some(Err(())) => Err(ItemMissing::Reported),
-            None => Err(ItemMissing::Language),
+            None => match builtin_text(id, lang).map(parse_template) {
+                Some(Ok(text)) => {
+                    self.said(
+                        &text,
+                        lang_idx,
+                        || format!("`{id}` (built in)"),
+                        || TextAt::Nowhere,
+                    );
+                    out.push(PromptPart::Say {
+                        text,
+                        lang: lang_idx,
+                    });
+                    Ok(())
+                }
+                _ => Err(ItemMissing::Language),
+            },
         }
+    }
+
+    /// Notes text a language speaks: refused when longer than its voice's `<Say>` takes,
+    /// and kept for the checks that look at every text of a language no voice speaks and
+    /// at every value read from recordings. What it is and where it is written are only
+    /// made when needed: a clean compile of a large flow never makes them.
+    pub(super) fn said(
+        &mut self,
+        text: &Template,
+        lang: LangIdx,
+        label: impl FnOnce() -> String,
+        at: impl FnOnce() -> TextAt,
+    ) {
+        let voice = self
+            .languages
+            .get(lang.index())
+            .and_then(|l| l.voice.as_deref());
+        let engine = crate::flow::voices::Engine::of(voice);
+        let bytes: usize = text
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => t.len(),
+                Segment::Var { .. } => 0,
+            })
+            .sum();
+        let reads = text
+            .segments
+            .iter()
+            .any(|s| matches!(s, Segment::Var { reading, .. } if *reading != Reading::Plain));
+        let kept = voice.is_none() || reads;
+        if bytes <= engine.say_limit() && !kept {
+            return;
+        }
+        let who = voice.unwrap_or("Twilio's basic voice").to_owned();
+        let (label, at) = (label(), at());
+        if bytes > engine.say_limit() {
+            let loc = self.locate(&at);
+            self.error(
+                Code::ProviderLimit,
+                format!(
+                    "{label} is {bytes} bytes of text; one <Say> of {who} takes at most {}",
+                    engine.say_limit()
+                ),
+                loc,
+                "too long for one <Say>",
+                Some("split it into several prompts or items".into()),
+            );
+        }
+        // One entry per text, place and language: a catalog prompt is resolved at every use
+        // (and a sequence holds several texts).
+        if kept && self.spoken_seen.insert((lang, at.clone(), text.clone())) {
+            self.spoken.push(Spoken {
+                lang,
+                label,
+                text: text.clone(),
+                at,
+            });
+        }
+    }
+
+    /// The location of a spoken text.
+    pub(super) fn locate(&self, at: &TextAt) -> Option<Location> {
+        match at {
+            TextAt::Catalog { lang, id } => self.library.entry_location(lang, id),
+            TextAt::Flow(path) => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                self.src.value_at(&path)
+            }
+            TextAt::Nowhere => None,
+        }
+    }
+
+    /// The fault apology when `defaults.apology` names none: the prompt `fault_apology` in
+    /// every language, from a recording, the catalog, or the built-in text.
+    pub(super) fn fault_apology(&mut self) -> Prompt {
+        let langs: Vec<String> = self.languages.iter().map(|l| l.code.clone()).collect();
+        let mut by_language = Vec::with_capacity(langs.len());
+        for (i, code) in langs.iter().enumerate() {
+            let idx = LangIdx(u16::try_from(i).unwrap_or(0));
+            let path = ["languages".to_owned(), i.to_string()];
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            let mut parts = Vec::new();
+            match self.prompt_id(FAULT_APOLOGY, code, idx, &path, &mut parts) {
+                Ok(()) => by_language.push(parts),
+                Err(missing) => {
+                    if matches!(missing, ItemMissing::Language) {
+                        self.error(
+                            Code::MissingPrompt,
+                            format!("language `{code}` has no fault apology (prompt `{FAULT_APOLOGY}`)"),
+                            self.src.value_at(&path),
+                            "no apology in this language",
+                            Some(format!(
+                                "add `{FAULT_APOLOGY}: \"...\"` to {} or record {} (built in for en, es, fa and ko), or set `defaults.apology`",
+                                self.library.catalog_path(code).display(),
+                                self.library.recording_hint(code, FAULT_APOLOGY)
+                            )),
+                        );
+                    }
+                    by_language.push(Vec::new());
+                }
+            }
+        }
+        Prompt {
+            by_language,
+            summary: FAULT_APOLOGY.to_owned(),
+            items: vec![FAULT_APOLOGY.to_owned()],
+        }
+    }
+}
+
+/// What a `say` item is called in messages: "`say` in node `x`".
+fn say_label(path: P) -> String {
+    match path {
+        ["nodes", node, ..] => format!("`say` in node `{node}`"),
+        _ => format!("`say` in `{}`", path.join(".")),
     }
 }
 
