@@ -91,8 +91,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             let text = clean(text);
             // Twilio cuts a <Say> longer than its voice takes: a long text (a value from a
             // lookup) goes out as several, split between words.
-            let limit = Engine::of(voice.as_deref()).say_limit();
-            for chunk in say_chunks(&text, limit) {
+            for chunk in say_chunks(&text, Engine::of(voice.as_deref())) {
                 let mut el = w.create_element("Say");
                 if let Some(l) = locale {
                     el = el.with_attribute(("language", clean(l).as_str()));
@@ -227,16 +226,14 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
     Ok(())
 }
 
-/// `text` in pieces of at most `limit` UTF-8 bytes, cut after the last whitespace that
-/// fits (inside a word only when a word alone is longer); one piece when it fits.
-fn say_chunks(text: &str, limit: usize) -> Vec<&str> {
+/// `text` in pieces that each fit one `<Say>` of `engine` ([`Engine::say_fits`]), cut
+/// after the last whitespace that fits (inside a word only when a word alone is longer);
+/// one piece when it fits.
+fn say_chunks(text: &str, engine: Engine) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = text;
-    while rest.len() > limit {
-        let mut cut = limit;
-        while !rest.is_char_boundary(cut) {
-            cut -= 1;
-        }
+    while !engine.say_fits(rest) {
+        let cut = fitting_prefix(rest, engine);
         let at_space = if rest[cut..].starts_with(char::is_whitespace) {
             Some(cut)
         } else {
@@ -262,6 +259,20 @@ fn say_chunks(text: &str, limit: usize) -> Vec<&str> {
     out
 }
 
+/// The byte length of the longest prefix of `text` (whole characters) that fits one
+/// `<Say>` of `engine`.
+fn fitting_prefix(text: &str, engine: Engine) -> usize {
+    let mut encoded = 0;
+    for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
+        encoded += crate::flow::voices::encoded_len(&text[i..end]);
+        if end > engine.say_limit() || encoded > crate::flow::voices::SAY_ENCODED_LIMIT {
+            return i;
+        }
+    }
+    text.len()
+}
+
 /// Drops characters XML 1.0 cannot carry (control characters, unpaired surrogates are impossible in `str`).
 fn clean(s: &str) -> String {
     s.chars()
@@ -272,16 +283,33 @@ fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::say_chunks;
+    use crate::flow::voices::{Engine, SAY_ENCODED_LIMIT, encoded_len};
 
     #[test]
-    fn long_text_is_cut_between_words_within_the_limit() {
-        assert_eq!(say_chunks("short", 10), ["short"]);
-        assert_eq!(say_chunks("", 10), [""]);
-        assert_eq!(say_chunks("aaa bbb ccc", 7), ["aaa bbb", "ccc"]);
-        assert_eq!(say_chunks("abcdefghij", 4), ["abcd", "efgh", "ij"]);
+    fn long_text_is_cut_between_words_within_the_limits() {
+        assert_eq!(say_chunks("short", Engine::Polly), ["short"]);
+        assert_eq!(say_chunks("", Engine::Polly), [""]);
+        let words = "word ".repeat(1000);
+        let chunks = say_chunks(&words, Engine::Polly);
+        assert!(chunks.len() > 1);
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.len() <= 3000 && c.ends_with("word"))
+        );
+        // Persian is 2 bytes a letter, 6 characters URL-encoded: the encoded limit cuts it.
         let persian = "موجودی ".repeat(1000);
-        let chunks = say_chunks(&persian, 3000);
-        assert!(chunks.iter().all(|c| c.len() <= 3000 && !c.is_empty()));
+        let chunks = say_chunks(&persian, Engine::Polly);
+        assert!(
+            chunks.iter().all(|c| {
+                !c.is_empty() && c.len() <= 3000 && encoded_len(c) <= SAY_ENCODED_LIMIT
+            })
+        );
         assert_eq!(chunks.concat().replace(' ', ""), persian.replace(' ', ""));
+        let word = "a".repeat(5000);
+        assert_eq!(
+            say_chunks(&word, Engine::Basic)[0].len(),
+            4096.min(SAY_ENCODED_LIMIT)
+        );
     }
 }

@@ -248,3 +248,120 @@ nodes:
         ["9000000000000원을 입력하셨습니다."]
     );
 }
+
+/// A sensitive value is never read from recordings, even where the language has them: the
+/// kept copy of the answer (what a retry hears) masks spoken text, and a run of digit
+/// recordings would be the card number itself.
+#[test]
+fn a_sensitive_value_is_spoken_never_played_from_digit_recordings() {
+    let digits: Vec<String> = (0..10).map(|d| format!("fa/digits/{d}.wav")).collect();
+    let recordings: Vec<&str> = digits.iter().map(String::as_str).collect();
+    let flow = r#"
+languages: [fa]
+start: pin
+nodes:
+  pin:
+    input: { prompt: enter, store: pin, sensitive: true, min_digits: 4, max_digits: 4, next: acct }
+  acct:
+    input: { prompt: enter, store: acct, min_digits: 4, max_digits: 4, next: bye }
+  bye:
+    hangup: { prompt: entered }
+"#;
+    let (_dir, set) = compile(
+        flow,
+        &[("fa", "entered: \"{pin|digits} {acct|digits}\"\n")],
+        &[recordings.as_slice(), &["fa/enter.wav"]].concat(),
+    );
+    let f = set.get("f").unwrap().clone();
+    let first = start_call(&set, &f, "CA1", "+15550100000", "+15550100001", now());
+    let pin = step(
+        &set,
+        &first.session,
+        &CallEvent::Digits {
+            at: at(&set, &first, "pin", 1),
+            digits: "4821".into(),
+        },
+        now(),
+    );
+    let acct = step(
+        &set,
+        &pin.session,
+        &CallEvent::Digits {
+            at: at(&set, &pin, "acct", 1),
+            digits: "1234".into(),
+        },
+        now(),
+    );
+    // The PIN is spoken (and masked in every kept copy); the account number, not
+    // sensitive, is read from the recordings.
+    assert_eq!(
+        heard(&acct.verbs),
+        [
+            "4 8 2 1 ",
+            "fa/digits/1.wav",
+            "fa/digits/2.wav",
+            "fa/digits/3.wav",
+            "fa/digits/4.wav"
+        ]
+    );
+}
+
+/// Regressions: a flow naming a voice but no locale got the voice's first locale of the
+/// language (`alice` for `en` said en-AU); a whole number written as a float (`1000.0`, as a
+/// JSON answer gives it) and a phone number with `+` were not read from recordings; a
+/// language written `en-GB` had no built-in fault apology.
+#[test]
+fn usual_locales_floats_and_phone_numbers_are_read_as_callers_expect() {
+    let flow = r#"
+languages: [en]
+voice: { en: alice }
+start: hello
+nodes:
+  hello:
+    hangup: { prompt: [{ say: "Hello." }] }
+"#;
+    let (_dir, set) = compile(flow, &[("en", "x: X\n")], &[]);
+    let f = set.get("f").unwrap().clone();
+    let first = start_call(&set, &f, "CA1", "+15550100000", "+15550100001", now());
+    let locales: Vec<Option<String>> = first
+        .verbs
+        .iter()
+        .filter_map(|v| match v {
+            Verb::Say { locale, .. } => Some(locale.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(locales, [Some("en-US".to_owned())]);
+
+    let fragments: Vec<String> = NumberRules::Korean
+        .number_fragments()
+        .into_iter()
+        .map(|f| format!("ko/numbers/{f}.wav"))
+        .chain((0..10).map(|d| format!("ko/digits/{d}.wav")))
+        .collect();
+    let recordings: Vec<&str> = fragments.iter().map(String::as_str).collect();
+    let flow = r#"
+languages: [ko]
+start: copy
+nodes:
+  copy:
+    set: { vars: { total: "1000.0" }, next: bye }
+  bye:
+    hangup: { prompt: said }
+"#;
+    let (_dir, set) = compile(
+        flow,
+        &[("ko", "said: \"{total|number} {caller|digits}\"\n")],
+        &recordings,
+    );
+    let f = set.get("f").unwrap().clone();
+    let first = start_call(&set, &f, "CA1", "+12", "+15550100001", now());
+    assert_eq!(
+        heard(&first.verbs),
+        ["ko/numbers/1000.wav", "ko/digits/1.wav", "ko/digits/2.wav"]
+    );
+    assert_eq!(
+        phonetree::flow::prompts::builtin_text("fault_apology", "en-GB"),
+        Some("Sorry, something went wrong.")
+    );
+}

@@ -92,6 +92,16 @@ fn speak(text: &Template, language: &Language, session: &CallSession) -> Spoken 
             spoken.missing.push(path.clone());
             continue;
         };
+        // A value holding something sensitive is never read from recordings: the copy of
+        // the answer that is kept (and answers a retry) masks spoken text, and a run of
+        // digit recordings would be the value itself.
+        if session.redact_text(&value) != value {
+            match reading {
+                Reading::Digits => pending.push_str(&spaced_digits(&value)),
+                _ => pending.push_str(&value),
+            }
+            continue;
+        }
         let files = match reading {
             Reading::Plain => None,
             Reading::Digits => digit_files(&value, language),
@@ -126,14 +136,16 @@ fn speak(text: &Template, language: &Language, session: &CallSession) -> Spoken 
 }
 
 /// The digit recordings of a value, in order; `None` when the language has none or the
-/// value holds something other than digits, spaces, `-` and `.`.
+/// value holds something other than digits and what numbers are written with (spaces,
+/// `-`, `.`, `,`, `+`, parentheses).
 fn digit_files<'l>(value: &str, language: &'l Language) -> Option<Vec<&'l Recorded>> {
     let digits = language.readings.digits.as_ref()?;
     let mut out = Vec::new();
     for c in value.chars() {
         match digit_value(c) {
             Some(d) => out.push(digits.get(usize::try_from(d).ok()?)?),
-            None if c.is_whitespace() || matches!(c, '-' | '.') => {}
+            // What numbers are written with, not read: `+1 (415) 555-0199`, `1,234.50`.
+            None if c.is_whitespace() || matches!(c, '-' | '.' | ',' | '+' | '(' | ')') => {}
             None => return None,
         }
     }
@@ -148,10 +160,24 @@ fn fragment_files(names: Vec<String>, language: &Language) -> Option<Vec<&Record
 /// The fragments of a whole number, or its digits when it is too large for the rules.
 fn number_files<'l>(value: &str, language: &'l Language) -> Option<Vec<&'l Recorded>> {
     let rules = language.readings.numbers.as_ref()?.rules;
-    let n = parse_number(value)?;
-    match rules.number(n) {
+    // A whole number written as a float (`1000.0`, from a JSON answer) is that number.
+    let value = value.trim();
+    let integral = match value.split_once('.') {
+        Some((whole, fraction)) if fraction.chars().all(|c| c == '0') => whole,
+        Some(_) => return None,
+        None => value,
+    };
+    match parse_number(integral).and_then(|n| rules.number(n)) {
         Some(names) => fragment_files(names, language),
-        None => digit_files(value, language),
+        // Too long to be a number (past 20 digits), or past what the rules name: its digits.
+        None if !integral.is_empty()
+            && integral
+                .chars()
+                .all(|c| digit_value(c).is_some() || matches!(c, ',' | ' ')) =>
+        {
+            digit_files(integral, language)
+        }
+        None => None,
     }
 }
 

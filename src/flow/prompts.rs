@@ -39,7 +39,13 @@ pub fn builtin_text(id: &str, lang: &str) -> Option<&'static str> {
     if id != FAULT_APOLOGY {
         return None;
     }
-    match lang {
+    // By the language alone: `en-GB` and `EN` are English.
+    let base = lang
+        .split(['-', '_'])
+        .next()
+        .unwrap_or(lang)
+        .to_ascii_lowercase();
+    match base.as_str() {
         "en" => Some("Sorry, something went wrong."),
         "es" => Some("Lo sentimos, algo salió mal."),
         "fa" => Some("متأسفیم، مشکلی پیش آمد."),

@@ -27,6 +27,23 @@ pub enum Engine {
     Google,
 }
 
+/// The most characters the text of one `<Say>` may take once URL-encoded (Twilio warning
+/// 13521).
+pub const SAY_ENCODED_LIMIT: usize = 4500;
+
+/// The length of `text` URL-encoded: unreserved ASCII as itself, every other byte as `%XX`.
+pub fn encoded_len(text: &str) -> usize {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
 impl Engine {
     /// The most text one `<Say>` of this engine takes, in UTF-8 bytes (Twilio warning
     /// 13521, <https://www.twilio.com/docs/api/errors/13521>: basic 4,096, Polly 3,000 and
@@ -37,6 +54,13 @@ impl Engine {
             Engine::Polly => 3000,
             Engine::Google => 5000,
         }
+    }
+
+    /// Whether `text` fits one `<Say>` of this engine: at most [`Engine::say_limit`] bytes,
+    /// and at most [`SAY_ENCODED_LIMIT`] characters once URL-encoded (the same page), which
+    /// is the tighter one for Persian or Korean (each byte of theirs encodes as three).
+    pub fn say_fits(self, text: &str) -> bool {
+        text.len() <= self.say_limit() && encoded_len(text) <= SAY_ENCODED_LIMIT
     }
 
     /// The engine of a voice name, from its prefix (`Polly.`, `Google.`); basic otherwise.

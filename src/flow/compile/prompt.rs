@@ -305,19 +305,30 @@ impl FlowCompiler<'_> {
             .segments
             .iter()
             .any(|s| matches!(s, Segment::Var { reading, .. } if *reading != Reading::Plain));
+        let encoded: usize = text
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Text(t) => crate::flow::voices::encoded_len(t),
+                Segment::Var { .. } => 0,
+            })
+            .sum();
+        let too_long =
+            bytes > engine.say_limit() || encoded > crate::flow::voices::SAY_ENCODED_LIMIT;
         let kept = voice.is_none() || reads;
-        if bytes <= engine.say_limit() && !kept {
+        if !too_long && !kept {
             return;
         }
         let who = voice.unwrap_or("Twilio's basic voice").to_owned();
         let (label, at) = (label(), at());
-        if bytes > engine.say_limit() {
+        if too_long {
             let loc = self.locate(&at);
             self.error(
                 Code::ProviderLimit,
                 format!(
-                    "{label} is {bytes} bytes of text; one <Say> of {who} takes at most {}",
-                    engine.say_limit()
+                    "{label} is {bytes} bytes of text, {encoded} characters URL-encoded; one <Say> of {who} takes at most {} bytes and {} characters URL-encoded",
+                    engine.say_limit(),
+                    crate::flow::voices::SAY_ENCODED_LIMIT
                 ),
                 loc,
                 "too long for one <Say>",

@@ -65,7 +65,14 @@ impl FlowCompiler<'_> {
                     Some((_, Some(v))) => v.locales.first().copied(),
                     _ => None,
                 };
-                of_voice
+                // The language's usual locale when the voice speaks it (`alice` speaks
+                // en-AU first in the table, but `en` means en-US).
+                let usual = voices::default_locale(code).filter(|l| match &voice {
+                    Some((_, Some(v))) => voices::speaks(v, l),
+                    _ => true,
+                });
+                usual
+                    .or(of_voice)
                     .or_else(|| voices::default_locale(code))
                     .or(first)
                     .map(str::to_owned)
