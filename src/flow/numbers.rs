@@ -140,14 +140,18 @@ fn english_below_1000(n: u64, out: &mut Vec<String>) {
     }
 }
 
+/// The groups of three digits English and Persian name, largest first, with the fragment
+/// said after each (none for the units).
+const GROUPS: [(u64, Option<&str>); 4] = [
+    (1_000_000_000, Some("billion")),
+    (1_000_000, Some("million")),
+    (1_000, Some("thousand")),
+    (1, None),
+];
+
 fn english(n: u64) -> Vec<String> {
     let mut out = Vec::new();
-    for (scale, word) in [
-        (1_000_000_000, Some("billion")),
-        (1_000_000, Some("million")),
-        (1_000, Some("thousand")),
-        (1, None),
-    ] {
+    for (scale, word) in GROUPS {
         let group = n / scale % 1000;
         if group > 0 {
             english_below_1000(group, &mut out);
@@ -189,12 +193,7 @@ fn joined(parts: impl Iterator<Item = Vec<String>>) -> Vec<String> {
 
 fn persian(n: u64) -> Vec<String> {
     let mut groups = Vec::new();
-    for (scale, word) in [
-        (1_000_000_000, Some("billion")),
-        (1_000_000, Some("million")),
-        (1_000, Some("thousand")),
-        (1, None),
-    ] {
+    for (scale, word) in GROUPS {
         let group = n / scale % 1000;
         if group == 0 {
             continue;

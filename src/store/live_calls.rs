@@ -30,6 +30,26 @@ pub(super) struct LiveCall {
     pub touched: u32,
 }
 
+impl LiveCall {
+    /// The log rows that may hold the answer to `fingerprint`, newest first (a hash
+    /// matched: the row's own fingerprint says).
+    pub fn reply_rows(&self, fingerprint: &str) -> impl Iterator<Item = i64> + '_ {
+        let hash = fingerprint_hash(fingerprint);
+        self.replies
+            .iter()
+            .rev()
+            .filter(move |(h, _)| *h == hash)
+            .map(|(_, row)| *row)
+    }
+
+    /// Where the answer to `fingerprint` was kept, as far as this call knows.
+    pub fn reply(&self, fingerprint: &str) -> ReplyLookup {
+        self.reply_rows(fingerprint)
+            .next()
+            .map_or(ReplyLookup::None, ReplyLookup::Row)
+    }
+}
+
 /// What memory says about a request's earlier answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum ReplyLookup {
@@ -95,16 +115,9 @@ impl LiveCalls {
 
     /// Where the answer to `fingerprint` was kept, as far as memory knows.
     pub fn reply(&self, call_sid: &str, fingerprint: &str) -> ReplyLookup {
-        let hash = fingerprint_hash(fingerprint);
-        match self.shard(call_sid).get(call_sid) {
-            None => ReplyLookup::NotHeld,
-            Some(call) => call
-                .replies
-                .iter()
-                .rev()
-                .find(|(h, _)| *h == hash)
-                .map_or(ReplyLookup::None, |(_, row)| ReplyLookup::Row(*row)),
-        }
+        self.shard(call_sid)
+            .get(call_sid)
+            .map_or(ReplyLookup::NotHeld, |call| call.reply(fingerprint))
     }
 
     /// A copy of what is held of a call.

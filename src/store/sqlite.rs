@@ -849,17 +849,10 @@ impl Store for SqliteStore {
     async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError> {
         let mut lookup = self.live.reply(call_sid, fingerprint);
         if lookup == ReplyLookup::NotHeld {
-            lookup = match self.load(call_sid).await? {
-                None => ReplyLookup::None,
-                Some(call) => {
-                    let hash = super::live_calls::fingerprint_hash(fingerprint);
-                    call.replies
-                        .iter()
-                        .rev()
-                        .find(|(h, _)| *h == hash)
-                        .map_or(ReplyLookup::None, |(_, row)| ReplyLookup::Row(*row))
-                }
-            };
+            lookup = self
+                .load(call_sid)
+                .await?
+                .map_or(ReplyLookup::None, |call| call.reply(fingerprint));
         }
         self.reply_of(call_sid, lookup, fingerprint).await
     }

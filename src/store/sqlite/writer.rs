@@ -384,9 +384,8 @@ fn write_one(
         },
     };
     if let (Some((fingerprint, _)), Some(call)) = (&commit.reply, &known) {
-        let hash = fingerprint_hash(fingerprint);
-        for (_, id) in call.replies.iter().rev().filter(|(h, _)| *h == hash) {
-            if let Some(first) = reply_in_row(conn, &s.call_sid, *id, fingerprint)? {
+        for id in call.reply_rows(fingerprint) {
+            if let Some(first) = reply_in_row(conn, &s.call_sid, id, fingerprint)? {
                 return Ok(CommitOutcome::Duplicate(first));
             }
         }
