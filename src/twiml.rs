@@ -4,6 +4,7 @@
 //! renderer. Every string goes through quick-xml's escaping, and characters XML
 //! 1.0 cannot carry are dropped, so any caller or CRM data yields well-formed XML.
 
+use std::borrow::Cow;
 use std::io;
 
 use quick_xml::Writer;
@@ -94,10 +95,10 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             for chunk in say_chunks(&text, Engine::of(voice.as_deref())) {
                 let mut el = w.create_element("Say");
                 if let Some(l) = locale {
-                    el = el.with_attribute(("language", clean(l).as_str()));
+                    el = el.with_attribute(("language", &*clean(l)));
                 }
                 if let Some(v) = voice {
-                    el = el.with_attribute(("voice", clean(v).as_str()));
+                    el = el.with_attribute(("voice", &*clean(v)));
                 }
                 el.write_text_content(BytesText::new(chunk))?;
             }
@@ -125,7 +126,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             let mut el = w
                 .create_element("Gather")
                 .with_attribute(("input", "dtmf"))
-                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"))
                 .with_attribute(("timeout", timeout.as_str()))
                 .with_attribute(("finishOnKey", finish.as_str()));
@@ -159,11 +160,11 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             let timeout = timeout_secs.to_string();
             let mut el = w
                 .create_element("Dial")
-                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"))
                 .with_attribute(("timeout", timeout.as_str()));
             if let Some(cid) = caller_id {
-                el = el.with_attribute(("callerId", clean(cid).as_str()));
+                el = el.with_attribute(("callerId", &*clean(cid)));
             }
             el.write_inner_content(|w| {
                 let (noun, value) = match target {
@@ -173,7 +174,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
                 };
                 let mut el = w.create_element(noun);
                 if let (DialTarget::Number(_), Some(keys)) = (target, send_digits) {
-                    el = el.with_attribute(("sendDigits", clean(keys).as_str()));
+                    el = el.with_attribute(("sendDigits", &*clean(keys)));
                 }
                 el.write_text_content(BytesText::new(&clean(value)))?;
                 Ok(())
@@ -183,12 +184,12 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             let action = continuation_url(base, action);
             let mut el = w
                 .create_element("Enqueue")
-                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"));
             let wait_url = wait.as_ref().map(|c| continuation_url(base, c));
             if let Some(url) = &wait_url {
                 el = el
-                    .with_attribute(("waitUrl", clean(url).as_str()))
+                    .with_attribute(("waitUrl", &*clean(url)))
                     .with_attribute(("waitUrlMethod", "POST"));
             }
             el.write_text_content(BytesText::new(&clean(name)))?;
@@ -204,7 +205,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
                 .map(String::from)
                 .unwrap_or_else(|| "#".to_owned());
             w.create_element("Record")
-                .with_attribute(("action", clean(&action).as_str()))
+                .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"))
                 .with_attribute(("maxLength", max.as_str()))
                 .with_attribute(("finishOnKey", finish.as_str()))
@@ -273,16 +274,36 @@ fn fitting_prefix(text: &str, engine: Engine) -> usize {
     text.len()
 }
 
-/// Drops characters XML 1.0 cannot carry (control characters, unpaired surrogates are impossible in `str`).
-fn clean(s: &str) -> String {
-    s.chars()
-        .filter(|&c| matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}'))
-        .collect()
+/// Drops characters XML 1.0 cannot carry (control characters, unpaired surrogates are
+/// impossible in `str`); text that has none, nearly all of it, is not copied.
+fn clean(s: &str) -> Cow<'_, str> {
+    if s.chars().all(xml_char) {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(s.chars().filter(|&c| xml_char(c)).collect())
+    }
+}
+
+/// Whether XML 1.0 can carry `c`.
+fn xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
 #[cfg(test)]
 mod tests {
-    use super::say_chunks;
+    use super::{clean, say_chunks};
+    use std::borrow::Cow;
+
+    #[test]
+    fn clean_text_is_not_copied_and_what_xml_cannot_carry_is_dropped() {
+        assert!(matches!(
+            clean("Para español, oprima 2. 한국어 ✓"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(clean("a\u{0}b\u{1b}c\td\u{FFFE}e\u{FFFF}"), "abc\tde");
+        assert!(matches!(clean("x\u{8}"), Cow::Owned(_)));
+    }
+
     use crate::flow::voices::{Engine, SAY_ENCODED_LIMIT, encoded_len};
 
     #[test]

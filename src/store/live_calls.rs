@@ -28,6 +28,9 @@ pub(super) struct LiveCall {
     pub replies: Vec<(u64, i64)>,
     /// When the call last changed, in seconds of the store's clock ([`LiveCalls::now`]).
     pub touched: u32,
+    /// The call's start as its row in the database holds it (each event row keeps it);
+    /// `None` when not known.
+    pub started_at: Option<Arc<str>>,
 }
 
 impl LiveCall {
@@ -199,6 +202,7 @@ mod tests {
                 (fingerprint_hash("fp-a"), 10),
                 (fingerprint_hash("fp-b"), 11),
             ],
+            started_at: None,
         }
     }
 

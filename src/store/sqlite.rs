@@ -1385,6 +1385,123 @@ mod tests {
         assert!(store.session("CA2").await.unwrap().unwrap().is_closed());
     }
 
+    /// The calls of one flow, as a range read finds them through its index.
+    async fn calls_of(store: &SqliteStore, flow: &str) -> Vec<String> {
+        let range = CallRange {
+            flow: Some(flow.to_owned()),
+            from: t("2026-01-01T00:00:00Z"),
+            to: t("2027-01-01T00:00:00Z"),
+        };
+        store
+            .calls_in(&range)
+            .map(|c| c.unwrap().call_sid)
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn the_call_row_follows_every_step_whichever_way_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.db");
+        let store = SqliteStore::open(&path).unwrap();
+        // A new call: its row is inserted.
+        store.commit(commit("CA1", &[1], Some("a"))).await.unwrap();
+        let row = store.call("CA1").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                row.flow.as_str(),
+                row.language.as_str(),
+                row.last_node.as_deref()
+            ),
+            ("main", "en", Some("menu"))
+        );
+        // A step in the same flow and language: only the row's own columns change.
+        let active = |node: &str| CallState::Active {
+            node: node.into(),
+            attempt: 1,
+            visit: 2,
+            budget_spent: false,
+            outcome: None,
+        };
+        assert_eq!(
+            store
+                .commit(next("CA1", 1, active("main_menu"), "b"))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored
+        );
+        let row = store.call("CA1").await.unwrap().unwrap();
+        assert_eq!(row.last_node.as_deref(), Some("main_menu"));
+        assert_eq!(calls_of(&store, "main").await, ["CA1"]);
+        // Another flow and language: the indexes that hold the flow follow.
+        let mut moved = next("CA1", 2, active("billing"), "c");
+        moved.session.flow = "billing".into();
+        moved.session.language = "es".into();
+        assert_eq!(store.commit(moved).await.unwrap(), CommitOutcome::Stored);
+        let row = store.call("CA1").await.unwrap().unwrap();
+        assert_eq!(
+            (row.flow.as_str(), row.language.as_str()),
+            ("billing", "es")
+        );
+        assert_eq!(calls_of(&store, "billing").await, ["CA1"]);
+        assert!(calls_of(&store, "main").await.is_empty());
+        // Ended: the end and the outcome.
+        let mut ended = next(
+            "CA1",
+            3,
+            CallState::Closed {
+                outcome: Outcome::SelfService,
+            },
+            "d",
+        );
+        ended.session.flow = "billing".into();
+        ended.session.language = "es".into();
+        assert_eq!(store.commit(ended).await.unwrap(), CommitOutcome::Stored);
+        let row = store.call("CA1").await.unwrap().unwrap();
+        assert_eq!(row.outcome, Some(Outcome::SelfService));
+        assert!(row.ended_at.is_some());
+        assert_eq!(store.events("CA1").await.unwrap().len(), 4);
+        drop(store);
+
+        // A call whose row memory never knew (its session expired before a restart, and its
+        // row says another start): the row keeps its start, and the new events are found
+        // under it.
+        let raw = Connection::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        store.commit(commit("CA2", &[1], Some("e"))).await.unwrap();
+        drop(store);
+        raw.execute_batch(
+            "UPDATE calls SET started_at = '2026-11-24T14:59:59.000Z', last_log_id = NULL, session_seq = NULL WHERE call_sid = 'CA2';
+             UPDATE call_events SET call_started_at = '2026-11-24T14:59:59.000Z' WHERE call_sid = 'CA2';
+             DELETE FROM webhook_log WHERE call_sid = 'CA2';",
+        )
+        .unwrap();
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(
+            store.commit(commit("CA2", &[2], Some("f"))).await.unwrap(),
+            CommitOutcome::Stored
+        );
+        let row = store.call("CA2").await.unwrap().unwrap();
+        assert_eq!(row.started_at, t("2026-11-24T14:59:59Z"));
+        let seqs: Vec<u32> = store
+            .events("CA2")
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2]);
+        // Held in memory now, with the row's start: the next step goes on under it.
+        assert_eq!(
+            store
+                .commit(next("CA2", 2, active("x"), "g"))
+                .await
+                .unwrap(),
+            CommitOutcome::Stored
+        );
+        assert_eq!(store.events("CA2").await.unwrap().len(), 3);
+    }
+
     #[tokio::test]
     async fn a_restarted_store_reads_its_calls_from_the_file() {
         let dir = tempfile::tempdir().unwrap();

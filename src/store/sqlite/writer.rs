@@ -284,13 +284,15 @@ fn count_removal(tx: &Transaction<'_>) -> Result<i64, StoreError> {
 
 /// A call as the database has it: its newest session and the chain of its answers.
 pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<LiveCall>, StoreError> {
-    let head: Option<(Option<i64>, Option<i64>)> = conn
-        .prepare_cached("SELECT last_log_id, session_seq FROM calls WHERE call_sid = ?1")
+    let head: Option<(Option<i64>, Option<i64>, String)> = conn
+        .prepare_cached(
+            "SELECT last_log_id, session_seq, started_at FROM calls WHERE call_sid = ?1",
+        )
         .map_err(db)?
-        .query_row([call_sid], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([call_sid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(db)?;
-    let Some((Some(head), seq)) = head else {
+    let Some((Some(head), seq, started_at)) = head else {
         return Ok(None);
     };
     let mut session = None;
@@ -337,6 +339,7 @@ pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<Live
         log_id: Some(head),
         replies,
         touched: 0,
+        started_at: Some(started_at.into()),
     }))
 }
 
@@ -422,6 +425,140 @@ fn write_one(
     let id = conn.last_insert_rowid();
     // The call row first: each event keeps its start as the row holds it.
     let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
+    let before = known.as_ref().and_then(|c| c.session.as_deref());
+    let started_at = write_call_row(
+        conn,
+        s,
+        before,
+        known.as_ref().and_then(|c| c.started_at.clone()),
+        ended_at,
+        id,
+    )?;
+    let mut insert = conn
+        .prepare_cached(
+            "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .map_err(db)?;
+    for e in &commit.events {
+        let value = encode_value(e.value.as_ref())?;
+        insert
+            .execute(params![
+                e.call_sid,
+                e.seq,
+                ts(e.at),
+                e.flow,
+                e.version,
+                e.node,
+                e.kind.as_str(),
+                value,
+                e.attempt,
+                &*started_at
+            ])
+            .map_err(db)?;
+    }
+    let mut replies = known.map(|c| c.replies).unwrap_or_default();
+    if let Some(fp) = fingerprint {
+        replies.push((fingerprint_hash(fp), id));
+    }
+    *touched = Some((
+        s.call_sid.clone(),
+        LiveCall {
+            session: Some(Arc::new(s.clone())),
+            seq: Some(s.seq),
+            log_id: Some(id),
+            replies,
+            touched: 0,
+            started_at: Some(started_at),
+        },
+    ));
+    Ok(CommitOutcome::Stored)
+}
+
+/// Writes a call's row for the webhook logged as `log_id` and returns the call's start as
+/// the row holds it. A call whose row memory knows (`known_start`) is one `UPDATE`, a new
+/// call one `INSERT`: neither reads anything back nor needs a statement journal. A step
+/// that changed neither the call's flow, version nor language and did not end it (`before`
+/// is the session it started from) sets no indexed column, so no index entry of the row is
+/// rewritten. Only a call whose row memory did not know of (written by a server before a
+/// restart, or before its session expired) takes the upsert that reads the row's start back.
+fn write_call_row(
+    conn: &Connection,
+    s: &CallSession,
+    before: Option<&CallSession>,
+    known_start: Option<Arc<str>>,
+    ended_at: Option<&str>,
+    log_id: i64,
+) -> Result<Arc<str>, StoreError> {
+    let outcome = s.outcome().map(Outcome::as_str);
+    let same_place = before
+        .is_some_and(|b| b.flow == s.flow && b.version == s.version && b.language == s.language);
+    if let Some(start) = known_start
+        .as_ref()
+        .filter(|_| same_place && outcome.is_none() && ended_at.is_none())
+    {
+        let updated = conn
+            .prepare_cached(
+                "UPDATE calls SET last_node = COALESCE(?2, last_node), session_seq = ?3, last_log_id = ?4
+                 WHERE call_sid = ?1",
+            )
+            .map_err(db)?
+            .execute(params![s.call_sid, s.node(), s.seq, log_id])
+            .map_err(db)?;
+        if updated == 1 {
+            return Ok(Arc::clone(start));
+        }
+    } else if let Some(start) = known_start {
+        let updated = conn
+            .prepare_cached(
+                "UPDATE calls SET flow = ?2, flow_version = ?3, language = ?4,
+                   outcome = COALESCE(?5, outcome), last_node = COALESCE(?6, last_node),
+                   ended_at = COALESCE(ended_at, ?7), session_seq = ?8, last_log_id = ?9
+                 WHERE call_sid = ?1",
+            )
+            .map_err(db)?
+            .execute(params![
+                s.call_sid,
+                s.flow,
+                s.version,
+                s.language,
+                outcome,
+                s.node(),
+                ended_at,
+                s.seq,
+                log_id
+            ])
+            .map_err(db)?;
+        if updated == 1 {
+            return Ok(start);
+        }
+    } else {
+        let started_at = ts(s.started_at);
+        let inserted = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node, session_seq, last_log_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(db)?
+            .execute(params![
+                s.call_sid,
+                s.flow,
+                s.version,
+                s.caller,
+                s.called,
+                s.language,
+                started_at,
+                ended_at,
+                outcome,
+                s.node(),
+                s.seq,
+                log_id
+            ])
+            .map_err(db)?;
+        if inserted == 1 {
+            return Ok(started_at.into());
+        }
+    }
     let started_at: String = conn
         .prepare_cached(
             "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node, session_seq, last_log_id)
@@ -443,52 +580,15 @@ fn write_one(
                 s.language,
                 ts(s.started_at),
                 ended_at,
-                s.outcome().map(Outcome::as_str),
+                outcome,
                 s.node(),
                 s.seq,
-                id
+                log_id
             ],
             |r| r.get(0),
         )
         .map_err(db)?;
-    let mut insert = conn
-        .prepare_cached(
-            "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .map_err(db)?;
-    for e in &commit.events {
-        let value = encode_value(e.value.as_ref())?;
-        insert
-            .execute(params![
-                e.call_sid,
-                e.seq,
-                ts(e.at),
-                e.flow,
-                e.version,
-                e.node,
-                e.kind.as_str(),
-                value,
-                e.attempt,
-                started_at
-            ])
-            .map_err(db)?;
-    }
-    let mut replies = known.map(|c| c.replies).unwrap_or_default();
-    if let Some(fp) = fingerprint {
-        replies.push((fingerprint_hash(fp), id));
-    }
-    *touched = Some((
-        s.call_sid.clone(),
-        LiveCall {
-            session: Some(Arc::new(s.clone())),
-            seq: Some(s.seq),
-            log_id: Some(id),
-            replies,
-            touched: 0,
-        },
-    ));
-    Ok(CommitOutcome::Stored)
+    Ok(started_at.into())
 }
 
 /// Deletes the log rows of a call's chain, from its newest row `head` back.
