@@ -35,6 +35,12 @@ pub(super) const REMOVAL_CHUNK: usize = 500;
 /// Work that runs on the writer thread, with the writer's connection and memory.
 pub(super) type Job = Box<dyn FnOnce(&mut Writer) + Send>;
 
+/// Webhooks to commit in one transaction, each with where its outcome goes.
+pub(super) type Batch = Vec<(
+    WebhookCommit,
+    oneshot::Sender<Result<CommitOutcome, StoreError>>,
+)>;
+
 /// What the writer thread is asked to do.
 // Nearly every request is a commit: boxing it would cost an allocation per webhook.
 #[allow(clippy::large_enum_variant)]
@@ -86,13 +92,15 @@ impl Writer {
     /// Serves requests until every sender is gone.
     pub(super) fn run(mut self, queue: mpsc::Receiver<Request>) {
         let mut swept = std::time::Instant::now();
+        // One buffer for every batch: a batch's commits are large, and a fresh buffer of
+        // each batch's size made the allocator take (and zero) new pages again and again.
+        let mut commits: Batch = Vec::with_capacity(MAX_BATCH);
         loop {
             let first = match queue.recv_timeout(SWEEP_EVERY) {
                 Ok(request) => Some(request),
                 Err(mpsc::RecvTimeoutError::Timeout) => None,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return,
             };
-            let mut commits = Vec::new();
             let mut next = first;
             while let Some(request) = next.take() {
                 match request {
@@ -102,7 +110,7 @@ impl Writer {
                     }
                     Request::Job(job) => {
                         // A job runs between batches: commits queued before it go first.
-                        self.commit_batch(std::mem::take(&mut commits));
+                        self.commit_batch(&mut commits);
                         job(&mut self);
                     }
                 }
@@ -110,7 +118,7 @@ impl Writer {
                     next = queue.try_recv().ok();
                 }
             }
-            self.commit_batch(commits);
+            self.commit_batch(&mut commits);
             if swept.elapsed() >= SWEEP_EVERY {
                 swept = std::time::Instant::now();
                 let before = self.live.now().saturating_sub(IDLE_LIMIT_SECS);
@@ -122,31 +130,25 @@ impl Writer {
         }
     }
 
-    pub(super) fn commit_batch(
-        &mut self,
-        batch: Vec<(
-            WebhookCommit,
-            oneshot::Sender<Result<CommitOutcome, StoreError>>,
-        )>,
-    ) {
+    /// Commits the webhooks of `batch` and answers each; leaves `batch` empty.
+    pub(super) fn commit_batch(&mut self, batch: &mut Batch) {
         if batch.is_empty() {
             return;
         }
-        let (commits, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         // One stat per batch: a commit into a deleted file would be acknowledged and lost.
         let results = match self.file.as_ref().map(FileIdentity::still_there) {
-            Some(Err(e)) => commits.iter().map(|_| Err(e.clone())).collect(),
-            _ => match self.write(&commits, false) {
+            Some(Err(e)) => batch.iter().map(|_| Err(e.clone())).collect(),
+            _ => match self.write(batch, false) {
                 // A commit that failed alone (not the transaction) is tried again with
                 // every webhook in a savepoint of its own, so it fails alone.
                 Ok(results) if results.iter().all(Result::is_ok) => results,
                 Ok(_) => self
-                    .write(&commits, true)
-                    .unwrap_or_else(|e| commits.iter().map(|_| Err(e.clone())).collect()),
-                Err(e) => commits.iter().map(|_| Err(e.clone())).collect(),
+                    .write(batch, true)
+                    .unwrap_or_else(|e| batch.iter().map(|_| Err(e.clone())).collect()),
+                Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
             },
         };
-        for (reply, result) in replies.into_iter().zip(results) {
+        for ((_, reply), result) in batch.drain(..).zip(results) {
             let _ = reply.send(result);
         }
     }
@@ -156,7 +158,7 @@ impl Writer {
     /// (its results then say which). Memory learns what was committed once it is.
     fn write(
         &mut self,
-        commits: &[WebhookCommit],
+        commits: &Batch,
         savepoints: bool,
     ) -> Result<Vec<Result<CommitOutcome, StoreError>>, StoreError> {
         let live = Arc::clone(&self.live);
@@ -166,9 +168,10 @@ impl Writer {
             .map_err(db)?;
         let (seen, removals) = absorb_foreign_changes(&tx, self.seen, self.removals, &live)?;
         // What each call touched in this batch looks like once committed.
-        let mut batch: FxHashMap<String, LiveCall> = FxHashMap::default();
+        let mut batch: FxHashMap<String, LiveCall> =
+            FxHashMap::with_capacity_and_hasher(commits.len(), Default::default());
         let mut results = Vec::with_capacity(commits.len());
-        for commit in commits {
+        for (commit, _) in commits {
             let result = if savepoints {
                 let sp = tx.savepoint().map_err(db)?;
                 let mut touched = None;
@@ -370,26 +373,52 @@ fn write_one(
     live: &LiveCalls,
     touched: &mut Option<(String, LiveCall)>,
 ) -> Result<CommitOutcome, StoreError> {
-    let s = &commit.session;
-    let known = match batch.get(&s.call_sid) {
+    let sid = &commit.session.call_sid;
+    let held = match batch.get(sid) {
         Some(call) => Some(call.clone()),
-        None => match live.get(&s.call_sid) {
-            Some(call) => Some(call),
-            None => {
-                let read = read_call(conn, &s.call_sid)?;
-                // Memory learns the call whatever this commit turns out to be, so the
-                // try after a conflict reads it from there.
-                if let Some(call) = &read {
-                    *touched = Some((s.call_sid.clone(), call.clone()));
-                }
-                read
-            }
-        },
+        None => live.get(sid),
     };
+    // A new call (nothing stored when its step was taken) that neither the batch nor memory
+    // holds is written without reading the file first: its row's insert finds out whether
+    // the file had the call after all (a call start sent again after a restart), and only
+    // then is the webhook undone and decided against what the file holds.
+    if held.is_none()
+        && commit.base_seq.is_none()
+        && let Some(outcome) = write_decided(conn, commit, None, touched, false)?
+    {
+        return Ok(outcome);
+    }
+    let known = match held {
+        Some(call) => Some(call),
+        None => {
+            let read = read_call(conn, sid)?;
+            // Memory learns the call whatever this commit turns out to be, so the try
+            // after a conflict reads it from there.
+            if let Some(call) = &read {
+                *touched = Some((sid.clone(), call.clone()));
+            }
+            read
+        }
+    };
+    write_decided(conn, commit, known, touched, true)?
+        .ok_or_else(|| StoreError::Database(format!("the row of call {sid} was not written")))
+}
+
+/// Writes one webhook's rows against `known`, what its call is. Without `upsert` the call
+/// is taken to be new, and `None` means the file had a row of it: nothing of the webhook
+/// is left written.
+fn write_decided(
+    conn: &Connection,
+    commit: &WebhookCommit,
+    known: Option<LiveCall>,
+    touched: &mut Option<(String, LiveCall)>,
+    upsert: bool,
+) -> Result<Option<CommitOutcome>, StoreError> {
+    let s = &commit.session;
     if let (Some((fingerprint, _)), Some(call)) = (&commit.reply, &known) {
         for id in call.reply_rows(fingerprint) {
             if let Some(first) = reply_in_row(conn, &s.call_sid, id, fingerprint)? {
-                return Ok(CommitOutcome::Duplicate(first));
+                return Ok(Some(CommitOutcome::Duplicate(first)));
             }
         }
     }
@@ -397,7 +426,7 @@ fn write_one(
     // `base_seq`, so it only lands if that is still the stored one.
     let stored_seq = known.as_ref().and_then(|c| c.seq);
     if stored_seq != commit.base_seq {
-        return Ok(CommitOutcome::Conflict);
+        return Ok(Some(CommitOutcome::Conflict));
     }
     let now = ts(commit.now);
     let state = serde_json::to_string(s)
@@ -426,14 +455,24 @@ fn write_one(
     // The call row first: each event keeps its start as the row holds it.
     let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
     let before = known.as_ref().and_then(|c| c.session.as_deref());
-    let started_at = write_call_row(
+    let Some(started_at) = write_call_row(
         conn,
         s,
         before,
         known.as_ref().and_then(|c| c.started_at.clone()),
         ended_at,
         id,
-    )?;
+        upsert,
+    )?
+    else {
+        // The file has a row of this call: the log row goes, and the webhook is decided
+        // again with the call read.
+        conn.prepare_cached("DELETE FROM webhook_log WHERE id = ?1")
+            .map_err(db)?
+            .execute([id])
+            .map_err(db)?;
+        return Ok(None);
+    };
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO call_events (call_sid, seq, at, flow, flow_version, node, kind, value, attempt, call_started_at)
@@ -472,7 +511,7 @@ fn write_one(
             started_at: Some(started_at),
         },
     ));
-    Ok(CommitOutcome::Stored)
+    Ok(Some(CommitOutcome::Stored))
 }
 
 /// Writes a call's row for the webhook logged as `log_id` and returns the call's start as
@@ -481,7 +520,8 @@ fn write_one(
 /// that changed neither the call's flow, version nor language and did not end it (`before`
 /// is the session it started from) sets no indexed column, so no index entry of the row is
 /// rewritten. Only a call whose row memory did not know of (written by a server before a
-/// restart, or before its session expired) takes the upsert that reads the row's start back.
+/// restart, or before its session expired) takes the upsert that reads the row's start back;
+/// without `upsert` it is left alone and the answer is `None`.
 fn write_call_row(
     conn: &Connection,
     s: &CallSession,
@@ -489,7 +529,8 @@ fn write_call_row(
     known_start: Option<Arc<str>>,
     ended_at: Option<&str>,
     log_id: i64,
-) -> Result<Arc<str>, StoreError> {
+    upsert: bool,
+) -> Result<Option<Arc<str>>, StoreError> {
     let outcome = s.outcome().map(Outcome::as_str);
     let same_place = before
         .is_some_and(|b| b.flow == s.flow && b.version == s.version && b.language == s.language);
@@ -506,7 +547,7 @@ fn write_call_row(
             .execute(params![s.call_sid, s.node(), s.seq, log_id])
             .map_err(db)?;
         if updated == 1 {
-            return Ok(Arc::clone(start));
+            return Ok(Some(Arc::clone(start)));
         }
     } else if let Some(start) = known_start {
         let updated = conn
@@ -530,7 +571,7 @@ fn write_call_row(
             ])
             .map_err(db)?;
         if updated == 1 {
-            return Ok(start);
+            return Ok(Some(start));
         }
     } else {
         let started_at = ts(s.started_at);
@@ -556,7 +597,10 @@ fn write_call_row(
             ])
             .map_err(db)?;
         if inserted == 1 {
-            return Ok(started_at.into());
+            return Ok(Some(started_at.into()));
+        }
+        if !upsert {
+            return Ok(None);
         }
     }
     let started_at: String = conn
@@ -588,7 +632,7 @@ fn write_call_row(
             |r| r.get(0),
         )
         .map_err(db)?;
-    Ok(started_at.into())
+    Ok(Some(started_at.into()))
 }
 
 /// Deletes the log rows of a call's chain, from its newest row `head` back.
