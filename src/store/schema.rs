@@ -195,7 +195,21 @@ CREATE VIEW webhook_replies AS SELECT call_sid, fingerprint, reply AS twiml, at 
 DROP INDEX IF EXISTS call_events_by_node;
 ",
     },
+    Migration {
+        version: 8,
+        summary: "calls in progress are left out of the index of ended calls",
+        // Only ended calls are looked up by their end (expiry: `ended_at >= ? AND ended_at <
+        // ?`, which implies `ended_at IS NOT NULL`, so the partial index serves it). A new
+        // call then adds no entry to it, and its end adds one instead of moving one.
+        sqlite: CALLS_BY_END_PARTIAL,
+        postgres: CALLS_BY_END_PARTIAL,
+    },
 ];
+
+const CALLS_BY_END_PARTIAL: &str = "
+DROP INDEX IF EXISTS calls_by_end;
+CREATE INDEX calls_by_end ON calls (ended_at) WHERE ended_at IS NOT NULL;
+";
 
 const V6: &str = "
 CREATE TABLE IF NOT EXISTS flow_closures (flow TEXT PRIMARY KEY, until TEXT NOT NULL, message TEXT, closed_at TEXT NOT NULL);

@@ -1227,6 +1227,39 @@ mod tests {
         );
     }
 
+    /// Expiry finds ended calls through the index of ended calls, which leaves calls in
+    /// progress out (so that a new call adds no entry to it).
+    #[tokio::test]
+    async fn expiry_reads_the_partial_index_of_ended_calls() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let (plan, indexed) = store
+            .read(|c| {
+                let plan: Vec<String> = c
+                    .prepare(&format!(
+                        "EXPLAIN QUERY PLAN {}",
+                        writer::SELECT_ENDED_CALLS
+                    ))
+                    .map_err(db)?
+                    .query_map(params!["b", 500, "a"], |r| r.get(3))
+                    .map_err(db)?
+                    .collect::<Result<_, _>>()
+                    .map_err(db)?;
+                let indexed: String = c
+                    .query_row(
+                        "SELECT sql FROM sqlite_master WHERE name = 'calls_by_end'",
+                        [],
+                        |r| r.get(0),
+                    )
+                    .map_err(db)?;
+                Ok((plan.join("; "), indexed))
+            })
+            .await
+            .unwrap();
+        assert!(indexed.ends_with("WHERE ended_at IS NOT NULL"), "{indexed}");
+        assert!(plan.contains("USING INDEX calls_by_end"), "{plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+    }
+
     #[tokio::test]
     async fn wal_mode_is_on() {
         let dir = tempfile::tempdir().unwrap();

@@ -29,6 +29,11 @@ const MAX_BATCH: usize = 256;
 const IDLE_LIMIT_SECS: u32 = 600;
 /// How often held calls are looked over for [`IDLE_LIMIT_SECS`].
 const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+/// The ended calls whose log rows an expiry chunk removes: `?3 <= ended_at < ?1`, in end
+/// order, `?2` at most. Served by the partial index of ended calls (`calls_by_end`).
+pub(super) const SELECT_ENDED_CALLS: &str = "SELECT call_sid, last_log_id, ended_at FROM calls
+     WHERE ended_at >= ?3 AND ended_at < ?1 AND last_log_id IS NOT NULL
+     ORDER BY ended_at LIMIT ?2";
 /// Calls one expiry or pruning transaction takes: the writer's commits wait for no longer.
 pub(super) const REMOVAL_CHUNK: usize = 500;
 
@@ -665,13 +670,7 @@ pub(super) fn expire_chunk(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(db)?;
     let ended: Vec<(String, i64, String)> = {
-        let mut stmt = tx
-            .prepare_cached(
-                "SELECT call_sid, last_log_id, ended_at FROM calls
-                 WHERE ended_at >= ?3 AND ended_at < ?1 AND last_log_id IS NOT NULL
-                 ORDER BY ended_at LIMIT ?2",
-            )
-            .map_err(db)?;
+        let mut stmt = tx.prepare_cached(SELECT_ENDED_CALLS).map_err(db)?;
         let rows = stmt
             .query_map(params![before, REMOVAL_CHUNK as i64, from], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
