@@ -3,11 +3,15 @@
 //! database. Only the store's writer thread changes it, after the rows it describes are
 //! committed; webhooks read it.
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
+use chrono::{DateTime, Utc};
+
+use super::rows::{parse_ts, ts};
 use crate::call::CallSession;
 
 /// Shards of the map: a webhook locks one, and a shard grows in small steps (one map
@@ -30,7 +34,36 @@ pub(super) struct LiveCall {
     pub touched: u32,
     /// The call's start as its row in the database holds it (each event row keeps it);
     /// `None` when not known.
-    pub started_at: Option<Arc<str>>,
+    pub started_at: Option<CallStart>,
+}
+
+/// A call's start as its row in the database holds it, which each of its event rows
+/// repeats. The store's own form is kept as the instant it names, so a held call costs no
+/// allocation for it; any other text (a row written by an older release) as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum CallStart {
+    /// Text that [`ts`] writes for this instant.
+    Instant(DateTime<Utc>),
+    /// Any other text.
+    Text(Arc<str>),
+}
+
+impl CallStart {
+    /// The start a row holds as `text`.
+    pub fn of_row(text: &str) -> CallStart {
+        match parse_ts(text) {
+            Ok(t) if ts(t) == text => CallStart::Instant(t),
+            _ => CallStart::Text(text.into()),
+        }
+    }
+
+    /// The text the row holds.
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            CallStart::Instant(t) => Cow::Owned(ts(*t)),
+            CallStart::Text(text) => Cow::Borrowed(text),
+        }
+    }
 }
 
 impl LiveCall {
@@ -65,8 +98,31 @@ pub(super) enum ReplyLookup {
     Row(i64),
 }
 
+/// A held call's CallSid as a map key: Twilio's form (`CA` and 32 lowercase hexadecimal
+/// digits) as the number it spells, so that a key needs no allocation of its own and is
+/// compared without following a pointer; any other id as its text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum SidKey {
+    /// `CA` followed by these 128 bits in lowercase hexadecimal.
+    Twilio(u128),
+    /// Any other id.
+    Text(Box<str>),
+}
+
+impl SidKey {
+    fn of(call_sid: &str) -> SidKey {
+        let hex = call_sid
+            .strip_prefix("CA")
+            .filter(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        match hex.and_then(|h| u128::from_str_radix(h, 16).ok()) {
+            Some(n) => SidKey::Twilio(n),
+            None => SidKey::Text(call_sid.into()),
+        }
+    }
+}
+
 /// One shard of [`LiveCalls`].
-type Shard = Mutex<FxHashMap<Box<str>, LiveCall>>;
+type Shard = Mutex<FxHashMap<SidKey, LiveCall>>;
 
 /// Calls held in memory, by CallSid.
 pub(super) struct LiveCalls {
@@ -89,9 +145,10 @@ pub(super) fn fingerprint_hash(fingerprint: &str) -> u64 {
 }
 
 impl LiveCalls {
-    fn shard(&self, call_sid: &str) -> MutexGuard<'_, FxHashMap<Box<str>, LiveCall>> {
+    /// The shard of `key`, locked.
+    fn shard(&self, key: &SidKey) -> MutexGuard<'_, FxHashMap<SidKey, LiveCall>> {
         let mut h = rustc_hash::FxHasher::default();
-        call_sid.hash(&mut h);
+        key.hash(&mut h);
         // The low bits pick the map's bucket too; the high ones spread the shards.
         let i = (h.finish() >> 58) as usize % SHARDS;
         // A panic while holding a shard leaves a map that is still whole.
@@ -105,42 +162,47 @@ impl LiveCalls {
 
     /// The held session of a call.
     pub fn session(&self, call_sid: &str) -> Option<Arc<CallSession>> {
-        self.shard(call_sid)
-            .get(call_sid)
-            .and_then(|c| c.session.clone())
+        let key = SidKey::of(call_sid);
+        self.shard(&key).get(&key).and_then(|c| c.session.clone())
     }
 
     /// Whether the call is held.
     #[cfg(test)]
     pub fn holds(&self, call_sid: &str) -> bool {
-        self.shard(call_sid).contains_key(call_sid)
+        let key = SidKey::of(call_sid);
+        self.shard(&key).contains_key(&key)
     }
 
     /// Where the answer to `fingerprint` was kept, as far as memory knows.
     pub fn reply(&self, call_sid: &str, fingerprint: &str) -> ReplyLookup {
-        self.shard(call_sid)
-            .get(call_sid)
+        let key = SidKey::of(call_sid);
+        self.shard(&key)
+            .get(&key)
             .map_or(ReplyLookup::NotHeld, |call| call.reply(fingerprint))
     }
 
     /// A copy of what is held of a call.
     pub fn get(&self, call_sid: &str) -> Option<LiveCall> {
-        self.shard(call_sid).get(call_sid).cloned()
+        let key = SidKey::of(call_sid);
+        self.shard(&key).get(&key).cloned()
     }
 
     /// Holds `call` (replacing what was held).
     pub fn put(&self, call_sid: &str, call: LiveCall) {
-        self.shard(call_sid).insert(call_sid.into(), call);
+        let key = SidKey::of(call_sid);
+        self.shard(&key).insert(key, call);
     }
 
     /// Holds `call` unless the call is held already.
     pub fn put_if_absent(&self, call_sid: &str, call: LiveCall) {
-        self.shard(call_sid).entry(call_sid.into()).or_insert(call);
+        let key = SidKey::of(call_sid);
+        self.shard(&key).entry(key).or_insert(call);
     }
 
     /// Forgets a call (the database still has it).
     pub fn forget(&self, call_sid: &str) {
-        self.shard(call_sid).remove(call_sid);
+        let key = SidKey::of(call_sid);
+        self.shard(&key).remove(&key);
     }
 
     /// Forgets every call.
@@ -215,6 +277,51 @@ mod tests {
         assert_eq!(live.reply("CA1", "fp-b"), ReplyLookup::Row(11));
         assert_eq!(live.reply("CA1", "fp-c"), ReplyLookup::None);
         assert_eq!(live.session("CA1").map(|s| s.seq), Some(3));
+    }
+
+    #[test]
+    fn a_start_in_the_stores_form_is_kept_as_its_instant_and_any_other_as_text() {
+        let ours = CallStart::of_row("2026-11-24T15:00:00.123Z");
+        assert!(matches!(ours, CallStart::Instant(_)), "{ours:?}");
+        assert_eq!(ours.text(), "2026-11-24T15:00:00.123Z");
+        // Rows written otherwise keep their text exactly: events are found by it.
+        for other in [
+            "2026-11-24T15:00:00.123456789Z",
+            "2026-11-24T15:00:00Z",
+            "2026-11-24T10:00:00.123-05:00",
+            "",
+            "yesterday",
+        ] {
+            let kept = CallStart::of_row(other);
+            assert!(matches!(kept, CallStart::Text(_)), "{other}: {kept:?}");
+            assert_eq!(kept.text(), other);
+        }
+    }
+
+    #[test]
+    fn twilio_call_sids_are_keys_by_number_and_other_ids_by_text() {
+        let twilio = "CA0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            SidKey::of(twilio),
+            SidKey::Twilio(0x0123456789abcdef0123456789abcdef)
+        );
+        // Upper-case digits spell the same number: the id stays text, so the two stay apart.
+        let upper = "CA0123456789ABCDEF0123456789ABCDEF";
+        for other in [
+            upper,
+            "CA1",
+            "CA0123456789abcdef0123456789abcdef0",
+            "XX0123456789abcdef0123456789abcdef",
+        ] {
+            assert_eq!(SidKey::of(other), SidKey::Text(other.into()));
+        }
+        let live = LiveCalls::default();
+        live.put(twilio, call(twilio, 1));
+        live.put(upper, call(upper, 2));
+        assert_eq!(live.get(twilio).and_then(|c| c.seq), Some(1));
+        assert_eq!(live.get(upper).and_then(|c| c.seq), Some(2));
+        live.forget(twilio);
+        assert!(!live.holds(twilio) && live.holds(upper));
     }
 
     #[test]

@@ -1498,15 +1498,15 @@ mod tests {
         drop(store);
 
         // A call whose row memory never knew (its session expired before a restart, and its
-        // row says another start): the row keeps its start, and the new events are found
-        // under it.
+        // row says another start, in a form this release does not write): the row keeps its
+        // start, and the new events are found under it.
         let raw = Connection::open(&path).unwrap();
         let store = SqliteStore::open(&path).unwrap();
         store.commit(commit("CA2", &[1], Some("e"))).await.unwrap();
         drop(store);
         raw.execute_batch(
-            "UPDATE calls SET started_at = '2026-11-24T14:59:59.000Z', last_log_id = NULL, session_seq = NULL WHERE call_sid = 'CA2';
-             UPDATE call_events SET call_started_at = '2026-11-24T14:59:59.000Z' WHERE call_sid = 'CA2';
+            "UPDATE calls SET started_at = '2026-11-24T14:59:59.123456789Z', last_log_id = NULL, session_seq = NULL WHERE call_sid = 'CA2';
+             UPDATE call_events SET call_started_at = '2026-11-24T14:59:59.123456789Z' WHERE call_sid = 'CA2';
              DELETE FROM webhook_log WHERE call_sid = 'CA2';",
         )
         .unwrap();
@@ -1516,7 +1516,7 @@ mod tests {
             CommitOutcome::Stored
         );
         let row = store.call("CA2").await.unwrap().unwrap();
-        assert_eq!(row.started_at, t("2026-11-24T14:59:59Z"));
+        assert_eq!(row.started_at, t("2026-11-24T14:59:59.123456789Z"));
         let seqs: Vec<u32> = store
             .events("CA2")
             .await

@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
-use super::super::live_calls::{LiveCall, LiveCalls, fingerprint_hash};
+use super::super::live_calls::{CallStart, LiveCall, LiveCalls, fingerprint_hash};
 use super::super::rows::{encode_value, ts};
 use super::super::{CommitOutcome, StoreError, WebhookCommit};
 use super::{FileIdentity, db};
@@ -347,7 +347,7 @@ pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<Live
         log_id: Some(head),
         replies,
         touched: 0,
-        started_at: Some(started_at.into()),
+        started_at: Some(CallStart::of_row(&started_at)),
     }))
 }
 
@@ -484,6 +484,7 @@ fn write_decided(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )
         .map_err(db)?;
+    let call_started_at = started_at.text();
     for e in &commit.events {
         let value = encode_value(e.value.as_ref())?;
         insert
@@ -497,11 +498,12 @@ fn write_decided(
                 e.kind.as_str(),
                 value,
                 e.attempt,
-                &*started_at
+                &*call_started_at
             ])
             .map_err(db)?;
     }
-    let mut replies = known.map(|c| c.replies).unwrap_or_default();
+    // A held call's first answer takes room for one, not the four a growing Vec starts with.
+    let mut replies = known.map_or_else(|| Vec::with_capacity(1), |c| c.replies);
     if let Some(fp) = fingerprint {
         replies.push((fingerprint_hash(fp), id));
     }
@@ -531,11 +533,11 @@ fn write_call_row(
     conn: &Connection,
     s: &CallSession,
     before: Option<&CallSession>,
-    known_start: Option<Arc<str>>,
+    known_start: Option<CallStart>,
     ended_at: Option<&str>,
     log_id: i64,
     upsert: bool,
-) -> Result<Option<Arc<str>>, StoreError> {
+) -> Result<Option<CallStart>, StoreError> {
     let outcome = s.outcome().map(Outcome::as_str);
     let same_place = before
         .is_some_and(|b| b.flow == s.flow && b.version == s.version && b.language == s.language);
@@ -552,7 +554,7 @@ fn write_call_row(
             .execute(params![s.call_sid, s.node(), s.seq, log_id])
             .map_err(db)?;
         if updated == 1 {
-            return Ok(Some(Arc::clone(start)));
+            return Ok(Some(start.clone()));
         }
     } else if let Some(start) = known_start {
         let updated = conn
@@ -602,7 +604,7 @@ fn write_call_row(
             ])
             .map_err(db)?;
         if inserted == 1 {
-            return Ok(Some(started_at.into()));
+            return Ok(Some(CallStart::of_row(&started_at)));
         }
         if !upsert {
             return Ok(None);
@@ -637,7 +639,7 @@ fn write_call_row(
             |r| r.get(0),
         )
         .map_err(db)?;
-    Ok(Some(started_at.into()))
+    Ok(Some(CallStart::of_row(&started_at)))
 }
 
 /// Deletes the log rows of a call's chain, from its newest row `head` back.
