@@ -582,26 +582,14 @@ fn write_call_row(
         }
     } else {
         let started_at = ts(s.started_at);
+        let node = s.node();
         let inserted = conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node, session_seq, last_log_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )
             .map_err(db)?
-            .execute(params![
-                s.call_sid,
-                s.flow,
-                s.version,
-                s.caller,
-                s.called,
-                s.language,
-                started_at,
-                ended_at,
-                outcome,
-                s.node(),
-                s.seq,
-                log_id
-            ])
+            .execute(call_row(s, &started_at, &ended_at, &outcome, &node, &log_id))
             .map_err(db)?;
         if inserted == 1 {
             return Ok(Some(CallStart::of_row(&started_at)));
@@ -610,6 +598,7 @@ fn write_call_row(
             return Ok(None);
         }
     }
+    let (started_at, node) = (ts(s.started_at), s.node());
     let started_at: String = conn
         .prepare_cached(
             "INSERT INTO calls (call_sid, flow, flow_version, from_number, to_number, language, started_at, ended_at, outcome, last_node, session_seq, last_log_id)
@@ -622,24 +611,36 @@ fn write_call_row(
         )
         .map_err(db)?
         .query_row(
-            params![
-                s.call_sid,
-                s.flow,
-                s.version,
-                s.caller,
-                s.called,
-                s.language,
-                ts(s.started_at),
-                ended_at,
-                outcome,
-                s.node(),
-                s.seq,
-                log_id
-            ],
+            call_row(s, &started_at, &ended_at, &outcome, &node, &log_id),
             |r| r.get(0),
         )
         .map_err(db)?;
     Ok(Some(CallStart::of_row(&started_at)))
+}
+
+/// A call row's twelve columns, in the order the inserts of [`write_call_row`] name them.
+fn call_row<'a>(
+    s: &'a CallSession,
+    started_at: &'a dyn rusqlite::ToSql,
+    ended_at: &'a Option<&'a str>,
+    outcome: &'a Option<&'a str>,
+    node: &'a Option<&'a str>,
+    log_id: &'a i64,
+) -> [&'a dyn rusqlite::ToSql; 12] {
+    [
+        &s.call_sid,
+        &s.flow,
+        &s.version,
+        &s.caller,
+        &s.called,
+        &s.language,
+        started_at,
+        ended_at,
+        outcome,
+        node,
+        &s.seq,
+        log_id,
+    ]
 }
 
 /// Deletes the log rows of a call's chain, from its newest row `head` back.
