@@ -11,6 +11,7 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use chrono::{DateTime, Utc};
 
+use super::StoreError;
 use super::rows::{parse_ts, ts};
 use crate::call::CallSession;
 
@@ -23,7 +24,7 @@ const SHARDS: usize = 64;
 pub(super) struct LiveCall {
     /// The session as last committed (sensitive values masked); `None` for a call whose
     /// session is gone (expired) or was never kept, though its answers were.
-    pub session: Option<Arc<CallSession>>,
+    pub session: Option<HeldSession>,
     /// The session's `seq`: what the call's next commit must start from.
     pub seq: Option<u32>,
     /// The newest log row of the call (the first link of its chain), if it has one.
@@ -35,6 +36,56 @@ pub(super) struct LiveCall {
     /// The call's start as its row in the database holds it (each event row keeps it);
     /// `None` when not known.
     pub started_at: Option<CallStart>,
+}
+
+/// A held call's session as the JSON its log row holds: one allocation where a
+/// [`CallSession`] takes a dozen (which, spread over the allocator's pages between
+/// short-lived ones, cost a held call about twice their size), read back when a webhook
+/// asks for it.
+#[derive(Debug, Clone)]
+pub(super) struct HeldSession {
+    json: Box<str>,
+    /// The session's flow, version and language, one after the other.
+    place: Box<str>,
+    /// Where the version and the language start in `place`.
+    version_at: u32,
+    language_at: u32,
+    closed: bool,
+}
+
+impl HeldSession {
+    /// Holds `session`, whose JSON (as [`serde_json::to_string`] wrote it) is `json`.
+    pub fn new(json: String, session: &CallSession) -> HeldSession {
+        let place = [session.flow.as_str(), &session.version, &session.language].concat();
+        let version_at = session.flow.len();
+        let language_at = version_at + session.version.len();
+        HeldSession {
+            json: json.into_boxed_str(),
+            place: place.into_boxed_str(),
+            version_at: u32::try_from(version_at).unwrap_or(u32::MAX),
+            language_at: u32::try_from(language_at).unwrap_or(u32::MAX),
+            closed: session.is_closed(),
+        }
+    }
+
+    /// The session.
+    pub fn session(&self) -> Result<CallSession, StoreError> {
+        serde_json::from_str(&self.json)
+            .map_err(|e| StoreError::Corrupt(format!("a held session: {e}")))
+    }
+
+    /// Whether the session is closed (the call's record is complete).
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Whether `other` is on the same flow, version and language.
+    pub fn same_place(&self, other: &CallSession) -> bool {
+        let (v, l) = (self.version_at as usize, self.language_at as usize);
+        self.place.get(..v) == Some(other.flow.as_str())
+            && self.place.get(v..l) == Some(other.version.as_str())
+            && self.place.get(l..) == Some(other.language.as_str())
+    }
 }
 
 /// A call's start as its row in the database holds it, which each of its event rows
@@ -161,7 +212,7 @@ impl LiveCalls {
     }
 
     /// The held session of a call.
-    pub fn session(&self, call_sid: &str) -> Option<Arc<CallSession>> {
+    pub fn session(&self, call_sid: &str) -> Option<HeldSession> {
         let key = SidKey::of(call_sid);
         self.shard(&key).get(&key).and_then(|c| c.session.clone())
     }
@@ -239,25 +290,33 @@ mod tests {
     use super::*;
     use crate::call::CallState;
 
+    fn session(sid: &str, seq: u32) -> CallSession {
+        CallSession {
+            call_sid: sid.into(),
+            flow: "f".into(),
+            version: "v".into(),
+            caller: String::new(),
+            called: String::new(),
+            language: "en".into(),
+            vars: Default::default(),
+            sensitive: vec![],
+            menu_stack: vec![],
+            state: CallState::Starting,
+            steps: 0,
+            started_at: chrono::DateTime::UNIX_EPOCH,
+            seq,
+            pressed_leave_key: false,
+        }
+    }
+
+    fn held(s: &CallSession) -> HeldSession {
+        HeldSession::new(serde_json::to_string(s).unwrap(), s)
+    }
+
     fn call(sid: &str, seq: u32) -> LiveCall {
         LiveCall {
             touched: seq,
-            session: Some(Arc::new(CallSession {
-                call_sid: sid.into(),
-                flow: "f".into(),
-                version: "v".into(),
-                caller: String::new(),
-                called: String::new(),
-                language: "en".into(),
-                vars: Default::default(),
-                sensitive: vec![],
-                menu_stack: vec![],
-                state: CallState::Starting,
-                steps: 0,
-                started_at: chrono::DateTime::UNIX_EPOCH,
-                seq,
-                pressed_leave_key: false,
-            })),
+            session: Some(held(&session(sid, seq))),
             seq: Some(seq),
             log_id: Some(i64::from(seq)),
             replies: vec![
@@ -276,7 +335,10 @@ mod tests {
         assert_eq!(live.reply("CA1", "fp-a"), ReplyLookup::Row(10));
         assert_eq!(live.reply("CA1", "fp-b"), ReplyLookup::Row(11));
         assert_eq!(live.reply("CA1", "fp-c"), ReplyLookup::None);
-        assert_eq!(live.session("CA1").map(|s| s.seq), Some(3));
+        assert_eq!(
+            live.session("CA1").map(|s| s.session().unwrap().seq),
+            Some(3)
+        );
     }
 
     #[test]
@@ -322,6 +384,22 @@ mod tests {
         assert_eq!(live.get(upper).and_then(|c| c.seq), Some(2));
         live.forget(twilio);
         assert!(!live.holds(twilio) && live.holds(upper));
+    }
+
+    #[test]
+    fn a_held_session_reads_back_whole_and_knows_its_place() {
+        let mut s = session("CA1", 4);
+        s.vars.insert("balance".into(), serde_json::json!(12.5));
+        let h = held(&s);
+        assert_eq!(h.session().unwrap(), s);
+        assert!(!h.is_closed());
+        assert!(h.same_place(&s));
+        for (flow, version, language) in [("fv", "", "en"), ("f", "ven", ""), ("f", "v", "es")] {
+            let mut other = s.clone();
+            (other.flow, other.version, other.language) =
+                (flow.into(), version.into(), language.into());
+            assert!(!h.same_place(&other), "{flow} {version} {language}");
+        }
     }
 
     #[test]

@@ -834,16 +834,20 @@ fn read_slices(
 impl Store for SqliteStore {
     async fn session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
         if let Some(held) = self.live.session(call_sid) {
-            return Ok(Some(CallSession::clone(&held)));
+            return held.session().map(Some);
         }
         let loaded = self.load(call_sid).await?;
-        Ok(loaded
+        loaded
             .and_then(|c| c.session)
-            .map(|s| CallSession::clone(&s)))
+            .map(|held| held.session())
+            .transpose()
     }
 
     async fn resident_session(&self, call_sid: &str) -> Result<Option<CallSession>, StoreError> {
-        Ok(self.live.session(call_sid).map(|s| CallSession::clone(&s)))
+        self.live
+            .session(call_sid)
+            .map(|held| held.session())
+            .transpose()
     }
 
     async fn reply(&self, call_sid: &str, fingerprint: &str) -> Result<Option<String>, StoreError> {

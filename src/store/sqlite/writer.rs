@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 use rustc_hash::FxHashMap;
 use tokio::sync::oneshot;
 
-use super::super::live_calls::{CallStart, LiveCall, LiveCalls, fingerprint_hash};
+use super::super::live_calls::{CallStart, HeldSession, LiveCall, LiveCalls, fingerprint_hash};
 use super::super::rows::{encode_value, ts};
 use super::super::{CommitOutcome, StoreError, WebhookCommit};
 use super::{FileIdentity, db};
@@ -327,10 +327,9 @@ pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<Live
         if session.is_none()
             && let Some(json) = stored
         {
-            session = Some(
-                serde_json::from_str::<CallSession>(&json)
-                    .map_err(|e| StoreError::Corrupt(format!("session of {call_sid}: {e}")))?,
-            );
+            let read = serde_json::from_str::<CallSession>(&json)
+                .map_err(|e| StoreError::Corrupt(format!("session of {call_sid}: {e}")))?;
+            session = Some((read.seq, HeldSession::new(json, &read)));
         }
         // A chain only goes back: a loop would be a corrupt file.
         link = prev.filter(|p| *p < id);
@@ -342,8 +341,8 @@ pub(super) fn read_call(conn: &Connection, call_sid: &str) -> Result<Option<Live
     Ok(Some(LiveCall {
         seq: seq
             .and_then(|s| u32::try_from(s).ok())
-            .or(session.as_ref().map(|s| s.seq)),
-        session: session.map(Arc::new),
+            .or(session.as_ref().map(|(seq, _)| *seq)),
+        session: session.map(|(_, held)| held),
         log_id: Some(head),
         replies,
         touched: 0,
@@ -459,7 +458,7 @@ fn write_decided(
     let id = conn.last_insert_rowid();
     // The call row first: each event keeps its start as the row holds it.
     let ended_at = (s.is_ended() && s.outcome().is_some()).then_some(now.as_str());
-    let before = known.as_ref().and_then(|c| c.session.as_deref());
+    let before = known.as_ref().and_then(|c| c.session.as_ref());
     let Some(started_at) = write_call_row(
         conn,
         s,
@@ -510,7 +509,7 @@ fn write_decided(
     *touched = Some((
         s.call_sid.clone(),
         LiveCall {
-            session: Some(Arc::new(s.clone())),
+            session: Some(HeldSession::new(state, s)),
             seq: Some(s.seq),
             log_id: Some(id),
             replies,
@@ -532,15 +531,14 @@ fn write_decided(
 fn write_call_row(
     conn: &Connection,
     s: &CallSession,
-    before: Option<&CallSession>,
+    before: Option<&HeldSession>,
     known_start: Option<CallStart>,
     ended_at: Option<&str>,
     log_id: i64,
     upsert: bool,
 ) -> Result<Option<CallStart>, StoreError> {
     let outcome = s.outcome().map(Outcome::as_str);
-    let same_place = before
-        .is_some_and(|b| b.flow == s.flow && b.version == s.version && b.language == s.language);
+    let same_place = before.is_some_and(|b| b.same_place(s));
     if let Some(start) = known_start
         .as_ref()
         .filter(|_| same_place && outcome.is_none() && ended_at.is_none())
