@@ -41,13 +41,13 @@ pub(super) struct LiveCall {
 /// A held call's session as the JSON its log row holds: one allocation where a
 /// [`CallSession`] takes a dozen (which, spread over the allocator's pages between
 /// short-lived ones, cost a held call about twice their size), read back when a webhook
-/// asks for it.
+/// asks for it. Copies share the text.
 #[derive(Debug, Clone)]
 pub(super) struct HeldSession {
-    json: Box<str>,
-    /// The session's flow, version and language, one after the other.
-    place: Box<str>,
-    /// Where the version and the language start in `place`.
+    /// The JSON, then the session's flow, version and language, one after the other.
+    text: Arc<str>,
+    /// Where the flow, the version and the language start in `text`.
+    flow_at: u32,
     version_at: u32,
     language_at: u32,
     closed: bool,
@@ -55,23 +55,27 @@ pub(super) struct HeldSession {
 
 impl HeldSession {
     /// Holds `session`, whose JSON (as [`serde_json::to_string`] wrote it) is `json`.
-    pub fn new(json: String, session: &CallSession) -> HeldSession {
-        let place = [session.flow.as_str(), &session.version, &session.language].concat();
-        let version_at = session.flow.len();
-        let language_at = version_at + session.version.len();
+    pub fn new(mut json: String, session: &CallSession) -> HeldSession {
+        let at = |text: &String| u32::try_from(text.len()).unwrap_or(u32::MAX);
+        let flow_at = at(&json);
+        json.push_str(&session.flow);
+        let version_at = at(&json);
+        json.push_str(&session.version);
+        let language_at = at(&json);
+        json.push_str(&session.language);
         HeldSession {
-            json: json.into_boxed_str(),
-            place: place.into_boxed_str(),
-            version_at: u32::try_from(version_at).unwrap_or(u32::MAX),
-            language_at: u32::try_from(language_at).unwrap_or(u32::MAX),
+            text: json.into(),
+            flow_at,
+            version_at,
+            language_at,
             closed: session.is_closed(),
         }
     }
 
     /// The session.
     pub fn session(&self) -> Result<CallSession, StoreError> {
-        serde_json::from_str(&self.json)
-            .map_err(|e| StoreError::Corrupt(format!("a held session: {e}")))
+        let json = self.text.get(..self.flow_at as usize).unwrap_or("");
+        serde_json::from_str(json).map_err(|e| StoreError::Corrupt(format!("a held session: {e}")))
     }
 
     /// Whether the session is closed (the call's record is complete).
@@ -81,10 +85,14 @@ impl HeldSession {
 
     /// Whether `other` is on the same flow, version and language.
     pub fn same_place(&self, other: &CallSession) -> bool {
-        let (v, l) = (self.version_at as usize, self.language_at as usize);
-        self.place.get(..v) == Some(other.flow.as_str())
-            && self.place.get(v..l) == Some(other.version.as_str())
-            && self.place.get(l..) == Some(other.language.as_str())
+        let (f, v, l) = (
+            self.flow_at as usize,
+            self.version_at as usize,
+            self.language_at as usize,
+        );
+        self.text.get(f..v) == Some(other.flow.as_str())
+            && self.text.get(v..l) == Some(other.version.as_str())
+            && self.text.get(l..) == Some(other.language.as_str())
     }
 }
 
