@@ -81,7 +81,7 @@ pub(super) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
 /// The exact form [`ts`] writes, `YYYY-MM-DDTHH:MM:SS.mmmZ`, read without a general
 /// parser; `None` for anything else (another form, a leap second, a date that does not
 /// exist), which [`parse_ts`] leaves to chrono.
-fn parse_ts_millis(b: &[u8]) -> Option<DateTime<Utc>> {
+pub(super) fn parse_ts_millis(b: &[u8]) -> Option<DateTime<Utc>> {
     let &[
         y0,
         y1,
