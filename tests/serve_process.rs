@@ -1,5 +1,6 @@
 //! The real `phonetree serve` process: SIGTERM with a slow webhook in flight and a half-sent
-//! request held open, a file-size limit, and an empty auth token.
+//! request held open, a file-size limit, an empty auth token, and its log lines arriving as
+//! they happen.
 #![cfg(unix)]
 
 mod common;
@@ -205,6 +206,63 @@ async fn sigterm_with_only_idle_connections_exits_without_waiting_for_the_deadli
     eprintln!(
         "with idle connections only, exited {:?} after SIGTERM",
         terminated.elapsed()
+    );
+}
+
+/// Log lines are written in bursts (the log thread writes what it finds queued at once):
+/// a call's lines still reach stderr while the server runs, not when a buffer fills, and
+/// the last line is there after the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_log_line_reaches_stderr_while_the_server_runs_and_the_last_at_exit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flows = write_acme_without_hours(dir.path(), "127.0.0.1:9");
+    let store = format!("sqlite://{}", dir.path().join("calls.db").display());
+    let prompts = common::repo().join("prompts");
+    let mut server = ServeProcess::start(
+        &[
+            "--flows",
+            flows.to_str().expect("utf-8 path"),
+            "--prompts",
+            prompts.to_str().expect("utf-8 path"),
+            "--store",
+            &store,
+        ],
+        None,
+    );
+    let base = server.base();
+    for label in ["CA-logged-1", "CA-logged-2", "CA-logged-3"] {
+        let mut call = caller(&base, label);
+        call.start().await;
+        let sid = common::sid(label);
+        let logged = Instant::now();
+        loop {
+            let log = server.log();
+            if log
+                .lines()
+                .any(|l| l.contains(&sid) && l.contains("call started"))
+            {
+                break;
+            }
+            assert!(
+                logged.elapsed() < Duration::from_secs(10),
+                "no `call started` line for {sid} 10 s after its answer:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    server.terminate();
+    let (status, log) = tokio::task::spawn_blocking(move || {
+        let status = server.wait_exit(Duration::from_secs(30));
+        (status, server.log())
+    })
+    .await
+    .expect("wait");
+    assert!(status.is_some_and(|s| s.success()), "{status:?}\n{log}");
+    assert!(
+        log.lines()
+            .last()
+            .is_some_and(|l| l.contains("drained; bye")),
+        "the last line is written before the process exits:\n{log}"
     );
 }
 

@@ -8,7 +8,7 @@ use super::ServeArgs;
 
 pub(super) fn serve(mut args: ServeArgs) -> ExitCode {
     // Held until the process returns: dropping it writes out the lines still queued.
-    let _log_writer = init_tracing();
+    let _log_writer = crate::server::log_to_stderr();
     // `TWILIO_AUTH_TOKEN=` in a unit file or a shell is a token left out, not a token that is
     // empty: it must not turn signature checks off on a public address.
     args.auth_token = args.auth_token.filter(|token| !token.trim().is_empty());
@@ -164,21 +164,4 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: no new connections; finishing webhooks in flight");
-}
-
-/// Logs to stderr from a thread of its own, so a webhook does not wait on a write to the
-/// terminal or a pipe. No line is dropped: once 128,000 lines are queued (a reader stuck
-/// for long), logging waits for it.
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .finish(std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(writer)
-        .try_init();
-    guard
 }

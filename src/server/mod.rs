@@ -41,6 +41,31 @@ pub fn system_clock() -> Clock {
     Arc::new(Utc::now)
 }
 
+/// Sets up the server's logging (`RUST_LOG`, else `info`) and returns the guard that keeps
+/// it running: hold it until the server stops, and drop it to flush the last lines.
+///
+/// Lines go to stderr from a thread of its own, so a webhook does not wait on a write to the
+/// terminal or a pipe. No line is dropped: once 128,000 lines are queued (a reader stuck
+/// for long), logging waits for it. The lines queued when the thread wakes go out in one
+/// write, flushed before it sleeps again: one write per line cost a system call per call
+/// start under load.
+pub fn log_to_stderr() -> tracing_appender::non_blocking::WorkerGuard {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(
+            64 * 1024,
+            std::io::stderr(),
+        ));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(writer)
+        .try_init();
+    guard
+}
+
 /// Settings of a running server.
 #[derive(Clone)]
 pub struct ServerOptions {
