@@ -1,12 +1,13 @@
 //! The pure part of answering a webhook: step the call for a key press and render
-//! the TwiML, on the shipped Acme flow. No I/O, so it is the floor under the
-//! HTTP and SQLite costs of a real webhook.
+//! the TwiML, on the shipped Acme flow, and check a call-start webhook's signature. No
+//! I/O, so it is the floor under the HTTP and SQLite costs of a real webhook.
 
 use std::path::{Path, PathBuf};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use phonetree::call::{CallEvent, start_call, step};
 use phonetree::flow::compile_paths;
+use phonetree::server::signature::{signature_matches, twilio_signature};
 use phonetree::twiml::render_twiml;
 
 fn bench(c: &mut Criterion) {
@@ -39,5 +40,53 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The parameters Twilio sends with a call's first webhook (its voice request).
+const VOICE_REQUEST: &[(&str, &str)] = &[
+    ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+    ("ApiVersion", "2010-04-01"),
+    ("CallSid", "CA0123456789abcdef0123456789abcdef"),
+    ("CallStatus", "ringing"),
+    ("Called", "+14155550199"),
+    ("CalledCity", "SAN FRANCISCO"),
+    ("CalledCountry", "US"),
+    ("CalledState", "CA"),
+    ("CalledZip", "94105"),
+    ("Caller", "+15551230000"),
+    ("CallerCity", "OAKLAND"),
+    ("CallerCountry", "US"),
+    ("CallerState", "CA"),
+    ("CallerZip", "94612"),
+    ("Direction", "inbound"),
+    ("From", "+15551230000"),
+    ("FromCity", "OAKLAND"),
+    ("FromCountry", "US"),
+    ("FromState", "CA"),
+    ("FromZip", "94612"),
+    ("To", "+14155550199"),
+    ("ToCity", "SAN FRANCISCO"),
+    ("ToCountry", "US"),
+    ("ToState", "CA"),
+    ("ToZip", "94105"),
+];
+
+fn signature(c: &mut Criterion) {
+    let url = "https://ivr.example.com/twilio/voice";
+    let params: Vec<(String, String)> = VOICE_REQUEST
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let signed = twilio_signature("0123456789abcdef0123456789abcdef", url, &params);
+    c.bench_function("webhook/signature_check", |b| {
+        b.iter(|| {
+            assert!(signature_matches(
+                "0123456789abcdef0123456789abcdef",
+                url,
+                &params,
+                &signed
+            ))
+        })
+    });
+}
+
+criterion_group!(benches, bench, signature);
 criterion_main!(benches);

@@ -46,12 +46,15 @@ pub fn empty_response() -> String {
 
 /// The absolute URL of a continuation: `{public}/twilio/{resume}?flow=..&v=..&node=..&attempt=..`.
 pub fn continuation_url(public_url: &str, c: &Continuation) -> String {
-    format!(
-        "{}/twilio/{}?{}",
-        public_url.trim_end_matches('/'),
-        c.resume.as_str(),
-        c.to_query()
-    )
+    let base = public_url.trim_end_matches('/');
+    let resume = c.resume.as_str();
+    let mut url = String::with_capacity(base.len() + resume.len() + 96);
+    url.push_str(base);
+    url.push_str("/twilio/");
+    url.push_str(resume);
+    url.push('?');
+    c.write_query(&mut url);
+    url
 }
 
 /// The absolute URL of a recording under `prompts/`.
@@ -109,7 +112,7 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
         }
         Verb::Pause { seconds } => {
             w.create_element("Pause")
-                .with_attribute(("length", seconds.to_string().as_str()))
+                .with_attribute(("length", itoa::Buffer::new().format(*seconds)))
                 .write_empty()?;
         }
         Verb::Gather {
@@ -120,18 +123,22 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             action,
         } => {
             let action = continuation_url(base, action);
-            let timeout = timeout_secs.to_string();
+            let mut timeout = itoa::Buffer::new();
             // Twilio's finishOnKey defaults to `#`; an empty value turns it off so `#` can be a menu key.
-            let finish = finish_on_key.map(String::from).unwrap_or_default();
+            let mut key = [0u8; 4];
+            let finish: &str = match finish_on_key {
+                Some(k) => k.encode_utf8(&mut key),
+                None => "",
+            };
             let mut el = w
                 .create_element("Gather")
                 .with_attribute(("input", "dtmf"))
                 .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"))
-                .with_attribute(("timeout", timeout.as_str()))
-                .with_attribute(("finishOnKey", finish.as_str()));
+                .with_attribute(("timeout", timeout.format(*timeout_secs)))
+                .with_attribute(("finishOnKey", finish));
             if let Some(n) = num_digits {
-                el = el.with_attribute(("numDigits", n.to_string().as_str()));
+                el = el.with_attribute(("numDigits", itoa::Buffer::new().format(*n)));
             }
             if prompt.is_empty() {
                 el.write_empty()?;
@@ -157,12 +164,12 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             action,
         } => {
             let action = continuation_url(base, action);
-            let timeout = timeout_secs.to_string();
+            let mut timeout = itoa::Buffer::new();
             let mut el = w
                 .create_element("Dial")
                 .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"))
-                .with_attribute(("timeout", timeout.as_str()));
+                .with_attribute(("timeout", timeout.format(*timeout_secs)));
             if let Some(cid) = caller_id {
                 el = el.with_attribute(("callerId", &*clean(cid)));
             }
@@ -200,15 +207,14 @@ fn write_verb(w: &mut Writer<Vec<u8>>, verb: &Verb, base: &str) -> io::Result<()
             action,
         } => {
             let action = continuation_url(base, action);
-            let max = max_length_secs.to_string();
-            let finish = finish_on_key
-                .map(String::from)
-                .unwrap_or_else(|| "#".to_owned());
+            let mut max = itoa::Buffer::new();
+            let mut key = [0u8; 4];
+            let finish: &str = finish_on_key.unwrap_or('#').encode_utf8(&mut key);
             w.create_element("Record")
                 .with_attribute(("action", &*clean(&action)))
                 .with_attribute(("method", "POST"))
-                .with_attribute(("maxLength", max.as_str()))
-                .with_attribute(("finishOnKey", finish.as_str()))
+                .with_attribute(("maxLength", max.format(*max_length_secs)))
+                .with_attribute(("finishOnKey", finish))
                 .with_attribute(("playBeep", "true"))
                 .write_empty()?;
             // Twilio skips the action on an empty recording and goes on to the next verb:

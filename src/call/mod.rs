@@ -144,13 +144,21 @@ pub enum ContinuationError {
 impl Continuation {
     /// The URL query phonetree writes for this continuation: `flow=..&v=..&node=..&attempt=..&s=..`.
     pub fn to_query(&self) -> String {
-        form_urlencoded::Serializer::new(String::new())
+        let mut query = String::with_capacity(64);
+        self.write_query(&mut query);
+        query
+    }
+
+    /// Appends [`Continuation::to_query`]'s text to `out`.
+    pub fn write_query(&self, out: &mut String) {
+        let start = out.len();
+        let (mut attempt, mut visit) = (itoa::Buffer::new(), itoa::Buffer::new());
+        form_urlencoded::Serializer::for_suffix(out, start)
             .append_pair("flow", &self.flow)
             .append_pair("v", &self.version)
             .append_pair("node", &self.node)
-            .append_pair("attempt", &self.attempt.to_string())
-            .append_pair("s", &self.visit.to_string())
-            .finish()
+            .append_pair("attempt", attempt.format(self.attempt))
+            .append_pair("s", visit.format(self.visit));
     }
 
     /// Reads back a query written by [`Continuation::to_query`] for a callback of kind `resume`.

@@ -49,19 +49,41 @@ pub fn signature_matches(
     };
     let toggled = with_default_port_toggled(url);
     let urls = std::iter::once(url).chain(toggled.as_deref());
-    let python = sorted_distinct(params);
-    let node = arrival_order(params);
-    let joins = std::iter::once(python.as_str()).chain((node != python).then_some(node.as_str()));
+    let mut pairs = name_value_pairs(params);
+    pairs.sort_unstable();
+    // twilio-node's join can only differ from twilio-python's when a name repeats, or when
+    // UTF-16 order differs from code point order, which needs a name outside ASCII.
+    let node_may_differ = pairs.windows(2).any(|w| w[0].0 == w[1].0)
+        || pairs.iter().any(|(name, _)| !name.is_ascii());
+    pairs.dedup();
+    let python = join(&pairs);
+    let node = node_may_differ
+        .then(|| arrival_order(params))
+        .filter(|node| *node != python);
+    let joins = std::iter::once(python.as_str()).chain(node.as_deref());
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail here.
+    let Ok(keyed) = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) else {
+        return false;
+    };
     let mut matched = false;
     // Every candidate is tried, so the time taken does not tell which form matched.
     for url in urls {
         for joined in joins.clone() {
-            if let Some(mac) = signed_mac(auth_token, url, joined) {
-                matched |= mac.verify_slice(&tag).is_ok();
-            }
+            let mut mac = keyed.clone();
+            mac.update(url.as_bytes());
+            mac.update(joined.as_bytes());
+            matched |= mac.verify_slice(&tag).is_ok();
         }
     }
     matched
+}
+
+/// `params` as borrowed name/value pairs, in arrival order.
+fn name_value_pairs(params: &[(String, String)]) -> Vec<(&str, &str)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 /// The HMAC over `url` followed by the joined parameters.
@@ -77,29 +99,24 @@ fn signed_mac(auth_token: &str, url: &str, joined_params: &str) -> Option<Hmac<S
 /// Sorting the pairs and dropping identical ones is the same thing, since `str` orders
 /// by code point as Python does.
 fn sorted_distinct(params: &[(String, String)]) -> String {
-    let mut pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut pairs = name_value_pairs(params);
     pairs.sort_unstable();
     pairs.dedup();
-    join(pairs)
+    join(&pairs)
 }
 
 /// twilio-node's join before it adopted twilio-python's: `Object.keys(params).sort()`
 /// (UTF-16 code-unit order), each name's values as they arrived, repeats kept.
 fn arrival_order(params: &[(String, String)]) -> String {
-    let mut pairs: Vec<(&str, &str)> = params
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let mut pairs = name_value_pairs(params);
     // A stable sort keeps one name's values in arrival order.
     pairs.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    join(pairs)
+    join(&pairs)
 }
 
-fn join<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
-    let mut joined = String::new();
+/// Each name directly followed by its value, in the order given.
+fn join(pairs: &[(&str, &str)]) -> String {
+    let mut joined = String::with_capacity(pairs.iter().map(|(k, v)| k.len() + v.len()).sum());
     for (k, v) in pairs {
         joined.push_str(k);
         joined.push_str(v);
