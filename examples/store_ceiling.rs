@@ -27,7 +27,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -83,7 +83,7 @@ type Queued = (WebhookCommit, oneshot::Sender<CommitOutcome>);
 /// empty SQLite store in memory, as a real store answers for calls it does not hold.
 struct KeepNothing {
     reads: SqliteStore,
-    batches: Option<Mutex<mpsc::Sender<Queued>>>,
+    batches: Option<mpsc::Sender<Queued>>,
 }
 
 impl KeepNothing {
@@ -96,7 +96,7 @@ impl KeepNothing {
                     .name("ceiling-commits".into())
                     .spawn(move || answer_in_batches(queued, wait, spin))
                     .map_err(|e| StoreError::Database(format!("starting the batch thread: {e}")))?;
-                Some(Mutex::new(queue))
+                Some(queue)
             }
         };
         Ok(KeepNothing {
@@ -158,8 +158,6 @@ impl Store for KeepNothing {
         };
         let (answer, answered) = oneshot::channel();
         batches
-            .lock()
-            .map_err(|_| StoreError::Closed)?
             .send((commit, answer))
             .map_err(|_| StoreError::Closed)?;
         answered.await.map_err(|_| StoreError::Closed)
