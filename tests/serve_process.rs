@@ -7,6 +7,8 @@ mod common;
 #[path = "common/process.rs"]
 mod process;
 
+use std::path::Path;
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
 use common::{Call, Element};
@@ -60,28 +62,46 @@ fn caller(base: &str, sid: &str) -> Call {
     }
 }
 
+/// `phonetree serve` on a fresh SQLite file in `dir`, serving Acme without opening hours
+/// (its lookups sent to `crm`) and the shipped prompts, with `extra` arguments, under
+/// `ulimit -f FILE_BLOCKS` when given.
+fn serve_acme(dir: &Path, crm: &str, extra: &[&str], file_blocks: Option<u32>) -> ServeProcess {
+    let flows = write_acme_without_hours(dir, crm);
+    let store = format!("sqlite://{}", dir.join("calls.db").display());
+    let prompts = common::repo().join("prompts");
+    let mut args = vec![
+        "--flows",
+        flows.to_str().expect("utf-8 path"),
+        "--prompts",
+        prompts.to_str().expect("utf-8 path"),
+        "--store",
+        &store,
+    ];
+    args.extend_from_slice(extra);
+    ServeProcess::start(&args, file_blocks)
+}
+
+/// Waits up to 30 s for `server` to exit: its status (`None` while still running) and
+/// everything it logged.
+async fn exit_of(mut server: ServeProcess) -> (Option<ExitStatus>, String) {
+    tokio::task::spawn_blocking(move || {
+        let status = server.wait_exit(Duration::from_secs(30));
+        (status, server.log())
+    })
+    .await
+    .expect("wait")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_webhook_in_flight_refuses_new_connections_and_exits_by_the_deadline()
 {
     let dir = tempfile::tempdir().expect("tempdir");
     let (crm, mut arrived, release) = start_held_crm().await;
-    let flows = write_acme_without_hours(dir.path(), &crm);
-    let store = format!("sqlite://{}", dir.path().join("calls.db").display());
-    let prompts = common::repo().join("prompts");
-    let mut server = ServeProcess::start(
-        &[
-            "--flows",
-            flows.to_str().expect("utf-8 path"),
-            "--prompts",
-            prompts.to_str().expect("utf-8 path"),
-            "--store",
-            &store,
-            // The half-sent request would hold the process for a minute without the deadline.
-            "--header-timeout",
-            "60s",
-            "--shutdown-deadline",
-            "3s",
-        ],
+    let server = serve_acme(
+        dir.path(),
+        &crm,
+        // The half-sent request would hold the process for a minute without the deadline.
+        &["--header-timeout", "60s", "--shutdown-deadline", "3s"],
         None,
     );
     let base = server.base();
@@ -132,14 +152,8 @@ async fn sigterm_finishes_the_webhook_in_flight_refuses_new_connections_and_exit
     assert!(said.contains("17.25"), "the balance is read out: {said}");
     let answered = terminated.elapsed();
 
-    let status = tokio::task::spawn_blocking(move || {
-        let status = server.wait_exit(Duration::from_secs(30));
-        (status, server.log())
-    })
-    .await
-    .expect("wait");
+    let (status, log) = exit_of(server).await;
     let exited = terminated.elapsed();
-    let (status, log) = status;
     let status = status.unwrap_or_else(|| panic!("still running 30 s after SIGTERM:\n{log}"));
     assert!(status.success(), "{status:?}\n{log}");
     assert!(log.contains("shutdown deadline passed"), "{log}");
@@ -158,22 +172,10 @@ async fn sigterm_finishes_the_webhook_in_flight_refuses_new_connections_and_exit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_only_idle_connections_exits_without_waiting_for_the_deadline() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let flows = write_acme_without_hours(dir.path(), "127.0.0.1:9");
-    let store = format!("sqlite://{}", dir.path().join("calls.db").display());
-    let prompts = common::repo().join("prompts");
-    let mut server = ServeProcess::start(
-        &[
-            "--flows",
-            flows.to_str().expect("utf-8 path"),
-            "--prompts",
-            prompts.to_str().expect("utf-8 path"),
-            "--store",
-            &store,
-            "--header-timeout",
-            "120s",
-            "--shutdown-deadline",
-            "120s",
-        ],
+    let server = serve_acme(
+        dir.path(),
+        "127.0.0.1:9",
+        &["--header-timeout", "120s", "--shutdown-deadline", "120s"],
         None,
     );
     // An idle keep-alive connection, and one that never sent a byte.
@@ -191,13 +193,7 @@ async fn sigterm_with_only_idle_connections_exits_without_waiting_for_the_deadli
 
     let terminated = Instant::now();
     server.terminate();
-    let status = tokio::task::spawn_blocking(move || {
-        let status = server.wait_exit(Duration::from_secs(30));
-        (status, server.log())
-    })
-    .await
-    .expect("wait");
-    let (status, log) = status;
+    let (status, log) = exit_of(server).await;
     let status = status.unwrap_or_else(|| {
         panic!("idle connections held the process 30 s after SIGTERM (deadline 120 s):\n{log}")
     });
@@ -215,20 +211,7 @@ async fn sigterm_with_only_idle_connections_exits_without_waiting_for_the_deadli
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_log_line_reaches_stderr_while_the_server_runs_and_the_last_at_exit() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let flows = write_acme_without_hours(dir.path(), "127.0.0.1:9");
-    let store = format!("sqlite://{}", dir.path().join("calls.db").display());
-    let prompts = common::repo().join("prompts");
-    let mut server = ServeProcess::start(
-        &[
-            "--flows",
-            flows.to_str().expect("utf-8 path"),
-            "--prompts",
-            prompts.to_str().expect("utf-8 path"),
-            "--store",
-            &store,
-        ],
-        None,
-    );
+    let server = serve_acme(dir.path(), "127.0.0.1:9", &[], None);
     let base = server.base();
     for label in ["CA-logged-1", "CA-logged-2", "CA-logged-3"] {
         let mut call = caller(&base, label);
@@ -251,12 +234,7 @@ async fn each_log_line_reaches_stderr_while_the_server_runs_and_the_last_at_exit
         }
     }
     server.terminate();
-    let (status, log) = tokio::task::spawn_blocking(move || {
-        let status = server.wait_exit(Duration::from_secs(30));
-        (status, server.log())
-    })
-    .await
-    .expect("wait");
+    let (status, log) = exit_of(server).await;
     assert!(status.is_some_and(|s| s.success()), "{status:?}\n{log}");
     assert!(
         log.lines()
@@ -269,22 +247,9 @@ async fn each_log_line_reaches_stderr_while_the_server_runs_and_the_last_at_exit
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_size_limit_fails_store_writes_instead_of_killing_the_server() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let flows = write_acme_without_hours(dir.path(), "127.0.0.1:9");
-    let store = format!("sqlite://{}", dir.path().join("calls.db").display());
-    let prompts = common::repo().join("prompts");
     // 92 KiB: room to create the database (its first WAL holds 22 pages, 90,672 bytes), not
     // for the first call's rows. A migration that adds pages needs this raised to match.
-    let mut server = ServeProcess::start(
-        &[
-            "--flows",
-            flows.to_str().expect("utf-8 path"),
-            "--prompts",
-            prompts.to_str().expect("utf-8 path"),
-            "--store",
-            &store,
-        ],
-        Some(92),
-    );
+    let mut server = serve_acme(dir.path(), "127.0.0.1:9", &[], Some(92));
     let base = server.base();
     let calls = 20;
     let mut sent_to_on_fail = 0;
@@ -323,10 +288,8 @@ async fn a_file_size_limit_fails_store_writes_instead_of_killing_the_server() {
         log.matches("call log commit failed").count()
     );
     server.terminate();
-    let status = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(30)))
-        .await
-        .expect("wait")
-        .expect("exits after SIGTERM");
+    let (status, _) = exit_of(server).await;
+    let status = status.expect("exits after SIGTERM");
     assert!(status.success(), "{status:?}");
 }
 
