@@ -256,15 +256,15 @@ async fn a_file_size_limit_fails_store_writes_instead_of_killing_the_server() {
     for i in 0..calls {
         let mut call = caller(&base, &format!("CA-limit-{i}"));
         let mut t = call.start().await;
+        // The apology is in the caller's language: English until they press 2 for Spanish.
+        let mut apology = "Sorry, something went wrong.";
         if t.find("Gather").is_some() {
             t = call.press("2").await;
+            apology = "Lo siento, algo salió mal.";
         }
         // Once the file is full the caller is not trapped: the apology, then the operator.
         if t.find("Dial").is_some() {
-            assert!(
-                t.said().starts_with("Sorry, something went wrong."),
-                "{t:?}"
-            );
+            assert!(t.said().starts_with(apology), "{t:?}");
             sent_to_on_fail += 1;
         } else {
             assert!(t.find("Gather").is_some(), "{t:?}");
